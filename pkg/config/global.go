@@ -1,0 +1,274 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Global is the global file (/etc/proxy/global.yaml).
+type Global struct {
+	// File is the path the global file was read from ("" when there is none).
+	File string
+	// Defaults is the policy every route starts from: the built-in defaults with the file's
+	// defaults: on top. A site's own values win over it, key by key.
+	Defaults Policy
+	// TrustedProxies are the networks whose X-Forwarded-For and PROXY protocol headers are
+	// believed when finding a client's address.
+	TrustedProxies PrefixList
+	// Webhooks receive alerts.
+	Webhooks []Webhook
+	// GeoIP names the GeoIP database (geoip: at the top level of the global file).
+	GeoIP GeoIPDatabase
+	// Backup schedules the backups of the control plane's database.
+	Backup Backup
+
+	defaults *yaml.Node            // the defaults layer: built-in, then defaults:
+	origin   map[*yaml.Node]string // nodes of defaults that come from the global file
+}
+
+// globalFile is the schema of the global file.
+type globalFile struct {
+	Defaults       *yaml.Node     `yaml:"defaults"`
+	TrustedProxies PrefixList     `yaml:"trusted_proxies"`
+	Webhooks       []Webhook      `yaml:"webhooks"`
+	GeoIP          *GeoIPDatabase `yaml:"geoip"`
+	Backup         *Backup        `yaml:"backup"`
+}
+
+// Webhook sends alerts to a Discord, Slack or generic HTTP endpoint.
+type Webhook struct {
+	Name string `yaml:"name"` // unique among webhooks
+	URL  string `yaml:"url"`  // http:// or https://
+	// Format of the payload: discord, slack or generic (JSON). Default: discord for
+	// discord.com URLs, slack for hooks.slack.com, generic otherwise.
+	Format string   `yaml:"format"`
+	Events []string `yaml:"events"` // see WebhookEvents
+	// Routes limits route events to these hosts; empty means all routes. Each must be a
+	// host of some site.
+	Routes Hosts `yaml:"routes"`
+	// Throttle is the shortest time between two alerts of one event type; default 5m, 0 sends
+	// every alert.
+	Throttle time.Duration `yaml:"throttle"`
+
+	nameAt *yaml.Node
+	hostAt map[string]*yaml.Node
+}
+
+// GeoIPDatabase names the MaxMind GeoLite2 (or GeoIP2) City or Country database.
+type GeoIPDatabase struct {
+	Database string `yaml:"database"` // path of the .mmdb file, as seen by the data planes
+}
+
+// Backup is the three-tier backup of the control plane's SQLite database. It is on when the
+// backup: section is written (unless enabled: false); each tier is on unless it says
+// enabled: false.
+type Backup struct {
+	Enabled      bool       `yaml:"enabled"`
+	Dir          string     `yaml:"dir"`          // absolute directory the backups are written to
+	Full         BackupTier `yaml:"full"`         // default: "0 2 * * 0" (Sunday 02:00), keep 4
+	Differential BackupTier `yaml:"differential"` // default: "0 2 * * 3" (Wednesday 02:00), keep 8
+	Incremental  BackupTier `yaml:"incremental"`  // default: "0 * * * *" (hourly, if changed), keep 168
+}
+
+// BackupTier is one kind of backup: when it is taken and how many are kept.
+type BackupTier struct {
+	Enabled  bool     `yaml:"enabled"`
+	Schedule Schedule `yaml:"schedule"`
+	Keep     int      `yaml:"keep"` // the newest Keep backups of the tier are kept
+
+	written map[string]bool
+}
+
+var webhookEvents = []string{
+	"service_down", "service_recovered",
+	"cert_expiring_30d", "cert_expiring_14d", "cert_expiring_7d", "cert_expired",
+	"high_error_rate", "failed_login_spike", "waf_block_spike",
+	"rate_limit_ban", "slow_request", "unusual_country", "circuit_open",
+	"config_rejected", "backup_failed",
+}
+
+// WebhookEvents returns the event names a webhook may subscribe to.
+func WebhookEvents() []string { return append([]string(nil), webhookEvents...) }
+
+var webhookFormats = []string{"discord", "slack", "generic"}
+
+func (w *Webhook) check(s *section) {
+	w.nameAt = s.vals["name"]
+	w.hostAt = hostNodes(s.vals["routes"])
+	var missing []string
+	for _, k := range []string{"name", "url", "events"} {
+		if !s.has(k) {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		s.errorf("", "missing %s", strings.Join(missing, " and "))
+	}
+	if s.has("name") && (w.Name == "" || strings.ContainsFunc(w.Name, func(r rune) bool { return r <= ' ' })) {
+		s.errorf("name", "%q is not a valid name (no spaces)", w.Name)
+	}
+	var u *url.URL
+	if s.has("url") {
+		var err error
+		u, err = url.Parse(w.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			s.errorf("url", "%q is not an absolute http:// or https:// URL", w.URL)
+			u = nil
+		}
+	}
+	if s.has("events") && len(w.Events) == 0 {
+		s.errorf("events", "must list at least one event")
+	}
+	seen := map[string]bool{}
+	for i, e := range w.Events {
+		n := s.vals["events"].Content[i]
+		switch {
+		case !contains(webhookEvents, e):
+			s.d.failf(n, s.path+".events", "unknown event %q%s", e, didYouMean(e, webhookEvents))
+		case seen[e]:
+			s.d.failf(n, s.path+".events", "event %q is listed twice", e)
+		}
+		seen[e] = true
+	}
+	if s.has("format") {
+		s.enum("format", w.Format, webhookFormats...)
+	} else if u != nil {
+		switch h := strings.ToLower(u.Hostname()); {
+		case h == "discord.com" || h == "discordapp.com" || strings.HasSuffix(h, ".discord.com"):
+			w.Format = "discord"
+		case h == "hooks.slack.com":
+			w.Format = "slack"
+		default:
+			w.Format = "generic"
+		}
+	}
+	setDefault(s, "throttle", &w.Throttle, 5*time.Minute)
+}
+
+func (g *GeoIPDatabase) check(s *section) {
+	if !s.has("database") || g.Database == "" {
+		s.errorf("database", "missing database (the path of a GeoLite2 .mmdb file)")
+	}
+}
+
+func (t *BackupTier) check(s *section) {
+	t.written = map[string]bool{}
+	for k := range s.vals {
+		t.written[k] = true
+	}
+	if s.has("keep") && t.Keep == 0 {
+		s.errorf("keep", "must be at least 1")
+	}
+}
+
+func (b *Backup) check(s *section) {
+	switchOn(s, &b.Enabled)
+	if s.has("dir") && !filepath.IsAbs(b.Dir) {
+		s.errorf("dir", "%q is not an absolute path", b.Dir)
+	}
+	if !b.Enabled {
+		return
+	}
+	if !s.has("dir") {
+		s.errorf("", "missing dir (the directory backups are written to)")
+	}
+	for _, t := range []struct {
+		tier     *BackupTier
+		schedule string
+		keep     int
+	}{{&b.Full, "0 2 * * 0", 4}, {&b.Differential, "0 2 * * 3", 8}, {&b.Incremental, "0 * * * *", 168}} {
+		w := t.tier.written
+		if !w["enabled"] {
+			t.tier.Enabled = true
+		}
+		if !w["schedule"] {
+			t.tier.Schedule = mustParseSchedule(t.schedule)
+		}
+		if !w["keep"] {
+			t.tier.Keep = t.keep
+		}
+	}
+}
+
+func (g *globalFile) check(s *section) {
+	seen := map[string]*yaml.Node{}
+	for i := range g.Webhooks {
+		w := &g.Webhooks[i]
+		if w.Name == "" || w.nameAt == nil {
+			continue
+		}
+		if prev, ok := seen[w.Name]; ok {
+			s.d.failf(w.nameAt, fmt.Sprintf("webhooks[%d].name", i), "webhook %q is already defined at line %d", w.Name, prev.Line)
+			continue
+		}
+		seen[w.Name] = w.nameAt
+	}
+}
+
+// ParseGlobal parses and validates the global file. file names the file in errors.
+func ParseGlobal(file string, data []byte) (*Global, error) {
+	errs := &errorSink{}
+	g := parseGlobal(file, data, errs)
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// emptyGlobal is the configuration without a global file.
+func emptyGlobal() *Global {
+	g := &Global{defaults: builtinRoot(), origin: builtinOrigin()}
+	d := &decoder{file: builtinFile, root: "defaults", errs: &errorSink{}, origin: g.origin}
+	d.decode(g.defaults, "", &g.Defaults)
+	return g
+}
+
+func parseGlobal(file string, data []byte, errs *errorSink) *Global {
+	g := emptyGlobal()
+	d := &decoder{file: file, root: "global", errs: errs, origin: g.origin}
+	g.File = file
+	root := parseDocument(d, data)
+	if root == nil {
+		return g // an empty global file configures nothing
+	}
+	var gf globalFile
+	d.decode(withoutExtensionKeys(root), "", &gf)
+	g.TrustedProxies, g.Webhooks, g.Backup = gf.TrustedProxies, gf.Webhooks, Backup{}
+	if gf.GeoIP != nil {
+		g.GeoIP = *gf.GeoIP
+	}
+	if gf.Backup != nil {
+		g.Backup = *gf.Backup
+	}
+	if !isNull(gf.Defaults) {
+		layer := overlay(builtinRoot(), gf.Defaults)
+		g.Defaults = Policy{}
+		d.decode(layer, "defaults", &g.Defaults)
+		g.defaults = layer
+		walk(layer, func(n *yaml.Node) {
+			if _, ok := g.origin[n]; !ok {
+				g.origin[n] = file
+			}
+		})
+	}
+	return g
+}
+
+// withoutExtensionKeys drops the x- keys of a mapping (see isExtensionKey).
+func withoutExtensionKeys(n *yaml.Node) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return n
+	}
+	var pairs []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if !isExtensionKey(n.Content[i].Value) {
+			pairs = append(pairs, n.Content[i], n.Content[i+1])
+		}
+	}
+	return mappingNode(n, pairs)
+}

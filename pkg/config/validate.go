@@ -1,0 +1,332 @@
+package config
+
+import (
+	"regexp"
+	"time"
+
+	"github.com/proxy-manager/proxy-manager/pkg/ipmask"
+)
+
+// The checks below run right after a section is decoded. They turn a section on when it is
+// written without enabled:, fill in the defaults of an enabled section, and report what is
+// wrong at the value it concerns. They run on the effective policy (built-in defaults, then
+// the global defaults, then the site, then the route), so that a site is judged with the
+// values it will really run with.
+
+// Values accepted by enum fields.
+var (
+	headerPresets     = []string{"security-strict", "security-basic", "cors-permissive", "api"}
+	wafModes          = []string{"block", "log"}
+	maskIPMethods     = []string{string(ipmask.LastOctet), string(ipmask.LastTwoOctets), string(ipmask.Hash), string(ipmask.None)}
+	compressionAlgos  = []string{"brotli", "zstd", "gzip"}
+	backoffs          = []string{"exponential", "linear", "constant"}
+	retryConditions   = []string{"connection_refused", "timeout"}
+	compressionLevels = map[string][2]int{"gzip": {1, 9}, "brotli": {0, 11}, "zstd": {1, 22}}
+)
+
+// Built-in defaults of an enabled section.
+var (
+	defaultContentTypes = []string{
+		"text/html", "text/css", "text/plain", "text/javascript", "application/javascript",
+		"application/json", "application/xml", "image/svg+xml",
+	}
+	defaultRetryOn = RetryOn{"connection_refused", "timeout", "502", "503"}
+)
+
+// minRetention is the shortest retention accepted: a bare number is seconds, so
+// "access_logs: 7" (7 seconds) is almost certainly a mistake for "7d".
+const minRetention = time.Hour
+
+// switchOn applies the rule "a section that is written is enabled unless it says
+// enabled: false".
+func switchOn(s *section, enabled *bool) {
+	if !s.has("enabled") && !s.empty() {
+		*enabled = true
+	}
+}
+
+func (h *Headers) check(s *section) {
+	if s.has("preset") {
+		s.enum("preset", h.Preset, headerPresets...)
+	}
+}
+
+func (r *RateLimit) check(s *section) {
+	seen := map[string]bool{}
+	for i, p := range r.Paths {
+		if seen[p.Path] && p.Path != "" {
+			s.d.failf(s.vals["paths"].Content[i], s.path+".paths", "path %q is listed twice", p.Path)
+		}
+		seen[p.Path] = true
+	}
+}
+
+func (p *RateLimitPath) check(s *section) {
+	switch {
+	case !s.has("path"):
+		s.errorf("", "missing path")
+	default:
+		if err := checkRateLimitPath(p.Path); err != nil {
+			s.errorf("path", "%v", err)
+		}
+	}
+	if !s.has("per_ip") {
+		s.errorf("", "missing per_ip (requests per minute per client IP on this path)")
+	} else if p.PerIP == 0 {
+		s.errorf("per_ip", "must be at least 1")
+	}
+	if p.BanAfter > 0 && p.BanDuration == 0 {
+		s.errorf("ban_after", "needs ban_duration (how long the ban lasts)")
+	}
+	if p.BanAfter == 0 && s.has("ban_duration") {
+		s.errorf("ban_duration", "has no effect without ban_after")
+	}
+}
+
+func (w *WAF) check(s *section) {
+	switchOn(s, &w.Enabled)
+	if s.has("mode") {
+		s.enum("mode", w.Mode, wafModes...)
+	} else {
+		w.Mode = "block"
+	}
+	if !s.has("rules") {
+		w.Rules = WAFRules{SQLInjection: true, XSS: true, PathTraversal: true, SuspiciousHeaders: true}
+	}
+}
+
+func (l *Logging) check(s *section) {
+	if s.has("mask_ip_method") {
+		s.enum("mask_ip_method", l.MaskIPMethod, maskIPMethods...)
+	}
+}
+
+func (r *RedactPath) check(s *section) {
+	if !s.has("pattern") || r.Pattern == "" {
+		s.errorf("pattern", "missing pattern (a regular expression)")
+	} else if _, err := regexp.Compile(r.Pattern); err != nil {
+		s.errorf("pattern", "invalid regular expression: %v", err)
+	}
+	if !s.has("replacement") {
+		r.Replacement = "[REDACTED]"
+	}
+}
+
+func (r *DataRetention) check(s *section) {
+	for _, f := range []struct {
+		key string
+		v   time.Duration
+	}{{"access_logs", r.AccessLogs}, {"error_logs", r.ErrorLogs}, {"security_logs", r.SecurityLogs}, {"audit_logs", r.AuditLogs}, {"metrics", r.Metrics}} {
+		if s.has(f.key) && f.v < minRetention {
+			s.errorf(f.key, "%s is shorter than the minimum retention of 1h (write days as 7d)", FormatDuration(f.v))
+		}
+	}
+}
+
+func (h *HealthCheck) check(s *section) {
+	switchOn(s, &h.Enabled)
+	positive(s, "interval", h.Interval)
+	positive(s, "timeout", h.Timeout)
+	if s.has("path") {
+		if err := checkProbePath(h.Path); err != nil {
+			s.errorf("path", "%v", err)
+		}
+	}
+	if s.has("expected_status") && (h.ExpectedStatus < 100 || h.ExpectedStatus > 599) {
+		s.errorf("expected_status", "%d is not an HTTP status code (100-599)", h.ExpectedStatus)
+	}
+	if !h.Enabled {
+		return
+	}
+	setDefault(s, "interval", &h.Interval, 10*time.Second)
+	setDefault(s, "timeout", &h.Timeout, 5*time.Second)
+	setDefault(s, "path", &h.Path, "/")
+	setDefault(s, "expected_status", &h.ExpectedStatus, 200)
+	if h.Timeout > h.Interval && h.Interval > 0 {
+		s.errorf(firstOf(s, "timeout", "interval"), "timeout (%s) must not be longer than interval (%s)", FormatDuration(h.Timeout), FormatDuration(h.Interval))
+	}
+}
+
+func (w *WebSocket) check(s *section) {
+	switchOn(s, &w.Enabled)
+	if w.PingInterval > 0 && w.IdleTimeout > 0 && w.PingInterval >= w.IdleTimeout {
+		s.errorf(firstOf(s, "ping_interval", "idle_timeout"), "ping_interval (%s) must be shorter than idle_timeout (%s), or idle connections close before a ping keeps them open", FormatDuration(w.PingInterval), FormatDuration(w.IdleTimeout))
+	}
+}
+
+func (c *Compression) check(s *section) {
+	switchOn(s, &c.Enabled)
+	seen := map[string]bool{}
+	for i, a := range c.Algorithms {
+		n := s.vals["algorithms"].Content[i]
+		switch {
+		case seen[a]:
+			s.d.failf(n, s.path+".algorithms", "%q is listed twice", a)
+		case a == "br":
+			s.d.failf(n, s.path+".algorithms", `unknown algorithm "br"; did you mean "brotli"?`)
+		default:
+			if !contains(compressionAlgos, a) {
+				s.d.failf(n, s.path+".algorithms", "invalid value %q (want %s)%s", a, joinOr(compressionAlgos), didYouMean(a, compressionAlgos))
+			}
+		}
+		seen[a] = true
+	}
+	if s.has("algorithms") && len(c.Algorithms) == 0 {
+		s.errorf("algorithms", "must name at least one algorithm")
+	}
+	for i, ct := range c.ContentTypes {
+		if err := checkMediaType(ct); err != nil {
+			s.d.failf(s.vals["content_types"].Content[i], s.path+".content_types", "%v", err)
+		}
+	}
+	if !c.Enabled {
+		return
+	}
+	setDefault(s, "algorithms", &c.Algorithms, []string{"gzip"})
+	setDefault(s, "level", &c.Level, 6)
+	setDefault(s, "min_size", &c.MinSize, 1024)
+	setDefault(s, "content_types", &c.ContentTypes, defaultContentTypes)
+	for _, a := range c.Algorithms {
+		r, ok := compressionLevels[a]
+		if ok && (c.Level < r[0] || c.Level > r[1]) {
+			s.errorf("level", "level %d is out of range for %s (%d-%d)", c.Level, a, r[0], r[1])
+			break
+		}
+	}
+}
+
+func (p *ConnectionPool) check(s *section) {
+	if p.MaxIdleConnsPerHost > 0 && p.MaxConnsPerHost > 0 && p.MaxIdleConnsPerHost > p.MaxConnsPerHost {
+		s.errorf("max_idle_conns_per_host", "%d is more than max_conns_per_host (%d)", p.MaxIdleConnsPerHost, p.MaxConnsPerHost)
+	}
+	if p.MaxIdleConnsPerHost > 0 && p.MaxIdleConns > 0 && p.MaxIdleConnsPerHost > p.MaxIdleConns {
+		s.errorf("max_idle_conns_per_host", "%d is more than max_idle_conns (%d)", p.MaxIdleConnsPerHost, p.MaxIdleConns)
+	}
+}
+
+func (c *CircuitBreaker) check(s *section) {
+	switchOn(s, &c.Enabled)
+	if s.has("failure_threshold") && c.FailureThreshold == 0 {
+		s.errorf("failure_threshold", "must be at least 1")
+	}
+	if s.has("success_threshold") && c.SuccessThreshold == 0 {
+		s.errorf("success_threshold", "must be at least 1")
+	}
+	positive(s, "timeout", c.Timeout)
+	positive(s, "window", c.Window)
+	if !c.Enabled {
+		return
+	}
+	setDefault(s, "failure_threshold", &c.FailureThreshold, 5)
+	setDefault(s, "success_threshold", &c.SuccessThreshold, 2)
+	setDefault(s, "timeout", &c.Timeout, 30*time.Second)
+	setDefault(s, "window", &c.Window, 60*time.Second)
+}
+
+func (g *GeoIP) check(s *section) {
+	switchOn(s, &g.Enabled)
+	g.at, g.file = s.node, s.d.fileOf(s.node)
+	seen := map[string]bool{}
+	for i, c := range g.AllowedCountries {
+		n := s.vals["allowed_countries"].Content[i]
+		u, ok := countryCode(c)
+		if !ok {
+			s.d.failf(n, s.path+".allowed_countries", "%q is not an ISO 3166-1 alpha-2 country code such as DE", c)
+			continue
+		}
+		if seen[u] {
+			s.d.failf(n, s.path+".allowed_countries", "%q is listed twice", u)
+		}
+		seen[u] = true
+		g.AllowedCountries[i] = u
+	}
+}
+
+func (r *SlowRequest) check(s *section) {
+	switchOn(s, &r.Enabled)
+	if r.Enabled && !s.has("thresholds") {
+		r.Thresholds = SlowThresholds{Warning: 5 * time.Second, Critical: 10 * time.Second}
+	}
+}
+
+func (t *SlowThresholds) check(s *section) {
+	positive(s, "warning", t.Warning)
+	positive(s, "critical", t.Critical)
+	setDefault(s, "warning", &t.Warning, 5*time.Second)
+	setDefault(s, "critical", &t.Critical, 10*time.Second)
+	if t.Critical <= t.Warning {
+		s.errorf(firstOf(s, "critical", "warning"), "critical (%s) must be longer than warning (%s)", FormatDuration(t.Critical), FormatDuration(t.Warning))
+	} else if t.Timeout > 0 && t.Timeout <= t.Critical {
+		s.errorf("timeout", "timeout (%s) must be longer than critical (%s)", FormatDuration(t.Timeout), FormatDuration(t.Critical))
+	}
+}
+
+func (r *Retry) check(s *section) {
+	switchOn(s, &r.Enabled)
+	if s.has("backoff") {
+		s.enum("backoff", r.Backoff, backoffs...)
+	}
+	if s.has("max_attempts") && (r.MaxAttempts < 1 || r.MaxAttempts > 10) {
+		s.errorf("max_attempts", "%d is out of range (1-10, the first attempt included)", r.MaxAttempts)
+	}
+	if !r.Enabled {
+		return
+	}
+	setDefault(s, "max_attempts", &r.MaxAttempts, 3)
+	setDefault(s, "backoff", &r.Backoff, "exponential")
+	setDefault(s, "initial_delay", &r.InitialDelay, 100*time.Millisecond)
+	setDefault(s, "max_delay", &r.MaxDelay, 2*time.Second)
+	setDefault(s, "retry_on", &r.RetryOn, defaultRetryOn)
+	if r.InitialDelay > r.MaxDelay {
+		s.errorf(firstOf(s, "initial_delay", "max_delay"), "initial_delay (%s) is longer than max_delay (%s)", FormatDuration(r.InitialDelay), FormatDuration(r.MaxDelay))
+	}
+}
+
+// setDefault sets *v to def when key was not written.
+func setDefault[T any](s *section, key string, v *T, def T) {
+	if !s.has(key) {
+		*v = def
+	}
+}
+
+// positive reports a duration key written as 0.
+func positive(s *section, key string, v time.Duration) {
+	if s.has(key) && v == 0 {
+		s.errorf(key, "must be longer than 0")
+	}
+}
+
+// firstOf returns the first of keys that was written, so that a problem between two values
+// is reported at one the writer can see.
+func firstOf(s *section, keys ...string) string {
+	for _, k := range keys {
+		if s.has(k) {
+			return k
+		}
+	}
+	return ""
+}
+
+func contains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+func countryCode(c string) (string, bool) {
+	if len(c) != 2 {
+		return "", false
+	}
+	b := []byte(c)
+	for i, ch := range b {
+		if ch >= 'a' && ch <= 'z' {
+			b[i] = ch - 'a' + 'A'
+		} else if ch < 'A' || ch > 'Z' {
+			return "", false
+		}
+	}
+	return string(b), true
+}
