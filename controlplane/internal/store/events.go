@@ -1,0 +1,204 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
+	"go.uber.org/zap"
+)
+
+// errDuplicateBatch makes the writer roll back a batch that is already stored.
+var errDuplicateBatch = errors.New("batch already stored")
+
+const (
+	insertBatchSQL = `INSERT INTO event_batches (node_id, boot_id, sequence, received_at, event_count)
+VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	selectRouteSQL = `SELECT route_id, service_id FROM routes WHERE route_key = ?`
+	// A route key that no snapshot synced yet (the data plane serves a configuration this database
+	// has not seen): keep its events under a new, inactive route until SyncRoutes fills it in.
+	insertEventRouteSQL = `INSERT INTO routes (route_key, domain, hosts, backend_url, active, created_at, updated_at)
+VALUES (?, ?, ?, ?, 0, ?, ?) RETURNING route_id`
+	insertRequestLogSQL = `INSERT INTO request_logs (timestamp, timestamp_ms, route_id, service_id, node_id, host,
+  method, path, status_code, response_time_ms, client_ip, user_agent, bytes_sent, bytes_received,
+  error_message, request_id, backend, protocol, snapshot_version)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertDropsSQL = `INSERT INTO dataplane_drops (timestamp, node_id, boot_id, sequence, dropped_events)
+VALUES (?, ?, ?, ?, ?)`
+)
+
+// SaveBatch stores an event batch from a data plane in one transaction: its event_batches row, one
+// request_logs row per request event, and its dropped_events count if any. It returns stored=false
+// and no error when the batch (same node, boot and sequence) was stored before; nothing is stored
+// twice, and the caller acknowledges the batch either way.
+//
+// An event with an empty route_id is stored without a route. An event whose route_id is not in the
+// routes table creates an inactive route for it, so no event is lost. An event without a time is
+// stamped with the time the batch was received.
+func (s *Store) SaveBatch(ctx context.Context, b *proxyv1.EventBatch) (stored bool, err error) {
+	if b == nil {
+		return false, errors.New("save batch: nil batch")
+	}
+	if b.GetNodeId() == "" || b.GetBootId() == "" {
+		return false, fmt.Errorf("save batch %q/%q/%d: node_id and boot_id are required",
+			b.GetNodeId(), b.GetBootId(), b.GetSequence())
+	}
+	seq, err := toInt64("sequence", b.GetSequence())
+	if err == nil {
+		_, err = toInt64("dropped_events", b.GetDroppedEvents())
+	}
+	if err != nil {
+		return false, fmt.Errorf("save batch %s/%s/%d: %w", b.GetNodeId(), b.GetBootId(), b.GetSequence(), err)
+	}
+
+	err = s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return s.insertBatch(ctx, tx, b, seq, time.Now())
+	})
+	switch {
+	case errors.Is(err, errDuplicateBatch):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("save batch %s/%s/%d: %w", b.GetNodeId(), b.GetBootId(), seq, err)
+	}
+	return true, nil
+}
+
+// routeRef is a route's key columns, cached for the duration of one batch.
+type routeRef struct {
+	routeID   sql.NullInt64
+	serviceID sql.NullInt64
+}
+
+func (s *Store) insertBatch(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBatch, seq int64, now time.Time) error {
+	res, err := tx.ExecContext(ctx, insertBatchSQL, b.GetNodeId(), b.GetBootId(), seq, now.Unix(), len(b.GetRequests()))
+	if err != nil {
+		return fmt.Errorf("insert event_batches: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("insert event_batches: %w", err)
+	}
+	if n == 0 {
+		return errDuplicateBatch
+	}
+
+	if len(b.GetRequests()) > 0 {
+		if err := s.insertRequests(ctx, tx, b, now); err != nil {
+			return err
+		}
+	}
+
+	if d := b.GetDroppedEvents(); d > 0 {
+		if _, err := tx.ExecContext(ctx, insertDropsSQL, now.Unix(), b.GetNodeId(), b.GetBootId(), seq, int64(d)); err != nil {
+			return fmt.Errorf("insert dataplane_drops: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) insertRequests(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBatch, now time.Time) (err error) {
+	insertLog, err := tx.PrepareContext(ctx, insertRequestLogSQL)
+	if err != nil {
+		return fmt.Errorf("prepare request_logs insert: %w", err)
+	}
+	defer func() { err = errors.Join(err, closeStmt(insertLog)) }()
+	selectRoute, err := tx.PrepareContext(ctx, selectRouteSQL)
+	if err != nil {
+		return fmt.Errorf("prepare route lookup: %w", err)
+	}
+	defer func() { err = errors.Join(err, closeStmt(selectRoute)) }()
+
+	routes := map[string]routeRef{"": {}}
+	for i, ev := range b.GetRequests() {
+		if ev == nil {
+			return fmt.Errorf("request event %d: nil", i)
+		}
+		ref, ok := routes[ev.GetRouteId()]
+		if !ok {
+			ref, err = s.resolveRoute(ctx, tx, selectRoute, ev, now)
+			if err != nil {
+				return fmt.Errorf("request event %d: %w", i, err)
+			}
+			routes[ev.GetRouteId()] = ref
+		}
+		if err := insertRequestLog(ctx, insertLog, b.GetNodeId(), ev, ref, now); err != nil {
+			return fmt.Errorf("request event %d (%s): %w", i, ev.GetRequestId(), err)
+		}
+	}
+	return nil
+}
+
+// resolveRoute finds the route of ev by its key, creating an inactive route for an unknown key.
+func (s *Store) resolveRoute(ctx context.Context, tx *sql.Tx, selectRoute *sql.Stmt, ev *proxyv1.RequestEvent, now time.Time) (routeRef, error) {
+	var ref routeRef
+	key := ev.GetRouteId()
+	err := selectRoute.QueryRowContext(ctx, key).Scan(&ref.routeID, &ref.serviceID)
+	if err == nil {
+		return ref, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return ref, fmt.Errorf("look up route %q: %w", key, err)
+	}
+	var hosts []string
+	if ev.GetHost() != "" {
+		hosts = []string{ev.GetHost()}
+	}
+	hostsJSON, err := jsonArray(hosts)
+	if err != nil {
+		return ref, fmt.Errorf("create route %q: %w", key, err)
+	}
+	err = tx.QueryRowContext(ctx, insertEventRouteSQL, key, ev.GetHost(), hostsJSON, ev.GetBackend(),
+		now.Unix(), now.Unix()).Scan(&ref.routeID)
+	if err != nil {
+		return ref, fmt.Errorf("create route %q: %w", key, err)
+	}
+	s.log.Info("route created from events; no synced snapshot has it",
+		zap.String("route_key", key), zap.String("host", ev.GetHost()))
+	return ref, nil
+}
+
+func insertRequestLog(ctx context.Context, stmt *sql.Stmt, nodeID string, ev *proxyv1.RequestEvent, ref routeRef, now time.Time) error {
+	t := now
+	if ev.GetTime() != nil {
+		t = ev.GetTime().AsTime()
+	}
+	var durationMS int64
+	if ev.GetDuration() != nil {
+		durationMS = ev.GetDuration().AsDuration().Milliseconds()
+	}
+	version, err := toInt64("snapshot_version", ev.GetSnapshotVersion())
+	if err != nil {
+		return err
+	}
+	_, err = stmt.ExecContext(ctx,
+		t.Unix(), t.UnixMilli(), ref.routeID, ref.serviceID, nodeID, ev.GetHost(),
+		ev.GetMethod(), ev.GetPath(), ev.GetStatus(), durationMS,
+		nullString(ev.GetClientIp()), nullString(ev.GetUserAgent()), ev.GetBytesOut(), ev.GetBytesIn(),
+		nullString(ev.GetError()), nullString(ev.GetRequestId()), nullString(ev.GetBackend()),
+		nullString(ev.GetProtocol()), version)
+	return err
+}
+
+// toInt64 converts a protobuf uint64 to SQLite's signed 64-bit integer.
+func toInt64(field string, v uint64) (int64, error) {
+	if v > math.MaxInt64 {
+		return 0, fmt.Errorf("%s %d does not fit in a signed 64-bit integer", field, v)
+	}
+	return int64(v), nil
+}
+
+// nullString stores an empty string as NULL.
+func nullString(s string) sql.NullString {
+	return sql.NullString{String: s, Valid: s != ""}
+}
+
+func closeStmt(stmt *sql.Stmt) error {
+	if err := stmt.Close(); err != nil {
+		return fmt.Errorf("close statement: %w", err)
+	}
+	return nil
+}
