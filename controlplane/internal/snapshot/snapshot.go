@@ -1,0 +1,72 @@
+// Package snapshot translates a validated configuration into the snapshot the data planes
+// enforce (proxy.v1.Snapshot).
+//
+// Every route of every enabled site becomes one proxy.v1.Route carrying its effective policy
+// (built-in defaults, then the global defaults, then the site, then the route's own options:
+// the merging is done by package config). A disabled site contributes nothing. The
+// translation is pure: the same configuration, version and time give the same snapshot, so
+// golden tests (testdata/*.golden.json, regenerated with -update) pin it down.
+package snapshot
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/proxy-manager/proxy-manager/pkg/config"
+	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
+)
+
+// Build returns the snapshot of cfg as version, created at now. Routes are in configuration
+// order: sites by file name, routes as written.
+func Build(cfg *config.Config, version uint64, now time.Time) (*proxyv1.Snapshot, error) {
+	if cfg == nil {
+		return nil, errors.New("snapshot: no configuration")
+	}
+	if version == 0 {
+		return nil, errors.New("snapshot: version 0 means \"no snapshot\" and cannot be built")
+	}
+	snap := &proxyv1.Snapshot{
+		Version:    version,
+		CreatedAt:  timestamppb.New(now),
+		ConfigHash: cfg.Hash,
+	}
+	seen := map[string]string{}
+	for _, s := range cfg.Sites {
+		if !s.Enabled {
+			continue
+		}
+		for _, r := range s.Routes {
+			if len(r.Hosts) == 0 {
+				return nil, fmt.Errorf("snapshot: a route of %s has no host", s.File)
+			}
+			id := RouteID(r.Hosts[0], r.Path)
+			if prev, ok := seen[id]; ok {
+				// config.Load rejects this; a Config built by hand may not.
+				return nil, fmt.Errorf("snapshot: route %s is defined in %s and in %s", id, prev, s.File)
+			}
+			seen[id] = s.File
+			snap.Routes = append(snap.Routes, &proxyv1.Route{
+				Id:         id,
+				Site:       s.Name,
+				SourceFile: s.File,
+				Hosts:      slices.Clone(r.Hosts),
+				PathPrefix: r.Path,
+				BackendUrl: r.Backend,
+				Policy:     policy(r.Policy),
+			})
+		}
+	}
+	return snap, nil
+}
+
+// RouteID is the stable, human-readable id of a route: its first host and its path prefix
+// ("gpanel.chilla55.de/", "gpanel.chilla55.de/api"). It is unique because a host and path
+// belong to one route only, and stays the same while the route's first host and path do, so
+// stored data (logs, roll-ups) keyed by it survives other edits of the site.
+func RouteID(firstHost, path string) string {
+	return firstHost + path
+}

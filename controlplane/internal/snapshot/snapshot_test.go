@@ -1,0 +1,185 @@
+package snapshot
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/proxy-manager/proxy-manager/pkg/config"
+	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")
+
+// createdAt is the fixed creation time of golden snapshots.
+var createdAt = time.Date(2025, 12, 18, 14, 32, 0, 0, time.UTC)
+
+// marshal writes a snapshot as deterministic, indented JSON. protojson varies its whitespace
+// on purpose, so its output is re-indented by encoding/json.
+func marshal(t *testing.T, snap *proxyv1.Snapshot) []byte {
+	t.Helper()
+	raw, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	out.WriteByte('\n')
+	return out.Bytes()
+}
+
+// TestGolden builds the snapshot of each testdata/<case> directory (global.yaml, if any, and
+// sites/) and compares it with testdata/<case>.golden.json. Run with -update to rewrite them.
+func TestGolden(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/*/sites")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no test cases: %v", err)
+	}
+	for _, sites := range dirs {
+		dir := filepath.Dir(sites)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			cfg, err := config.Load(filepath.Join(dir, "global.yaml"), sites)
+			if err != nil {
+				t.Fatalf("config.Load:\n%v", err)
+			}
+			cfg.Hash = "HASH" // the hash of the files is tested in package config
+			snap, err := Build(cfg, 7, createdAt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := marshal(t, snap)
+			golden := dir + ".golden.json"
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("snapshot differs from %s (run with -update if the change is intended):\n%s", golden, diff(string(want), string(got)))
+			}
+			// The golden file is a faithful snapshot, not only a text.
+			var back proxyv1.Snapshot
+			if err := protojson.Unmarshal(want, &back); err != nil {
+				t.Fatal(err)
+			}
+			if !proto.Equal(&back, snap) {
+				t.Errorf("%s does not read back into the snapshot", golden)
+			}
+		})
+	}
+}
+
+// diff shows the first differing line of two texts, with a little context.
+func diff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < max(len(w), len(g)); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return "line " + strconv.Itoa(i+1) + ":\n- " + wl + "\n+ " + gl
+		}
+	}
+	return "(no line differs)"
+}
+
+func TestBuild(t *testing.T) {
+	cfg, err := config.Load("testdata/full/global.yaml", "testdata/full/sites")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := Build(cfg, 3, createdAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.GetVersion() != 3 || snap.GetConfigHash() != cfg.Hash || !snap.GetCreatedAt().AsTime().Equal(createdAt) {
+		t.Errorf("header = %d %q %v", snap.GetVersion(), snap.GetConfigHash(), snap.GetCreatedAt().AsTime())
+	}
+	var ids []string
+	for _, r := range snap.GetRoutes() {
+		ids = append(ids, r.GetId())
+	}
+	// The disabled site (zz-old-gpanel.yaml, same host as gpanel) contributes nothing.
+	want := "community.example.org/ community.example.org/api gpanel.chilla55.de/ vault.chilla55.de/"
+	if got := strings.Join(ids, " "); got != want {
+		t.Errorf("route ids = %s, want %s", got, want)
+	}
+	again, err := Build(cfg, 3, createdAt)
+	if err != nil || !proto.Equal(snap, again) {
+		t.Errorf("Build is not deterministic")
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	if _, err := Build(nil, 1, createdAt); err == nil {
+		t.Error("Build(nil) succeeded")
+	}
+	cfg := &config.Config{Global: &config.Global{}}
+	if _, err := Build(cfg, 0, createdAt); err == nil {
+		t.Error("version 0 accepted")
+	}
+	// A Config built by hand, not by config.Load, with one route twice.
+	r := config.Route{Hosts: []string{"a.example.org"}, Path: "/", Backend: "http://a"}
+	cfg.Sites = []*config.Site{
+		{Name: "a", File: "a.yaml", Enabled: true, Routes: []config.Route{r}},
+		{Name: "b", File: "b.yaml", Enabled: true, Routes: []config.Route{r}},
+	}
+	if _, err := Build(cfg, 1, createdAt); err == nil || !strings.Contains(err.Error(), "a.example.org/ is defined in a.yaml and in b.yaml") {
+		t.Errorf("duplicate route: %v", err)
+	}
+	cfg.Sites = []*config.Site{{Name: "c", File: "c.yaml", Enabled: true, Routes: []config.Route{{Path: "/"}}}}
+	if _, err := Build(cfg, 1, createdAt); err == nil {
+		t.Error("route without host accepted")
+	}
+}
+
+// TestSeeds builds a snapshot of every complete site example of the user's documents (kept in
+// package config's testdata), so that everything they configure survives the translation.
+func TestSeeds(t *testing.T) {
+	files, _ := filepath.Glob("../../../pkg/config/testdata/seeds/*.yaml")
+	if len(files) == 0 {
+		t.Skip("pkg/config/testdata/seeds is not beside this module")
+	}
+	built := 0
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		site, err := config.ParseSite(file, data)
+		if err != nil {
+			continue // a global file or a fragment of a site: tested in package config
+		}
+		snap, err := Build(&config.Config{Global: &config.Global{}, Sites: []*config.Site{site}, Hash: "h"}, 1, createdAt)
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(file), err)
+			continue
+		}
+		if len(snap.GetRoutes()) == 0 || snap.GetRoutes()[0].GetPolicy().GetTimeouts() == nil {
+			t.Errorf("%s: snapshot without routes or policy: %v", filepath.Base(file), snap)
+		}
+		built++
+	}
+	if built < 25 {
+		t.Errorf("only %d seed sites built", built)
+	}
+}
