@@ -1,8 +1,24 @@
 module github.com/proxy-manager/proxy-manager/dataplane
 
-go 1.26
+go 1.26.0
 
 replace (
 	github.com/proxy-manager/proxy-manager/pkg => ../pkg
 	github.com/proxy-manager/proxy-manager/ui => ../ui
+)
+
+require (
+	github.com/proxy-manager/proxy-manager/pkg v0.0.0-00010101000000-000000000000
+	go.uber.org/zap v1.28.0
+	golang.org/x/sync v0.24.0
+	google.golang.org/grpc v1.85.0
+	google.golang.org/protobuf v1.36.12
+)
+
+require (
+	go.uber.org/multierr v1.10.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
 )

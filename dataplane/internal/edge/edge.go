@@ -1,0 +1,133 @@
+// Package edge is the data plane's HTTP handler: every client request enters here, and this
+// file is the whole request path, in order. Policies added later (bans, rate limits, WAF, ...)
+// are built per route in Build, once per snapshot, and called from serve in the order written
+// there.
+package edge
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/errorpage"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
+	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
+	"github.com/proxy-manager/proxy-manager/pkg/ipmask"
+)
+
+// RuntimeSource gives the Runtime to serve a request with; *Holder is one.
+type RuntimeSource interface {
+	Load() *Runtime
+}
+
+// Sink takes one event per finished request. Push must not block; *events.Queue is one.
+type Sink interface {
+	Push(*proxyv1.RequestEvent)
+}
+
+// Config is what the Handler needs from the rest of the data plane.
+type Config struct {
+	Runtimes RuntimeSource // required
+	Events   Sink          // required
+	// IDs makes request ids; nil means a new requestid.Generator.
+	IDs *requestid.Generator
+	// Pages writes error pages; nil means the built-in ones.
+	Pages *errorpage.Renderer
+}
+
+// Handler is the data plane's http.Handler.
+type Handler struct {
+	runtimes RuntimeSource
+	events   Sink
+	ids      *requestid.Generator
+	pages    *errorpage.Renderer
+	// defaultMasker masks the client IP of requests that matched no route.
+	defaultMasker ipmask.Masker
+}
+
+// New checks cfg and returns the Handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Runtimes == nil || cfg.Events == nil {
+		return nil, errors.New("edge: Runtimes and Events are required")
+	}
+	h := &Handler{runtimes: cfg.Runtimes, events: cfg.Events, ids: cfg.IDs, pages: cfg.Pages}
+	var err error
+	if h.defaultMasker, err = ipmask.New(string(ipmask.Default), nil); err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	if h.ids == nil {
+		if h.ids, err = requestid.NewGenerator(); err != nil {
+			return nil, fmt.Errorf("edge: %w", err)
+		}
+	}
+	if h.pages == nil {
+		if h.pages, err = errorpage.New(); err != nil {
+			return nil, fmt.Errorf("edge: %w", err)
+		}
+	}
+	return h, nil
+}
+
+// Errors recorded in events for answers the edge gives itself.
+var (
+	errNoSnapshot = errors.New("no snapshot applied yet")
+	errNoRoute    = errors.New("no route for host and path")
+)
+
+// ServeHTTP is the request path, in order.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// 1. Request id: keep a well-formed one from the client or an outer proxy, else make one.
+	//    The backend, the response, the error page and the event all carry it.
+	x := h.begin(w, r)
+	// 5. One event per request, however it ends: also when ReverseProxy aborts a response
+	//    that broke off half-way (it panics with http.ErrAbortHandler).
+	defer h.finish(x)
+	h.serve(x)
+}
+
+// serve runs steps 2 to 4.
+func (h *Handler) serve(x *exchange) {
+	// 2. The configuration: none yet means not ready.
+	rt := h.runtimes.Load()
+	if rt == nil {
+		h.fail(x, http.StatusServiceUnavailable, errNoSnapshot)
+		return
+	}
+	x.runtime = rt
+
+	// 3. The route, by Host and path. An unknown host or path gets a 404 page.
+	rte := rt.Match(x.r.Host, x.r.URL.Path)
+	if rte == nil {
+		h.fail(x, http.StatusNotFound, errNoRoute)
+		return
+	}
+	x.route = rte
+
+	// 4. The backend. A response it gives is streamed as it is, whatever its status; when it
+	//    gives none, the client gets a 502 or 504 page (or nothing, having left).
+	if err := rte.backend.Serve(&x.w, x.r); err != nil {
+		var pe *proxy.Error
+		status := http.StatusBadGateway
+		if errors.As(err, &pe) {
+			status = pe.Status
+		}
+		h.fail(x, status, err)
+	}
+}
+
+// fail answers with an error page for status, unless the client is gone (499) or the backend
+// already started a response, and records err for the event.
+func (h *Handler) fail(x *exchange, status int, err error) {
+	x.err = err
+	switch {
+	case status == proxy.StatusClientClosedRequest:
+		x.w.status = status // for the event only: nobody is listening
+	case x.w.wroteHeader:
+		// Too late for a page; the event shows the status that went out and the error.
+	default:
+		page := errorpage.Page{Status: status, RequestID: x.requestID, Time: x.start}
+		// A failed write means the client left; the event records the status all the same.
+		_ = h.pages.Write(&x.w, x.r, page)
+	}
+}

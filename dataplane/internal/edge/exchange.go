@@ -1,0 +1,150 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
+	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// exchange is the state of one request on its way through ServeHTTP, allocated once.
+type exchange struct {
+	start     time.Time
+	r         *http.Request
+	requestID string
+	w         responseWriter
+	body      countingBody
+	runtime   *Runtime // nil before the first snapshot
+	route     *Route   // nil when no route matched
+	err       error
+}
+
+// begin sets the request id on the request (for the backend) and the response, and wraps
+// the response writer and request body to count what passes.
+func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *exchange {
+	x := &exchange{start: time.Now(), r: r}
+	x.requestID = h.ids.FromHeader(r.Header.Get(requestid.Header))
+	r.Header.Set(requestid.Header, x.requestID)
+	w.Header().Set(requestid.Header, x.requestID)
+	x.w = responseWriter{rw: w}
+	if r.Body != nil && r.Body != http.NoBody {
+		x.body.rc = r.Body
+		r.Body = &x.body
+	}
+	return x
+}
+
+// Limits on client-controlled strings in an event, so that a queue of events has a bounded
+// size however long the requests' paths and headers were.
+const (
+	maxHostLen      = 255
+	maxPathLen      = 2048
+	maxUserAgentLen = 512
+	maxErrorLen     = 1024
+)
+
+// finish pushes the request's event. It is deferred by ServeHTTP, so it also sees a panic;
+// it records it and panics on, so that net/http still aborts the connection (and logs any
+// panic other than http.ErrAbortHandler).
+func (h *Handler) finish(x *exchange) {
+	p := recover()
+	if p != nil {
+		x.err = errAborted(x.r.Context(), p)
+		if !x.w.wroteHeader {
+			x.w.status = http.StatusInternalServerError // the client gets a closed connection
+		}
+	}
+	h.events.Push(h.event(x))
+	if p != nil {
+		panic(p)
+	}
+}
+
+// event describes the finished request.
+func (h *Handler) event(x *exchange) *proxyv1.RequestEvent {
+	status := x.w.status
+	if status == 0 {
+		status = http.StatusOK // what net/http sends for a handler that wrote nothing
+	}
+	ev := &proxyv1.RequestEvent{
+		Time:      timestamppb.New(x.start),
+		RequestId: x.requestID,
+		Host:      clean(x.r.Host, maxHostLen),
+		Method:    clean(x.r.Method, 32),
+		Path:      clean(x.r.URL.Path, maxPathLen),
+		Status:    int32(status),
+		Duration:  durationpb.New(time.Since(x.start)),
+		BytesIn:   x.body.n.Load(),
+		BytesOut:  x.w.bytes,
+		UserAgent: clean(x.r.UserAgent(), maxUserAgentLen),
+		Protocol:  x.r.Proto,
+	}
+	masker := h.defaultMasker
+	if x.route != nil {
+		ev.RouteId = x.route.id
+		ev.Backend = x.route.backendURL
+		masker = x.route.masker
+	}
+	ev.ClientIp = masker.MaskString(x.r.RemoteAddr)
+	if x.runtime != nil {
+		ev.SnapshotVersion = x.runtime.version
+	}
+	if x.err != nil {
+		ev.Error = clean(x.err.Error(), maxErrorLen)
+	}
+	return ev
+}
+
+// errAborted explains a request that ended in a panic: normally ReverseProxy's
+// http.ErrAbortHandler when copying the response body failed on one side.
+func errAborted(ctx context.Context, p any) error {
+	switch {
+	case p != http.ErrAbortHandler:
+		return fmt.Errorf("response aborted: panic: %v", p)
+	case ctx.Err() != nil:
+		return errors.New("response aborted: client went away")
+	default:
+		return errors.New("response aborted: backend response broke off")
+	}
+}
+
+// clean makes s valid UTF-8, which protobuf strings must be (a path or header can hold any
+// bytes), and cuts it to at most max bytes on a character boundary.
+func clean(s string, max int) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if len(s) > max {
+		i := max
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		s = s[:i]
+	}
+	return s
+}
+
+// countingBody counts the request body bytes read. The transport may still be reading the
+// body while the handler finishes, hence the atomic counter.
+type countingBody struct {
+	rc io.ReadCloser
+	n  atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+func (b *countingBody) Close() error { return b.rc.Close() }

@@ -1,0 +1,67 @@
+package edge
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestClean(t *testing.T) {
+	testCases := []struct {
+		desc string
+		in   string
+		max  int
+		want string
+	}{
+		{desc: "short and valid", in: "/a/b", max: 10, want: "/a/b"},
+		{desc: "cut", in: "abcdef", max: 3, want: "abc"},
+		{desc: "invalid byte replaced", in: "caf\xff", max: 10, want: "caf\uFFFD"},
+		{desc: "cut before a multi-byte character", in: "ab€", max: 4, want: "ab"},
+		{desc: "replacement counts towards the limit", in: "a\xff\xffb", max: 4, want: "a\uFFFD"},
+	}
+	for _, tc := range testCases {
+		t.Run(tc.desc, func(t *testing.T) {
+			if got := clean(tc.in, tc.max); got != tc.want {
+				t.Errorf("clean(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzClean(f *testing.F) {
+	f.Add("caf\xff", 3)
+	f.Add(strings.Repeat("€", 10), 7)
+	f.Fuzz(func(t *testing.T, s string, max int) {
+		if max < 0 || max > 1<<16 {
+			return
+		}
+		got := clean(s, max)
+		if len(got) > max || !utf8.ValidString(got) {
+			t.Fatalf("clean(%q, %d) = %q", s, max, got)
+		}
+	})
+}
+
+func TestFinishRecordsPanicAndPanicsOn(t *testing.T) {
+	log := &eventLog{}
+	h, err := New(Config{Runtimes: &Holder{}, Events: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := h.begin(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	func() {
+		defer func() {
+			if p := recover(); p != "boom" {
+				t.Errorf("recovered %v, want the original panic", p)
+			}
+		}()
+		defer h.finish(x)
+		panic("boom")
+	}()
+	evs := log.snapshot()
+	if len(evs) != 1 || evs[0].GetStatus() != 500 || !strings.Contains(evs[0].GetError(), "panic: boom") {
+		t.Fatalf("events %v", evs)
+	}
+}

@@ -1,0 +1,137 @@
+package edge
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/route"
+	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
+	"github.com/proxy-manager/proxy-manager/pkg/ipmask"
+)
+
+// Runtime is one snapshot compiled for the request path: the route table and, per route,
+// everything its requests need, built once here and never per request. A Runtime does not
+// change after Build; a new snapshot gives a new Runtime, swapped in through a Holder, so a
+// request sees one whole snapshot from start to end.
+type Runtime struct {
+	version uint64
+	table   *route.Table
+	routes  []Route // in snapshot order: route.Entry.Index points here
+	close   sync.Once
+}
+
+// Route is one route ready to serve.
+type Route struct {
+	id         string
+	backend    *proxy.Backend
+	backendURL string
+	masker     ipmask.Masker
+}
+
+// ID returns the route's id from the snapshot.
+func (r *Route) ID() string { return r.id }
+
+// BuildOptions are the data plane's own settings that a snapshot does not carry.
+type BuildOptions struct {
+	// IPHashKey keys the "hash" IP mask method (at least ipmask.MinKeyLen bytes). A snapshot
+	// with a route that asks for hash does not build without it.
+	IPHashKey []byte
+}
+
+// Build compiles a snapshot. An error means the snapshot cannot be served as written: the
+// caller NACKs it with the error and keeps the current Runtime. A Runtime that is built but
+// never stored in a Holder must be Closed.
+func Build(snap *proxyv1.Snapshot, pools *proxy.Pools, opts BuildOptions) (_ *Runtime, err error) {
+	if snap == nil {
+		return nil, errors.New("no snapshot")
+	}
+	table, err := route.NewTable(snap.GetRoutes())
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %d: %w", snap.GetVersion(), err)
+	}
+	rt := &Runtime{
+		version: snap.GetVersion(),
+		table:   table,
+		routes:  make([]Route, len(snap.GetRoutes())),
+	}
+	defer func() {
+		if err != nil {
+			rt.Close() // give back the transports of the routes built so far
+		}
+	}()
+	for i, r := range snap.GetRoutes() {
+		masker, err := ipmask.New(r.GetPolicy().GetLogging().GetMaskIpMethod(), opts.IPHashKey)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot %d: route %q: logging: %w", snap.GetVersion(), r.GetId(), err)
+		}
+		backend, err := pools.NewBackend(r.GetBackendUrl())
+		if err != nil {
+			return nil, fmt.Errorf("snapshot %d: route %q: %w", snap.GetVersion(), r.GetId(), err)
+		}
+		rt.routes[i] = Route{id: r.GetId(), backend: backend, backendURL: backend.URL(), masker: masker}
+	}
+	return rt, nil
+}
+
+// Version returns the snapshot version the Runtime was built from.
+func (rt *Runtime) Version() uint64 { return rt.version }
+
+// Match returns the route for a request's Host header and path, nil if there is none.
+func (rt *Runtime) Match(host, path string) *Route {
+	e := rt.table.Match(host, path)
+	if e == nil {
+		return nil
+	}
+	return &rt.routes[e.Index]
+}
+
+// Close releases the Runtime's backend transports to their Pools, which keep them warm for a
+// grace period. Requests still being served by the Runtime finish normally. Holder.Store
+// closes the Runtime it replaces.
+func (rt *Runtime) Close() {
+	rt.close.Do(func() {
+		for i := range rt.routes {
+			if b := rt.routes[i].backend; b != nil {
+				b.Release()
+			}
+		}
+	})
+}
+
+// Holder holds the Runtime being served. The zero value holds none: the edge answers 503.
+type Holder struct {
+	current atomic.Pointer[Runtime]
+}
+
+// Load returns the current Runtime, nil before the first Store.
+func (h *Holder) Load() *Runtime { return h.current.Load() }
+
+// Store makes rt the current Runtime and Closes the one it replaces. Requests that already
+// loaded the old Runtime finish on it.
+func (h *Holder) Store(rt *Runtime) {
+	if old := h.current.Swap(rt); old != nil && old != rt {
+		old.Close()
+	}
+}
+
+// Applier builds every snapshot it is given and serves it: the control-plane client's way of
+// making a snapshot live. Apply is called for one snapshot at a time.
+type Applier struct {
+	Holder  *Holder
+	Pools   *proxy.Pools
+	Options BuildOptions
+}
+
+// Apply builds snap and stores it in the Holder. On error nothing changes: the current Runtime
+// keeps serving and the error says why the snapshot was refused (the NACK reason).
+func (a *Applier) Apply(snap *proxyv1.Snapshot) error {
+	rt, err := Build(snap, a.Pools, a.Options)
+	if err != nil {
+		return err
+	}
+	a.Holder.Store(rt)
+	return nil
+}
