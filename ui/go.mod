@@ -1,3 +1,3 @@
 module github.com/proxy-manager/proxy-manager/ui
 
-go 1.26
+go 1.26.0
