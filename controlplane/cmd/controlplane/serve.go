@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/adminhttp"
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/fleet"
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/reloader"
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/store"
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/watch"
+	"github.com/proxy-manager/proxy-manager/pkg/grpcauth"
+	"github.com/proxy-manager/proxy-manager/pkg/logging"
+	"github.com/proxy-manager/proxy-manager/ui"
+)
+
+// serve runs the control plane until ctx is cancelled (SIGINT/SIGTERM), then shuts down in one
+// order: report not ready, stop the gRPC and admin servers (letting calls finish), stop watching,
+// and close the database after its writer has drained.
+func serve(ctx context.Context, args []string) error {
+	s, err := parseSettings(args)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(s.logLevel, s.logFormat)
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck // stderr may not support sync
+	log = log.With(zap.String("component", "controlplane"))
+	log.Info("starting", zap.String("version", version), zap.String("global", s.globalConfig),
+		zap.String("sites", s.sitesDir), zap.String("db", s.dbPath))
+
+	// Startup checks: fail now, with the reason, rather than half-start.
+	if err := checkPaths(s); err != nil {
+		return err
+	}
+	token, err := grpcauth.ReadToken(s.tokenFile)
+	if err != nil {
+		return err
+	}
+	lis, err := listenAll(s)
+	if err != nil {
+		return err
+	}
+	defer lis.close()
+
+	st, err := store.Open(ctx, s.dbPath, log.Named("store"))
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error("close database", zap.Error(err))
+		}
+	}()
+
+	fl := fleet.New(log.Named("fleet"))
+	rl, err := reloader.New(ctx, log.Named("config"), s.globalConfig, s.sitesDir, st, fl)
+	if err != nil {
+		return err
+	}
+	if _, _, errs := rl.Reload(ctx, "startup"); len(errs) > 0 {
+		// Keep running: the data planes keep their last snapshot, and fixing the file is picked up.
+		log.Error("no valid configuration at startup; waiting for a fix", zap.Int("errors", len(errs)))
+	}
+
+	h := &probes{store: st, reloader: rl}
+	grpcSrv, healthSrv := newGRPCServer(log, token, fl, st, rl)
+	adminSrv := &http.Server{
+		Handler:           adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Dashboard: ui.Dashboard()}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          zap.NewStdLog(log.Named("admin-http")),
+	}
+	w, err := watch.New(log.Named("watch"), watch.Options{Files: []string{s.globalConfig}, Dirs: []string{s.sitesDir}})
+	if err != nil {
+		return fmt.Errorf("watch configuration: %w", err)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, l := range lis.grpc {
+		g.Go(func() error { return grpcSrv.Serve(l) })
+	}
+	g.Go(func() error {
+		if err := adminSrv.Serve(lis.admin); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("admin http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		return w.Run(gctx, func() { rl.Reload(gctx, "file_watcher") })
+	})
+	h.started.Store(true)
+	log.Info("ready", zap.Strings("grpc", lis.grpcAddrs()), zap.String("admin", lis.admin.Addr().String()))
+
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down", zap.Duration("timeout", s.shutdownTimeout))
+		h.stopping.Store(true)
+		healthSrv.Shutdown()
+		sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout)
+		defer cancel()
+		// Unary admin calls finish within the grace; the data planes' streams never end by
+		// themselves, so they are cut after it. Cutting is safe: a batch committed but not yet
+		// acknowledged is re-sent by its data plane and recognised as stored.
+		stopped := make(chan struct{})
+		go func() { grpcSrv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(min(s.shutdownTimeout, 3*time.Second)):
+			grpcSrv.Stop()
+		}
+		return adminSrv.Shutdown(sctx)
+	})
+	err = g.Wait()
+	if ctx.Err() != nil && err == nil {
+		log.Info("stopped")
+	}
+	return err
+}
+
+// probes answers the admin health probes.
+type probes struct {
+	store    interface{ Ping(context.Context) error }
+	reloader interface {
+		Status() (loaded bool, version uint64, lastErrors []string)
+	}
+	started, stopping atomic.Bool
+}
+
+func (h *probes) Started() bool { return h.started.Load() }
+
+func (h *probes) Ready(ctx context.Context) error {
+	if h.stopping.Load() {
+		return errors.New("shutting down")
+	}
+	if loaded, _, errs := h.reloader.Status(); !loaded {
+		if len(errs) > 0 {
+			return fmt.Errorf("no valid configuration: %s", errs[0])
+		}
+		return errors.New("no configuration loaded yet")
+	}
+	if err := h.store.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+// Package adminhttp is the control plane's admin HTTP surface: health probes, the dashboard and its
+// JSON API. It listens on loopback or a Unix socket only, and it refuses requests whose Host
+// or Origin is not a loopback name: a web page in the admin's browser could otherwise reach it
+// (DNS rebinding, cross-site requests).
+package adminhttp
+
+import (
+	"context"
+	"encoding/json"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
+)
+
+// Health tells the probes what state the control plane is in.
+type Health interface {
+	// Ready returns nil when the control plane can do its job: a configuration is live and the
+	// database answers.
+	Ready(ctx context.Context) error
+	// Started reports whether startup (migrations, listeners, first load) has finished.
+	Started() bool
+}
+
+// Fleet is what the API shows about the data planes and the live snapshot.
+type Fleet interface {
+	Dataplanes() []*proxyv1.Dataplane
+	Current() (*proxyv1.Snapshot, <-chan struct{})
+}
+
+// ConfigStatus reports the last configuration load.
+type ConfigStatus interface {
+	Status() (loaded bool, version uint64, lastErrors []string)
+}
+
+// Config is what the admin surface serves.
+type Config struct {
+	Health    Health
+	Fleet     Fleet
+	Config    ConfigStatus
+	Dashboard fs.FS // index.html at the root
+}
+
+// Handler returns the admin HTTP handler.
+func Handler(cfg Config) http.Handler {
+	h := cfg.Health
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+	})
+	mux.HandleFunc("GET /health/startup", func(w http.ResponseWriter, _ *http.Request) {
+		if !h.Started() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "started"})
+	})
+	mux.HandleFunc("GET /health/ready", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := h.Ready(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+		loaded, version, errs := cfg.Config.Status()
+		st := map[string]any{"ready": true, "config_loaded": loaded, "version": version, "config_errors": errs,
+			"dataplanes": len(cfg.Fleet.Dataplanes())}
+		if err := h.Ready(r.Context()); err != nil {
+			st["ready"], st["reason"] = false, err.Error()
+		}
+		writeJSON(w, http.StatusOK, st)
+	})
+	mux.HandleFunc("GET /api/dataplanes", func(w http.ResponseWriter, _ *http.Request) {
+		writeProto(w, &proxyv1.ListDataplanesResponse{Dataplanes: cfg.Fleet.Dataplanes()})
+	})
+	mux.HandleFunc("GET /api/routes", func(w http.ResponseWriter, _ *http.Request) {
+		snap, _ := cfg.Fleet.Current()
+		writeProto(w, &proxyv1.ListRoutesResponse{Version: snap.GetVersion(), Routes: snap.GetRoutes()})
+	})
+	mux.Handle("GET /dashboard/", http.StripPrefix("/dashboard/", http.FileServerFS(cfg.Dashboard)))
+	mux.Handle("GET /{$}", http.RedirectHandler("/dashboard/", http.StatusFound))
+	mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusMovedPermanently))
+	return localOnly(mux)
+}
+
+// writeProto writes m as JSON the way grpcurl shows it, so the API and the gRPC admin agree.
+func writeProto(w http.ResponseWriter, m proto.Message) {
+	b, err := protojson.Marshal(m)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(b) // the client went away; nothing to do
+}
+
+// localOnly rejects requests that a browser sent on behalf of another site.
+func localOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			writeJSON(w, http.StatusMisdirectedRequest, map[string]string{"error": "the admin surface answers only to localhost; reach it through an SSH tunnel"})
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" {
+			u, err := url.Parse(o)
+			if err != nil || !loopbackHost(u.Host) {
+				writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-origin request refused"})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether a Host header names this machine's loopback interface.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}

@@ -1,0 +1,136 @@
+// Package fleet knows every data plane and hands each the current snapshot.
+//
+// Snapshot rules (the contract in proto/proxy/v1/snapshot.proto, enforced here):
+//   - a stream starts with Hello; the node is sent the current snapshot unless it already holds
+//     exactly that version;
+//   - every version sent is answered by one Ack or Nack; a version a node NACKed is never sent to
+//     that node again, on this stream or after a reconnect: only a newer version is;
+//   - versions only grow; Publish ignores a snapshot that is not newer than the current one.
+package fleet
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
+)
+
+// Fleet is safe for concurrent use.
+type Fleet struct {
+	log *zap.Logger
+	now func() time.Time
+
+	mu      sync.Mutex
+	current *proxyv1.Snapshot
+	changed chan struct{} // closed and replaced by Publish: a broadcast to every stream
+	nodes   map[string]*node
+}
+
+// node is what the control plane remembers of one data plane.
+type node struct {
+	id, binaryVersion, peer string
+	stream                  uint64 // id of the live stream, 0 when disconnected
+	connectedSince          time.Time
+	lastSeen                time.Time
+	applied                 uint64
+	lastAck                 time.Time
+	nackVersion             uint64
+	nackReason              string
+	batches, stored         uint64
+	dropped                 uint64
+}
+
+// New returns an empty fleet with no snapshot.
+func New(log *zap.Logger) *Fleet {
+	return &Fleet{log: log, now: time.Now, changed: make(chan struct{}), nodes: make(map[string]*node)}
+}
+
+// Publish makes s the snapshot every data plane should run. s must not be modified afterwards.
+func (f *Fleet) Publish(s *proxyv1.Snapshot) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.current != nil && s.GetVersion() <= f.current.GetVersion() {
+		f.log.Warn("snapshot not newer than the current one; ignored",
+			zap.Uint64("version", s.GetVersion()), zap.Uint64("current", f.current.GetVersion()))
+		return false
+	}
+	f.current = s
+	close(f.changed)
+	f.changed = make(chan struct{})
+	return true
+}
+
+// Current returns the current snapshot (nil before the first Publish) and a channel closed on the
+// next Publish.
+func (f *Fleet) Current() (*proxyv1.Snapshot, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.current, f.changed
+}
+
+// RecordBatch counts an event batch received from a node (stored is false for a re-sent batch).
+func (f *Fleet) RecordBatch(nodeID string, events int, stored bool, dropped uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := f.nodeLocked(nodeID)
+	n.lastSeen = f.now()
+	if stored {
+		n.batches++
+		n.stored += uint64(events)
+		n.dropped += dropped
+	}
+}
+
+func (f *Fleet) nodeLocked(id string) *node {
+	n, ok := f.nodes[id]
+	if !ok {
+		n = &node{id: id}
+		f.nodes[id] = n
+	}
+	return n
+}
+
+// Dataplanes describes every node seen since the control plane started, sorted by node id.
+func (f *Fleet) Dataplanes() []*proxyv1.Dataplane {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var cur uint64
+	if f.current != nil {
+		cur = f.current.GetVersion()
+	}
+	out := make([]*proxyv1.Dataplane, 0, len(f.nodes))
+	for _, n := range f.nodes {
+		d := &proxyv1.Dataplane{
+			NodeId:         n.id,
+			BinaryVersion:  n.binaryVersion,
+			Connected:      n.stream != 0,
+			AppliedVersion: n.applied,
+			NackVersion:    n.nackVersion,
+			NackReason:     n.nackReason,
+			PeerAddress:    n.peer,
+			EventBatches:   n.batches,
+			EventsStored:   n.stored,
+			EventsDropped:  n.dropped,
+			LastAckTime:    ts(n.lastAck),
+			ConnectedSince: ts(n.connectedSince),
+			LastSeen:       ts(n.lastSeen),
+		}
+		if cur > n.applied {
+			d.Lag = cur - n.applied
+		}
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].NodeId < out[j].NodeId })
+	return out
+}
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
