@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/events"
+	"github.com/proxy-manager/proxy-manager/pkg/envflag"
+)
+
+// settings are the process settings, from the environment or flags (flags win).
+type settings struct {
+	controlPlane    string
+	tokenFile       string
+	nodeID          string
+	listenAddr      string
+	opsAddr         string
+	eventBuffer     int
+	ipHashKeyFile   string
+	shutdownTimeout time.Duration
+	logLevel        string
+	logFormat       string
+}
+
+func parseSettings(args []string) (settings, error) {
+	var s settings
+	host, err := os.Hostname()
+	if err != nil {
+		return s, fmt.Errorf("hostname for the default node id: %w", err)
+	}
+	fs := envflag.New("dataplane")
+	fs.StringVar(&s.controlPlane, "controlplane", "PROXY_CONTROLPLANE_ADDR", "controlplane:9090", "control plane gRPC address")
+	fs.StringVar(&s.tokenFile, "token-file", "PROXY_GRPC_TOKEN_FILE", "/run/secrets/proxy_grpc_token", "file holding the gRPC bearer token")
+	fs.StringVar(&s.nodeID, "node-id", "PROXY_NODE_ID", host, "this data plane's name (unique per replica)")
+	fs.StringVar(&s.listenAddr, "listen", "PROXY_LISTEN_ADDR", ":80", "HTTP listen address")
+	fs.StringVar(&s.opsAddr, "ops-addr", "PROXY_OPS_ADDR", "127.0.0.1:9901", "health probe address (not published)")
+	fs.IntVar(&s.eventBuffer, "event-buffer", "PROXY_EVENT_BUFFER", events.DefaultCapacity, "events kept while the control plane is unreachable")
+	fs.StringVar(&s.ipHashKeyFile, "ip-hash-key-file", "PROXY_IP_HASH_KEY_FILE", "", "key for mask_ip_method: hash (a Docker secret; 16 bytes or more)")
+	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", "PROXY_SHUTDOWN_TIMEOUT", 30*time.Second, "how long in-flight requests may take on shutdown")
+	fs.StringVar(&s.logLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
+	fs.StringVar(&s.logFormat, "log-format", "LOG_FORMAT", "json", "json or pretty")
+	if err := fs.Parse(args); err != nil {
+		return s, err
+	}
+	if s.nodeID == "" {
+		return s, fmt.Errorf("empty node id: set PROXY_NODE_ID")
+	}
+	if s.eventBuffer < 1000 {
+		return s, fmt.Errorf("PROXY_EVENT_BUFFER=%d: want at least 1000", s.eventBuffer)
+	}
+	return s, nil
+}

@@ -1,0 +1,154 @@
+package cpclient
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
+)
+
+// outbox holds the batches sent but not yet acknowledged, oldest first. They are re-sent on every
+// new stream until acknowledged; the control plane recognises a batch it already stored.
+type outbox struct {
+	mu       sync.Mutex
+	pending  []*proxyv1.EventBatch
+	seq      uint64
+	flushing atomic.Bool
+}
+
+func newOutbox() *outbox { return &outbox{} }
+
+func (o *outbox) add(b *proxyv1.EventBatch) {
+	o.mu.Lock()
+	o.pending = append(o.pending, b)
+	o.mu.Unlock()
+}
+
+func (o *outbox) nextSeq() uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seq++
+	return o.seq
+}
+
+func (o *outbox) ack(seq uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i, b := range o.pending {
+		if b.GetSequence() == seq {
+			o.pending = append(o.pending[:i:i], o.pending[i+1:]...)
+			return
+		}
+	}
+}
+
+func (o *outbox) all() []*proxyv1.EventBatch {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]*proxyv1.EventBatch(nil), o.pending...)
+}
+
+func (o *outbox) len() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.pending)
+}
+
+// RunEvents ships events until ctx ends, reconnecting as needed. Call Flush before cancelling ctx
+// to deliver what is still buffered.
+func (c *Client) RunEvents(ctx context.Context) {
+	c.retry(ctx, "event", c.eventStream)
+}
+
+// Pending returns the number of events buffered and batches awaiting acknowledgement.
+func (c *Client) Pending() (events, batches int) { return c.queue.Len(), c.events.len() }
+
+// Flush sends everything buffered without waiting for full batches, and returns when all of it is
+// acknowledged or ctx ends (then it says how much was not delivered).
+func (c *Client) Flush(ctx context.Context) error {
+	c.events.flushing.Store(true)
+	defer c.events.flushing.Store(false)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		events, batches := c.Pending()
+		if events == 0 && batches == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("flush events: %d buffered and %d batches unacknowledged: %w", events, batches, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// tick is how often the sender looks at the queue: it bounds how late a full batch leaves.
+const tick = 100 * time.Millisecond
+
+// eventStream runs one stream: re-send unacknowledged batches, then batch and send new events.
+func (c *Client) eventStream(ctx context.Context) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel() // also ends the ack reader below
+	stream, err := proxyv1.NewEventServiceClient(c.conn).StreamEvents(sctx, grpc.WaitForReady(true))
+	if err != nil {
+		return fmt.Errorf("open event stream: %w", err)
+	}
+	ackErr := make(chan error, 1)
+	go func() {
+		for {
+			resp, err := stream.Recv()
+			if err != nil {
+				ackErr <- err
+				return
+			}
+			if a := resp.GetAck(); a.GetBootId() == c.bootID {
+				c.events.ack(a.GetSequence())
+			}
+		}
+	}()
+	resent := c.events.all()
+	for _, b := range resent {
+		if err := stream.Send(&proxyv1.StreamEventsRequest{Batch: b}); err != nil {
+			return fmt.Errorf("re-send batch %d: %w", b.GetSequence(), err)
+		}
+	}
+	if len(resent) > 0 {
+		c.log.Info("re-sent unacknowledged event batches", zap.Int("batches", len(resent)))
+	}
+
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-ackErr:
+			return err
+		case <-t.C:
+		}
+		for c.events.len() < c.opts.Window {
+			n := c.queue.Len()
+			due := n >= c.opts.BatchSize || (n > 0 && (time.Since(last) >= c.opts.FlushEvery || c.events.flushing.Load()))
+			if !due {
+				break
+			}
+			b := &proxyv1.EventBatch{
+				NodeId: c.opts.NodeID, BootId: c.bootID, Sequence: c.events.nextSeq(),
+				Requests: c.queue.Take(c.opts.BatchSize), DroppedEvents: c.queue.TakeDropped(),
+			}
+			c.events.add(b) // before Send, so an ack can never arrive for a batch we do not hold
+			if err := stream.Send(&proxyv1.StreamEventsRequest{Batch: b}); err != nil {
+				return fmt.Errorf("send batch %d: %w", b.GetSequence(), err)
+			}
+			last = time.Now()
+		}
+	}
+}
