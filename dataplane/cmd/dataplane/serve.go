@@ -120,8 +120,11 @@ func serveHTTP(srv *http.Server, l net.Listener, name string) error {
 	return nil
 }
 
-// shutdown drains the HTTP server within timeout, then spends what is left of it delivering the
-// buffered events. Only a drain that ran out of time is an error (non-zero exit).
+// maxFlush bounds how long shutdown waits for the control plane to take the buffered events.
+const maxFlush = 10 * time.Second
+
+// shutdown drains the HTTP server within timeout, then spends what is left of it (at most
+// maxFlush) delivering the buffered events. Only a drain that ran out of time is an error.
 func shutdown(log *zap.Logger, timeout time.Duration, state *ops.State, httpSrv, opsSrv *http.Server, client *cpclient.Client) error {
 	log.Info("shutting down", zap.Duration("timeout", timeout))
 	state.SetStopping()
@@ -133,7 +136,11 @@ func shutdown(log *zap.Logger, timeout time.Duration, state *ops.State, httpSrv,
 		log.Error("closing remaining connections", zap.Error(err))
 		httpSrv.Close()
 	}
-	if err := client.Flush(ctx); err != nil {
+	// Delivering events is worth a wait, but not the whole budget when the control plane is away:
+	// what cannot be sent is logged with its count.
+	fctx, fcancel := context.WithTimeout(ctx, maxFlush)
+	defer fcancel()
+	if err := client.Flush(fctx); err != nil {
 		log.Warn("events not delivered before exit", zap.Error(err))
 	} else {
 		log.Info("events delivered")
