@@ -63,9 +63,14 @@ func (s *Service) Reload(ctx context.Context, _ *proxyv1.ReloadRequest) (*proxyv
 	return &proxyv1.ReloadResponse{Changed: changed, Version: version, Errors: errs}, nil
 }
 
-// Redact returns a copy of snap that is safe to show to a person. The snapshot carries no secret
-// material yet; certificates' private keys are cleared here when they join it. It always returns a
-// copy, so callers may not mutate the live snapshot through it.
+// Redact returns a copy of snap that is safe to show to a person: private keys are cleared. It
+// always returns a copy, so callers cannot mutate the live snapshot through it.
 func Redact(snap *proxyv1.Snapshot) *proxyv1.Snapshot {
-	return proto.Clone(snap).(*proxyv1.Snapshot)
+	c := proto.Clone(snap).(*proxyv1.Snapshot)
+	for _, cert := range c.GetCertificates() {
+		if len(cert.GetPrivateKeyPem()) > 0 {
+			cert.PrivateKeyPem = []byte("REDACTED")
+		}
+	}
+	return c
 }

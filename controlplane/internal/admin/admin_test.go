@@ -34,11 +34,18 @@ func TestService(t *testing.T) {
 		t.Fatalf("ListRoutes before any configuration: %v, want Unavailable", err)
 	}
 
-	live := &proxyv1.Snapshot{Version: 5, Routes: []*proxyv1.Route{{Id: "a.test/", Hosts: []string{"a.test"}, PathPrefix: "/", BackendUrl: "http://a"}}}
+	live := &proxyv1.Snapshot{Version: 5, Routes: []*proxyv1.Route{{Id: "a.test/", Hosts: []string{"a.test"}, PathPrefix: "/", BackendUrl: "http://a"}},
+		Certificates: []*proxyv1.Certificate{{Name: "a.test", CertChainPem: []byte("CERT"), PrivateKeyPem: []byte("-----BEGIN PRIVATE KEY-----secret")}}}
 	fl.Publish(live)
 	got, err := svc.GetSnapshot(ctx, &proxyv1.GetSnapshotRequest{})
 	if err != nil || got.GetSnapshot().GetVersion() != 5 {
 		t.Fatalf("GetSnapshot: %v %v", got, err)
+	}
+	if c := got.GetSnapshot().GetCertificates()[0]; string(c.GetPrivateKeyPem()) != "REDACTED" || string(c.GetCertChainPem()) != "CERT" {
+		t.Fatalf("GetSnapshot certificate = %v; want the key redacted and the chain kept", c)
+	}
+	if string(live.GetCertificates()[0].GetPrivateKeyPem()) == "REDACTED" {
+		t.Fatal("redaction changed the live snapshot")
 	}
 	got.GetSnapshot().Routes[0].BackendUrl = "mutated"
 	if live.GetRoutes()[0].GetBackendUrl() != "http://a" {

@@ -23,6 +23,56 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// WebSocketEventKind says whether a WebSocket connection opened or closed.
+type WebSocketEventKind int32
+
+const (
+	WebSocketEventKind_WEB_SOCKET_EVENT_KIND_UNSPECIFIED WebSocketEventKind = 0
+	WebSocketEventKind_WEB_SOCKET_EVENT_KIND_OPEN        WebSocketEventKind = 1
+	WebSocketEventKind_WEB_SOCKET_EVENT_KIND_CLOSE       WebSocketEventKind = 2
+)
+
+// Enum value maps for WebSocketEventKind.
+var (
+	WebSocketEventKind_name = map[int32]string{
+		0: "WEB_SOCKET_EVENT_KIND_UNSPECIFIED",
+		1: "WEB_SOCKET_EVENT_KIND_OPEN",
+		2: "WEB_SOCKET_EVENT_KIND_CLOSE",
+	}
+	WebSocketEventKind_value = map[string]int32{
+		"WEB_SOCKET_EVENT_KIND_UNSPECIFIED": 0,
+		"WEB_SOCKET_EVENT_KIND_OPEN":        1,
+		"WEB_SOCKET_EVENT_KIND_CLOSE":       2,
+	}
+)
+
+func (x WebSocketEventKind) Enum() *WebSocketEventKind {
+	p := new(WebSocketEventKind)
+	*p = x
+	return p
+}
+
+func (x WebSocketEventKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WebSocketEventKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_proxy_v1_events_proto_enumTypes[0].Descriptor()
+}
+
+func (WebSocketEventKind) Type() protoreflect.EnumType {
+	return &file_proxy_v1_events_proto_enumTypes[0]
+}
+
+func (x WebSocketEventKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WebSocketEventKind.Descriptor instead.
+func (WebSocketEventKind) EnumDescriptor() ([]byte, []int) {
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{0}
+}
+
 // StreamEventsRequest carries one batch.
 type StreamEventsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -121,7 +171,8 @@ type EventBatch struct {
 	Sequence uint64                 `protobuf:"varint,3,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	Requests []*RequestEvent        `protobuf:"bytes,4,rep,name=requests,proto3" json:"requests,omitempty"`
 	// dropped_events counts events dropped because the buffer was full since the previous batch.
-	DroppedEvents uint64 `protobuf:"varint,5,opt,name=dropped_events,json=droppedEvents,proto3" json:"dropped_events,omitempty"`
+	DroppedEvents uint64            `protobuf:"varint,5,opt,name=dropped_events,json=droppedEvents,proto3" json:"dropped_events,omitempty"`
+	Websockets    []*WebSocketEvent `protobuf:"bytes,6,rep,name=websockets,proto3" json:"websockets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -189,6 +240,13 @@ func (x *EventBatch) GetDroppedEvents() uint64 {
 		return x.DroppedEvents
 	}
 	return 0
+}
+
+func (x *EventBatch) GetWebsockets() []*WebSocketEvent {
+	if x != nil {
+		return x.Websockets
+	}
+	return nil
 }
 
 // BatchAck confirms that the batch with this sequence (of the stream's boot) is stored.
@@ -411,6 +469,145 @@ func (x *RequestEvent) GetSnapshotVersion() uint64 {
 	return 0
 }
 
+// WebSocketEvent describes a proxied WebSocket connection when it opens and when it closes.
+type WebSocketEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  WebSocketEventKind     `protobuf:"varint,1,opt,name=kind,proto3,enum=proxy.v1.WebSocketEventKind" json:"kind,omitempty"`
+	// connection_id is unique per node and boot; the open and close events of one connection share it.
+	ConnectionId string `protobuf:"bytes,2,opt,name=connection_id,json=connectionId,proto3" json:"connection_id,omitempty"`
+	RequestId    string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	RouteId      string `protobuf:"bytes,4,opt,name=route_id,json=routeId,proto3" json:"route_id,omitempty"`
+	Host         string `protobuf:"bytes,5,opt,name=host,proto3" json:"host,omitempty"`
+	Path         string `protobuf:"bytes,6,opt,name=path,proto3" json:"path,omitempty"`
+	// client_ip is masked by the route's logging policy.
+	ClientIp    string                 `protobuf:"bytes,7,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	ConnectedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=connected_at,json=connectedAt,proto3" json:"connected_at,omitempty"`
+	// disconnected_at, the byte counts and close_reason are set on close.
+	DisconnectedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=disconnected_at,json=disconnectedAt,proto3" json:"disconnected_at,omitempty"`
+	// bytes_sent went to the client, bytes_received came from it.
+	BytesSent     int64 `protobuf:"varint,10,opt,name=bytes_sent,json=bytesSent,proto3" json:"bytes_sent,omitempty"`
+	BytesReceived int64 `protobuf:"varint,11,opt,name=bytes_received,json=bytesReceived,proto3" json:"bytes_received,omitempty"`
+	// close_reason: "client closed (1000)", "backend closed (1001)", "idle timeout", "max duration",
+	// "shutdown", "error: ...".
+	CloseReason   string `protobuf:"bytes,12,opt,name=close_reason,json=closeReason,proto3" json:"close_reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebSocketEvent) Reset() {
+	*x = WebSocketEvent{}
+	mi := &file_proxy_v1_events_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebSocketEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebSocketEvent) ProtoMessage() {}
+
+func (x *WebSocketEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_events_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebSocketEvent.ProtoReflect.Descriptor instead.
+func (*WebSocketEvent) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *WebSocketEvent) GetKind() WebSocketEventKind {
+	if x != nil {
+		return x.Kind
+	}
+	return WebSocketEventKind_WEB_SOCKET_EVENT_KIND_UNSPECIFIED
+}
+
+func (x *WebSocketEvent) GetConnectionId() string {
+	if x != nil {
+		return x.ConnectionId
+	}
+	return ""
+}
+
+func (x *WebSocketEvent) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *WebSocketEvent) GetRouteId() string {
+	if x != nil {
+		return x.RouteId
+	}
+	return ""
+}
+
+func (x *WebSocketEvent) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *WebSocketEvent) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *WebSocketEvent) GetClientIp() string {
+	if x != nil {
+		return x.ClientIp
+	}
+	return ""
+}
+
+func (x *WebSocketEvent) GetConnectedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ConnectedAt
+	}
+	return nil
+}
+
+func (x *WebSocketEvent) GetDisconnectedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DisconnectedAt
+	}
+	return nil
+}
+
+func (x *WebSocketEvent) GetBytesSent() int64 {
+	if x != nil {
+		return x.BytesSent
+	}
+	return 0
+}
+
+func (x *WebSocketEvent) GetBytesReceived() int64 {
+	if x != nil {
+		return x.BytesReceived
+	}
+	return 0
+}
+
+func (x *WebSocketEvent) GetCloseReason() string {
+	if x != nil {
+		return x.CloseReason
+	}
+	return ""
+}
+
 var File_proxy_v1_events_proto protoreflect.FileDescriptor
 
 const file_proxy_v1_events_proto_rawDesc = "" +
@@ -419,14 +616,17 @@ const file_proxy_v1_events_proto_rawDesc = "" +
 	"\x13StreamEventsRequest\x12*\n" +
 	"\x05batch\x18\x01 \x01(\v2\x14.proxy.v1.EventBatchR\x05batch\"<\n" +
 	"\x14StreamEventsResponse\x12$\n" +
-	"\x03ack\x18\x01 \x01(\v2\x12.proxy.v1.BatchAckR\x03ack\"\xb5\x01\n" +
+	"\x03ack\x18\x01 \x01(\v2\x12.proxy.v1.BatchAckR\x03ack\"\xef\x01\n" +
 	"\n" +
 	"EventBatch\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x17\n" +
 	"\aboot_id\x18\x02 \x01(\tR\x06bootId\x12\x1a\n" +
 	"\bsequence\x18\x03 \x01(\x04R\bsequence\x122\n" +
 	"\brequests\x18\x04 \x03(\v2\x16.proxy.v1.RequestEventR\brequests\x12%\n" +
-	"\x0edropped_events\x18\x05 \x01(\x04R\rdroppedEvents\"?\n" +
+	"\x0edropped_events\x18\x05 \x01(\x04R\rdroppedEvents\x128\n" +
+	"\n" +
+	"websockets\x18\x06 \x03(\v2\x18.proxy.v1.WebSocketEventR\n" +
+	"websockets\"?\n" +
 	"\bBatchAck\x12\x17\n" +
 	"\aboot_id\x18\x01 \x01(\tR\x06bootId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\"\xf2\x03\n" +
@@ -449,7 +649,27 @@ const file_proxy_v1_events_proto_rawDesc = "" +
 	"\abackend\x18\r \x01(\tR\abackend\x12\x14\n" +
 	"\x05error\x18\x0e \x01(\tR\x05error\x12\x1a\n" +
 	"\bprotocol\x18\x0f \x01(\tR\bprotocol\x12)\n" +
-	"\x10snapshot_version\x18\x10 \x01(\x04R\x0fsnapshotVersion2a\n" +
+	"\x10snapshot_version\x18\x10 \x01(\x04R\x0fsnapshotVersion\"\xd3\x03\n" +
+	"\x0eWebSocketEvent\x120\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1c.proxy.v1.WebSocketEventKindR\x04kind\x12#\n" +
+	"\rconnection_id\x18\x02 \x01(\tR\fconnectionId\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12\x19\n" +
+	"\broute_id\x18\x04 \x01(\tR\arouteId\x12\x12\n" +
+	"\x04host\x18\x05 \x01(\tR\x04host\x12\x12\n" +
+	"\x04path\x18\x06 \x01(\tR\x04path\x12\x1b\n" +
+	"\tclient_ip\x18\a \x01(\tR\bclientIp\x12=\n" +
+	"\fconnected_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vconnectedAt\x12C\n" +
+	"\x0fdisconnected_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0edisconnectedAt\x12\x1d\n" +
+	"\n" +
+	"bytes_sent\x18\n" +
+	" \x01(\x03R\tbytesSent\x12%\n" +
+	"\x0ebytes_received\x18\v \x01(\x03R\rbytesReceived\x12!\n" +
+	"\fclose_reason\x18\f \x01(\tR\vcloseReason*|\n" +
+	"\x12WebSocketEventKind\x12%\n" +
+	"!WEB_SOCKET_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aWEB_SOCKET_EVENT_KIND_OPEN\x10\x01\x12\x1f\n" +
+	"\x1bWEB_SOCKET_EVENT_KIND_CLOSE\x10\x022a\n" +
 	"\fEventService\x12Q\n" +
 	"\fStreamEvents\x12\x1d.proxy.v1.StreamEventsRequest\x1a\x1e.proxy.v1.StreamEventsResponse(\x010\x01B\x9d\x01\n" +
 	"\fcom.proxy.v1B\vEventsProtoP\x01Z?github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1;proxyv1\xa2\x02\x03PXX\xaa\x02\bProxy.V1\xca\x02\bProxy\\V1\xe2\x02\x14Proxy\\V1\\GPBMetadata\xea\x02\tProxy::V1b\x06proto3"
@@ -466,29 +686,36 @@ func file_proxy_v1_events_proto_rawDescGZIP() []byte {
 	return file_proxy_v1_events_proto_rawDescData
 }
 
-var file_proxy_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_proxy_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_proxy_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_proxy_v1_events_proto_goTypes = []any{
-	(*StreamEventsRequest)(nil),   // 0: proxy.v1.StreamEventsRequest
-	(*StreamEventsResponse)(nil),  // 1: proxy.v1.StreamEventsResponse
-	(*EventBatch)(nil),            // 2: proxy.v1.EventBatch
-	(*BatchAck)(nil),              // 3: proxy.v1.BatchAck
-	(*RequestEvent)(nil),          // 4: proxy.v1.RequestEvent
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 6: google.protobuf.Duration
+	(WebSocketEventKind)(0),       // 0: proxy.v1.WebSocketEventKind
+	(*StreamEventsRequest)(nil),   // 1: proxy.v1.StreamEventsRequest
+	(*StreamEventsResponse)(nil),  // 2: proxy.v1.StreamEventsResponse
+	(*EventBatch)(nil),            // 3: proxy.v1.EventBatch
+	(*BatchAck)(nil),              // 4: proxy.v1.BatchAck
+	(*RequestEvent)(nil),          // 5: proxy.v1.RequestEvent
+	(*WebSocketEvent)(nil),        // 6: proxy.v1.WebSocketEvent
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
 }
 var file_proxy_v1_events_proto_depIdxs = []int32{
-	2, // 0: proxy.v1.StreamEventsRequest.batch:type_name -> proxy.v1.EventBatch
-	3, // 1: proxy.v1.StreamEventsResponse.ack:type_name -> proxy.v1.BatchAck
-	4, // 2: proxy.v1.EventBatch.requests:type_name -> proxy.v1.RequestEvent
-	5, // 3: proxy.v1.RequestEvent.time:type_name -> google.protobuf.Timestamp
-	6, // 4: proxy.v1.RequestEvent.duration:type_name -> google.protobuf.Duration
-	0, // 5: proxy.v1.EventService.StreamEvents:input_type -> proxy.v1.StreamEventsRequest
-	1, // 6: proxy.v1.EventService.StreamEvents:output_type -> proxy.v1.StreamEventsResponse
-	6, // [6:7] is the sub-list for method output_type
-	5, // [5:6] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	3,  // 0: proxy.v1.StreamEventsRequest.batch:type_name -> proxy.v1.EventBatch
+	4,  // 1: proxy.v1.StreamEventsResponse.ack:type_name -> proxy.v1.BatchAck
+	5,  // 2: proxy.v1.EventBatch.requests:type_name -> proxy.v1.RequestEvent
+	6,  // 3: proxy.v1.EventBatch.websockets:type_name -> proxy.v1.WebSocketEvent
+	7,  // 4: proxy.v1.RequestEvent.time:type_name -> google.protobuf.Timestamp
+	8,  // 5: proxy.v1.RequestEvent.duration:type_name -> google.protobuf.Duration
+	0,  // 6: proxy.v1.WebSocketEvent.kind:type_name -> proxy.v1.WebSocketEventKind
+	7,  // 7: proxy.v1.WebSocketEvent.connected_at:type_name -> google.protobuf.Timestamp
+	7,  // 8: proxy.v1.WebSocketEvent.disconnected_at:type_name -> google.protobuf.Timestamp
+	1,  // 9: proxy.v1.EventService.StreamEvents:input_type -> proxy.v1.StreamEventsRequest
+	2,  // 10: proxy.v1.EventService.StreamEvents:output_type -> proxy.v1.StreamEventsResponse
+	10, // [10:11] is the sub-list for method output_type
+	9,  // [9:10] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_proxy_v1_events_proto_init() }
@@ -501,13 +728,14 @@ func file_proxy_v1_events_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proxy_v1_events_proto_rawDesc), len(file_proxy_v1_events_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   5,
+			NumEnums:      1,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_proxy_v1_events_proto_goTypes,
 		DependencyIndexes: file_proxy_v1_events_proto_depIdxs,
+		EnumInfos:         file_proxy_v1_events_proto_enumTypes,
 		MessageInfos:      file_proxy_v1_events_proto_msgTypes,
 	}.Build()
 	File_proxy_v1_events_proto = out.File

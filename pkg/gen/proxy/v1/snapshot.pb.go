@@ -339,7 +339,13 @@ type Snapshot struct {
 	// config_hash is a digest of the configuration files the snapshot was built from.
 	ConfigHash string `protobuf:"bytes,3,opt,name=config_hash,json=configHash,proto3" json:"config_hash,omitempty"`
 	// routes in match order is not required: the data plane orders by host then longest path.
-	Routes        []*Route `protobuf:"bytes,4,rep,name=routes,proto3" json:"routes,omitempty"`
+	Routes []*Route `protobuf:"bytes,4,rep,name=routes,proto3" json:"routes,omitempty"`
+	// certificates the data plane serves, chosen by SNI. They carry private keys: a snapshot travels
+	// only over the authenticated gRPC channel and is never logged; AdminService.GetSnapshot clears
+	// private_key_pem.
+	Certificates []*Certificate `protobuf:"bytes,5,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	// edge holds the settings of the listeners, shared by every route.
+	Edge          *Edge `protobuf:"bytes,6,opt,name=edge,proto3" json:"edge,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -402,6 +408,219 @@ func (x *Snapshot) GetRoutes() []*Route {
 	return nil
 }
 
+func (x *Snapshot) GetCertificates() []*Certificate {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+func (x *Snapshot) GetEdge() *Edge {
+	if x != nil {
+		return x.Edge
+	}
+	return nil
+}
+
+// Certificate is one certificate chain and its private key, read by the control plane from the
+// certificates directory.
+type Certificate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name identifies the certificate: the certbot lineage or the file name without extension.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// dns_names are the names it is valid for, from its SANs, lower-case; "*.example.org" for wildcards.
+	DnsNames []string `protobuf:"bytes,2,rep,name=dns_names,json=dnsNames,proto3" json:"dns_names,omitempty"`
+	// cert_chain_pem is the leaf certificate followed by its intermediates.
+	CertChainPem []byte `protobuf:"bytes,3,opt,name=cert_chain_pem,json=certChainPem,proto3" json:"cert_chain_pem,omitempty"`
+	// private_key_pem is the key matching the leaf. Secret.
+	PrivateKeyPem []byte                 `protobuf:"bytes,4,opt,name=private_key_pem,json=privateKeyPem,proto3" json:"private_key_pem,omitempty"`
+	NotBefore     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	NotAfter      *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	Issuer        string                 `protobuf:"bytes,7,opt,name=issuer,proto3" json:"issuer,omitempty"`
+	// cert_file and key_file are where the control plane read them.
+	CertFile string `protobuf:"bytes,8,opt,name=cert_file,json=certFile,proto3" json:"cert_file,omitempty"`
+	KeyFile  string `protobuf:"bytes,9,opt,name=key_file,json=keyFile,proto3" json:"key_file,omitempty"`
+	// sha256_fingerprint is the hex SHA-256 of the leaf certificate (DER).
+	Sha256Fingerprint string `protobuf:"bytes,10,opt,name=sha256_fingerprint,json=sha256Fingerprint,proto3" json:"sha256_fingerprint,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Certificate) Reset() {
+	*x = Certificate{}
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Certificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Certificate) ProtoMessage() {}
+
+func (x *Certificate) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
+func (*Certificate) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Certificate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Certificate) GetDnsNames() []string {
+	if x != nil {
+		return x.DnsNames
+	}
+	return nil
+}
+
+func (x *Certificate) GetCertChainPem() []byte {
+	if x != nil {
+		return x.CertChainPem
+	}
+	return nil
+}
+
+func (x *Certificate) GetPrivateKeyPem() []byte {
+	if x != nil {
+		return x.PrivateKeyPem
+	}
+	return nil
+}
+
+func (x *Certificate) GetNotBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotBefore
+	}
+	return nil
+}
+
+func (x *Certificate) GetNotAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotAfter
+	}
+	return nil
+}
+
+func (x *Certificate) GetIssuer() string {
+	if x != nil {
+		return x.Issuer
+	}
+	return ""
+}
+
+func (x *Certificate) GetCertFile() string {
+	if x != nil {
+		return x.CertFile
+	}
+	return ""
+}
+
+func (x *Certificate) GetKeyFile() string {
+	if x != nil {
+		return x.KeyFile
+	}
+	return ""
+}
+
+func (x *Certificate) GetSha256Fingerprint() string {
+	if x != nil {
+		return x.Sha256Fingerprint
+	}
+	return ""
+}
+
+// Edge configures the listeners.
+type Edge struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// default_certificate names the Certificate served when no certificate matches the SNI (or there
+	// is none). Empty: such handshakes fail.
+	DefaultCertificate string `protobuf:"bytes,1,opt,name=default_certificate,json=defaultCertificate,proto3" json:"default_certificate,omitempty"`
+	// http3_disabled turns HTTP/3 and its Alt-Svc advertisement off everywhere.
+	Http3Disabled bool `protobuf:"varint,2,opt,name=http3_disabled,json=http3Disabled,proto3" json:"http3_disabled,omitempty"`
+	// acme_challenge_backend is where requests for /.well-known/acme-challenge/ on the HTTP port go
+	// (an absolute http:// URL, e.g. a certbot container). Empty: they are answered 404.
+	AcmeChallengeBackend string `protobuf:"bytes,3,opt,name=acme_challenge_backend,json=acmeChallengeBackend,proto3" json:"acme_challenge_backend,omitempty"`
+	// https_redirect_disabled keeps hosts that have a certificate reachable over plain HTTP.
+	HttpsRedirectDisabled bool `protobuf:"varint,4,opt,name=https_redirect_disabled,json=httpsRedirectDisabled,proto3" json:"https_redirect_disabled,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *Edge) Reset() {
+	*x = Edge{}
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Edge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Edge) ProtoMessage() {}
+
+func (x *Edge) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Edge.ProtoReflect.Descriptor instead.
+func (*Edge) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Edge) GetDefaultCertificate() string {
+	if x != nil {
+		return x.DefaultCertificate
+	}
+	return ""
+}
+
+func (x *Edge) GetHttp3Disabled() bool {
+	if x != nil {
+		return x.Http3Disabled
+	}
+	return false
+}
+
+func (x *Edge) GetAcmeChallengeBackend() string {
+	if x != nil {
+		return x.AcmeChallengeBackend
+	}
+	return ""
+}
+
+func (x *Edge) GetHttpsRedirectDisabled() bool {
+	if x != nil {
+		return x.HttpsRedirectDisabled
+	}
+	return false
+}
+
 // Route sends requests for some hosts and a path prefix to one backend, under a policy.
 type Route struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -424,7 +643,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[6]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +655,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[6]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +668,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{6}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Route) GetId() string {
@@ -527,7 +746,7 @@ type Policy struct {
 
 func (x *Policy) Reset() {
 	*x = Policy{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[7]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +758,7 @@ func (x *Policy) String() string {
 func (*Policy) ProtoMessage() {}
 
 func (x *Policy) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[7]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +771,7 @@ func (x *Policy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Policy.ProtoReflect.Descriptor instead.
 func (*Policy) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{7}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Policy) GetTimeouts() *Timeouts {
@@ -679,7 +898,7 @@ type Timeouts struct {
 
 func (x *Timeouts) Reset() {
 	*x = Timeouts{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[8]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +910,7 @@ func (x *Timeouts) String() string {
 func (*Timeouts) ProtoMessage() {}
 
 func (x *Timeouts) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[8]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +923,7 @@ func (x *Timeouts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Timeouts.ProtoReflect.Descriptor instead.
 func (*Timeouts) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{8}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Timeouts) GetConnect() *durationpb.Duration {
@@ -746,7 +965,7 @@ type Limits struct {
 
 func (x *Limits) Reset() {
 	*x = Limits{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[9]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +977,7 @@ func (x *Limits) String() string {
 func (*Limits) ProtoMessage() {}
 
 func (x *Limits) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[9]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +990,7 @@ func (x *Limits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Limits.ProtoReflect.Descriptor instead.
 func (*Limits) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{9}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Limits) GetMaxRequestBody() int64 {
@@ -805,7 +1024,7 @@ type HeaderOps struct {
 
 func (x *HeaderOps) Reset() {
 	*x = HeaderOps{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[10]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -817,7 +1036,7 @@ func (x *HeaderOps) String() string {
 func (*HeaderOps) ProtoMessage() {}
 
 func (x *HeaderOps) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[10]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -830,7 +1049,7 @@ func (x *HeaderOps) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeaderOps.ProtoReflect.Descriptor instead.
 func (*HeaderOps) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{10}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *HeaderOps) GetAdd() map[string]string {
@@ -858,7 +1077,7 @@ type Headers struct {
 
 func (x *Headers) Reset() {
 	*x = Headers{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[11]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -870,7 +1089,7 @@ func (x *Headers) String() string {
 func (*Headers) ProtoMessage() {}
 
 func (x *Headers) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[11]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -883,7 +1102,7 @@ func (x *Headers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Headers.ProtoReflect.Descriptor instead.
 func (*Headers) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{11}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Headers) GetPreset() string {
@@ -920,7 +1139,7 @@ type RateLimitPath struct {
 
 func (x *RateLimitPath) Reset() {
 	*x = RateLimitPath{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[12]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -932,7 +1151,7 @@ func (x *RateLimitPath) String() string {
 func (*RateLimitPath) ProtoMessage() {}
 
 func (x *RateLimitPath) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[12]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -945,7 +1164,7 @@ func (x *RateLimitPath) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitPath.ProtoReflect.Descriptor instead.
 func (*RateLimitPath) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{12}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RateLimitPath) GetPath() string {
@@ -995,7 +1214,7 @@ type RateLimit struct {
 
 func (x *RateLimit) Reset() {
 	*x = RateLimit{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[13]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +1226,7 @@ func (x *RateLimit) String() string {
 func (*RateLimit) ProtoMessage() {}
 
 func (x *RateLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[13]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +1239,7 @@ func (x *RateLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimit.ProtoReflect.Descriptor instead.
 func (*RateLimit) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{13}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RateLimit) GetGlobal() int64 {
@@ -1063,7 +1282,7 @@ type WafRules struct {
 
 func (x *WafRules) Reset() {
 	*x = WafRules{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[14]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1294,7 @@ func (x *WafRules) String() string {
 func (*WafRules) ProtoMessage() {}
 
 func (x *WafRules) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[14]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1307,7 @@ func (x *WafRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WafRules.ProtoReflect.Descriptor instead.
 func (*WafRules) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{14}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WafRules) GetSqlInjection() bool {
@@ -1132,7 +1351,7 @@ type Waf struct {
 
 func (x *Waf) Reset() {
 	*x = Waf{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[15]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1363,7 @@ func (x *Waf) String() string {
 func (*Waf) ProtoMessage() {}
 
 func (x *Waf) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[15]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1376,7 @@ func (x *Waf) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Waf.ProtoReflect.Descriptor instead.
 func (*Waf) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{15}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Waf) GetEnabled() bool {
@@ -1205,7 +1424,7 @@ type RedactPath struct {
 
 func (x *RedactPath) Reset() {
 	*x = RedactPath{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[16]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1217,7 +1436,7 @@ func (x *RedactPath) String() string {
 func (*RedactPath) ProtoMessage() {}
 
 func (x *RedactPath) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[16]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1230,7 +1449,7 @@ func (x *RedactPath) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedactPath.ProtoReflect.Descriptor instead.
 func (*RedactPath) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{16}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RedactPath) GetPattern() string {
@@ -1260,7 +1479,7 @@ type Logging struct {
 
 func (x *Logging) Reset() {
 	*x = Logging{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[17]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1491,7 @@ func (x *Logging) String() string {
 func (*Logging) ProtoMessage() {}
 
 func (x *Logging) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[17]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1504,7 @@ func (x *Logging) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Logging.ProtoReflect.Descriptor instead.
 func (*Logging) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{17}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Logging) GetStripHeaders() []string {
@@ -1329,7 +1548,7 @@ type DataRetention struct {
 
 func (x *DataRetention) Reset() {
 	*x = DataRetention{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[18]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1560,7 @@ func (x *DataRetention) String() string {
 func (*DataRetention) ProtoMessage() {}
 
 func (x *DataRetention) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[18]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1573,7 @@ func (x *DataRetention) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataRetention.ProtoReflect.Descriptor instead.
 func (*DataRetention) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{18}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DataRetention) GetAccessLogs() *durationpb.Duration {
@@ -1405,7 +1624,7 @@ type HealthCheck struct {
 
 func (x *HealthCheck) Reset() {
 	*x = HealthCheck{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[19]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1636,7 @@ func (x *HealthCheck) String() string {
 func (*HealthCheck) ProtoMessage() {}
 
 func (x *HealthCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[19]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1649,7 @@ func (x *HealthCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
 func (*HealthCheck) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{19}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *HealthCheck) GetEnabled() bool {
@@ -1481,7 +1700,7 @@ type WebSocket struct {
 
 func (x *WebSocket) Reset() {
 	*x = WebSocket{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[20]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1493,7 +1712,7 @@ func (x *WebSocket) String() string {
 func (*WebSocket) ProtoMessage() {}
 
 func (x *WebSocket) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[20]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1506,7 +1725,7 @@ func (x *WebSocket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocket.ProtoReflect.Descriptor instead.
 func (*WebSocket) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{20}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WebSocket) GetEnabled() bool {
@@ -1557,7 +1776,7 @@ type Compression struct {
 
 func (x *Compression) Reset() {
 	*x = Compression{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[21]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1569,7 +1788,7 @@ func (x *Compression) String() string {
 func (*Compression) ProtoMessage() {}
 
 func (x *Compression) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[21]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1582,7 +1801,7 @@ func (x *Compression) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Compression.ProtoReflect.Descriptor instead.
 func (*Compression) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{21}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Compression) GetEnabled() bool {
@@ -1632,7 +1851,7 @@ type ConnectionPool struct {
 
 func (x *ConnectionPool) Reset() {
 	*x = ConnectionPool{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[22]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1863,7 @@ func (x *ConnectionPool) String() string {
 func (*ConnectionPool) ProtoMessage() {}
 
 func (x *ConnectionPool) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[22]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1876,7 @@ func (x *ConnectionPool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionPool.ProtoReflect.Descriptor instead.
 func (*ConnectionPool) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{22}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ConnectionPool) GetMaxIdleConns() int64 {
@@ -1701,7 +1920,7 @@ type CircuitBreaker struct {
 
 func (x *CircuitBreaker) Reset() {
 	*x = CircuitBreaker{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[23]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1932,7 @@ func (x *CircuitBreaker) String() string {
 func (*CircuitBreaker) ProtoMessage() {}
 
 func (x *CircuitBreaker) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[23]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1945,7 @@ func (x *CircuitBreaker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CircuitBreaker.ProtoReflect.Descriptor instead.
 func (*CircuitBreaker) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{23}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CircuitBreaker) GetEnabled() bool {
@@ -1775,7 +1994,7 @@ type GeoIP struct {
 
 func (x *GeoIP) Reset() {
 	*x = GeoIP{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[24]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +2006,7 @@ func (x *GeoIP) String() string {
 func (*GeoIP) ProtoMessage() {}
 
 func (x *GeoIP) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[24]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +2019,7 @@ func (x *GeoIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GeoIP.ProtoReflect.Descriptor instead.
 func (*GeoIP) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{24}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GeoIP) GetEnabled() bool {
@@ -1837,7 +2056,7 @@ type SlowRequest struct {
 
 func (x *SlowRequest) Reset() {
 	*x = SlowRequest{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[25]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +2068,7 @@ func (x *SlowRequest) String() string {
 func (*SlowRequest) ProtoMessage() {}
 
 func (x *SlowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[25]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +2081,7 @@ func (x *SlowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlowRequest.ProtoReflect.Descriptor instead.
 func (*SlowRequest) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{25}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SlowRequest) GetEnabled() bool {
@@ -1915,7 +2134,7 @@ type Retry struct {
 
 func (x *Retry) Reset() {
 	*x = Retry{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[26]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1927,7 +2146,7 @@ func (x *Retry) String() string {
 func (*Retry) ProtoMessage() {}
 
 func (x *Retry) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[26]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1940,7 +2159,7 @@ func (x *Retry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Retry.ProtoReflect.Descriptor instead.
 func (*Retry) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{26}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Retry) GetEnabled() bool {
@@ -2005,14 +2224,34 @@ const file_proxy_v1_snapshot_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"I\n" +
 	"\x17StreamSnapshotsResponse\x12.\n" +
-	"\bsnapshot\x18\x01 \x01(\v2\x12.proxy.v1.SnapshotR\bsnapshot\"\xa9\x01\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x12.proxy.v1.SnapshotR\bsnapshot\"\x88\x02\n" +
 	"\bSnapshot\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x129\n" +
 	"\n" +
 	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1f\n" +
 	"\vconfig_hash\x18\x03 \x01(\tR\n" +
 	"configHash\x12'\n" +
-	"\x06routes\x18\x04 \x03(\v2\x0f.proxy.v1.RouteR\x06routes\"\xce\x01\n" +
+	"\x06routes\x18\x04 \x03(\v2\x0f.proxy.v1.RouteR\x06routes\x129\n" +
+	"\fcertificates\x18\x05 \x03(\v2\x15.proxy.v1.CertificateR\fcertificates\x12\"\n" +
+	"\x04edge\x18\x06 \x01(\v2\x0e.proxy.v1.EdgeR\x04edge\"\xff\x02\n" +
+	"\vCertificate\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\tdns_names\x18\x02 \x03(\tR\bdnsNames\x12$\n" +
+	"\x0ecert_chain_pem\x18\x03 \x01(\fR\fcertChainPem\x12&\n" +
+	"\x0fprivate_key_pem\x18\x04 \x01(\fR\rprivateKeyPem\x129\n" +
+	"\n" +
+	"not_before\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x127\n" +
+	"\tnot_after\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x16\n" +
+	"\x06issuer\x18\a \x01(\tR\x06issuer\x12\x1b\n" +
+	"\tcert_file\x18\b \x01(\tR\bcertFile\x12\x19\n" +
+	"\bkey_file\x18\t \x01(\tR\akeyFile\x12-\n" +
+	"\x12sha256_fingerprint\x18\n" +
+	" \x01(\tR\x11sha256Fingerprint\"\xcc\x01\n" +
+	"\x04Edge\x12/\n" +
+	"\x13default_certificate\x18\x01 \x01(\tR\x12defaultCertificate\x12%\n" +
+	"\x0ehttp3_disabled\x18\x02 \x01(\bR\rhttp3Disabled\x124\n" +
+	"\x16acme_challenge_backend\x18\x03 \x01(\tR\x14acmeChallengeBackend\x126\n" +
+	"\x17https_redirect_disabled\x18\x04 \x01(\bR\x15httpsRedirectDisabled\"\xce\x01\n" +
 	"\x05Route\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1f\n" +
@@ -2170,7 +2409,7 @@ func file_proxy_v1_snapshot_proto_rawDescGZIP() []byte {
 	return file_proxy_v1_snapshot_proto_rawDescData
 }
 
-var file_proxy_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_proxy_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_proxy_v1_snapshot_proto_goTypes = []any{
 	(*StreamSnapshotsRequest)(nil),  // 0: proxy.v1.StreamSnapshotsRequest
 	(*Hello)(nil),                   // 1: proxy.v1.Hello
@@ -2178,92 +2417,98 @@ var file_proxy_v1_snapshot_proto_goTypes = []any{
 	(*Nack)(nil),                    // 3: proxy.v1.Nack
 	(*StreamSnapshotsResponse)(nil), // 4: proxy.v1.StreamSnapshotsResponse
 	(*Snapshot)(nil),                // 5: proxy.v1.Snapshot
-	(*Route)(nil),                   // 6: proxy.v1.Route
-	(*Policy)(nil),                  // 7: proxy.v1.Policy
-	(*Timeouts)(nil),                // 8: proxy.v1.Timeouts
-	(*Limits)(nil),                  // 9: proxy.v1.Limits
-	(*HeaderOps)(nil),               // 10: proxy.v1.HeaderOps
-	(*Headers)(nil),                 // 11: proxy.v1.Headers
-	(*RateLimitPath)(nil),           // 12: proxy.v1.RateLimitPath
-	(*RateLimit)(nil),               // 13: proxy.v1.RateLimit
-	(*WafRules)(nil),                // 14: proxy.v1.WafRules
-	(*Waf)(nil),                     // 15: proxy.v1.Waf
-	(*RedactPath)(nil),              // 16: proxy.v1.RedactPath
-	(*Logging)(nil),                 // 17: proxy.v1.Logging
-	(*DataRetention)(nil),           // 18: proxy.v1.DataRetention
-	(*HealthCheck)(nil),             // 19: proxy.v1.HealthCheck
-	(*WebSocket)(nil),               // 20: proxy.v1.WebSocket
-	(*Compression)(nil),             // 21: proxy.v1.Compression
-	(*ConnectionPool)(nil),          // 22: proxy.v1.ConnectionPool
-	(*CircuitBreaker)(nil),          // 23: proxy.v1.CircuitBreaker
-	(*GeoIP)(nil),                   // 24: proxy.v1.GeoIP
-	(*SlowRequest)(nil),             // 25: proxy.v1.SlowRequest
-	(*Retry)(nil),                   // 26: proxy.v1.Retry
-	nil,                             // 27: proxy.v1.Policy.ErrorPagesEntry
-	nil,                             // 28: proxy.v1.HeaderOps.AddEntry
-	(*timestamppb.Timestamp)(nil),   // 29: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 30: google.protobuf.Duration
+	(*Certificate)(nil),             // 6: proxy.v1.Certificate
+	(*Edge)(nil),                    // 7: proxy.v1.Edge
+	(*Route)(nil),                   // 8: proxy.v1.Route
+	(*Policy)(nil),                  // 9: proxy.v1.Policy
+	(*Timeouts)(nil),                // 10: proxy.v1.Timeouts
+	(*Limits)(nil),                  // 11: proxy.v1.Limits
+	(*HeaderOps)(nil),               // 12: proxy.v1.HeaderOps
+	(*Headers)(nil),                 // 13: proxy.v1.Headers
+	(*RateLimitPath)(nil),           // 14: proxy.v1.RateLimitPath
+	(*RateLimit)(nil),               // 15: proxy.v1.RateLimit
+	(*WafRules)(nil),                // 16: proxy.v1.WafRules
+	(*Waf)(nil),                     // 17: proxy.v1.Waf
+	(*RedactPath)(nil),              // 18: proxy.v1.RedactPath
+	(*Logging)(nil),                 // 19: proxy.v1.Logging
+	(*DataRetention)(nil),           // 20: proxy.v1.DataRetention
+	(*HealthCheck)(nil),             // 21: proxy.v1.HealthCheck
+	(*WebSocket)(nil),               // 22: proxy.v1.WebSocket
+	(*Compression)(nil),             // 23: proxy.v1.Compression
+	(*ConnectionPool)(nil),          // 24: proxy.v1.ConnectionPool
+	(*CircuitBreaker)(nil),          // 25: proxy.v1.CircuitBreaker
+	(*GeoIP)(nil),                   // 26: proxy.v1.GeoIP
+	(*SlowRequest)(nil),             // 27: proxy.v1.SlowRequest
+	(*Retry)(nil),                   // 28: proxy.v1.Retry
+	nil,                             // 29: proxy.v1.Policy.ErrorPagesEntry
+	nil,                             // 30: proxy.v1.HeaderOps.AddEntry
+	(*timestamppb.Timestamp)(nil),   // 31: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 32: google.protobuf.Duration
 }
 var file_proxy_v1_snapshot_proto_depIdxs = []int32{
 	1,  // 0: proxy.v1.StreamSnapshotsRequest.hello:type_name -> proxy.v1.Hello
 	2,  // 1: proxy.v1.StreamSnapshotsRequest.ack:type_name -> proxy.v1.Ack
 	3,  // 2: proxy.v1.StreamSnapshotsRequest.nack:type_name -> proxy.v1.Nack
 	5,  // 3: proxy.v1.StreamSnapshotsResponse.snapshot:type_name -> proxy.v1.Snapshot
-	29, // 4: proxy.v1.Snapshot.created_at:type_name -> google.protobuf.Timestamp
-	6,  // 5: proxy.v1.Snapshot.routes:type_name -> proxy.v1.Route
-	7,  // 6: proxy.v1.Route.policy:type_name -> proxy.v1.Policy
-	8,  // 7: proxy.v1.Policy.timeouts:type_name -> proxy.v1.Timeouts
-	9,  // 8: proxy.v1.Policy.limits:type_name -> proxy.v1.Limits
-	11, // 9: proxy.v1.Policy.headers:type_name -> proxy.v1.Headers
-	13, // 10: proxy.v1.Policy.rate_limit:type_name -> proxy.v1.RateLimit
-	15, // 11: proxy.v1.Policy.waf:type_name -> proxy.v1.Waf
-	17, // 12: proxy.v1.Policy.logging:type_name -> proxy.v1.Logging
-	18, // 13: proxy.v1.Policy.data_retention:type_name -> proxy.v1.DataRetention
-	19, // 14: proxy.v1.Policy.health_check:type_name -> proxy.v1.HealthCheck
-	20, // 15: proxy.v1.Policy.websocket:type_name -> proxy.v1.WebSocket
-	21, // 16: proxy.v1.Policy.compression:type_name -> proxy.v1.Compression
-	22, // 17: proxy.v1.Policy.connection_pool:type_name -> proxy.v1.ConnectionPool
-	23, // 18: proxy.v1.Policy.circuit_breaker:type_name -> proxy.v1.CircuitBreaker
-	27, // 19: proxy.v1.Policy.error_pages:type_name -> proxy.v1.Policy.ErrorPagesEntry
-	24, // 20: proxy.v1.Policy.geoip:type_name -> proxy.v1.GeoIP
-	25, // 21: proxy.v1.Policy.slow_request:type_name -> proxy.v1.SlowRequest
-	26, // 22: proxy.v1.Policy.retry:type_name -> proxy.v1.Retry
-	30, // 23: proxy.v1.Timeouts.connect:type_name -> google.protobuf.Duration
-	30, // 24: proxy.v1.Timeouts.read:type_name -> google.protobuf.Duration
-	30, // 25: proxy.v1.Timeouts.write:type_name -> google.protobuf.Duration
-	30, // 26: proxy.v1.Timeouts.idle:type_name -> google.protobuf.Duration
-	28, // 27: proxy.v1.HeaderOps.add:type_name -> proxy.v1.HeaderOps.AddEntry
-	10, // 28: proxy.v1.Headers.request:type_name -> proxy.v1.HeaderOps
-	10, // 29: proxy.v1.Headers.response:type_name -> proxy.v1.HeaderOps
-	30, // 30: proxy.v1.RateLimitPath.ban_duration:type_name -> google.protobuf.Duration
-	12, // 31: proxy.v1.RateLimit.paths:type_name -> proxy.v1.RateLimitPath
-	14, // 32: proxy.v1.Waf.rules:type_name -> proxy.v1.WafRules
-	16, // 33: proxy.v1.Logging.redact_paths:type_name -> proxy.v1.RedactPath
-	30, // 34: proxy.v1.DataRetention.access_logs:type_name -> google.protobuf.Duration
-	30, // 35: proxy.v1.DataRetention.error_logs:type_name -> google.protobuf.Duration
-	30, // 36: proxy.v1.DataRetention.security_logs:type_name -> google.protobuf.Duration
-	30, // 37: proxy.v1.DataRetention.audit_logs:type_name -> google.protobuf.Duration
-	30, // 38: proxy.v1.DataRetention.metrics:type_name -> google.protobuf.Duration
-	30, // 39: proxy.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
-	30, // 40: proxy.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
-	30, // 41: proxy.v1.WebSocket.max_duration:type_name -> google.protobuf.Duration
-	30, // 42: proxy.v1.WebSocket.idle_timeout:type_name -> google.protobuf.Duration
-	30, // 43: proxy.v1.WebSocket.ping_interval:type_name -> google.protobuf.Duration
-	30, // 44: proxy.v1.ConnectionPool.idle_timeout:type_name -> google.protobuf.Duration
-	30, // 45: proxy.v1.CircuitBreaker.timeout:type_name -> google.protobuf.Duration
-	30, // 46: proxy.v1.CircuitBreaker.window:type_name -> google.protobuf.Duration
-	30, // 47: proxy.v1.SlowRequest.warning:type_name -> google.protobuf.Duration
-	30, // 48: proxy.v1.SlowRequest.critical:type_name -> google.protobuf.Duration
-	30, // 49: proxy.v1.SlowRequest.timeout:type_name -> google.protobuf.Duration
-	30, // 50: proxy.v1.Retry.initial_delay:type_name -> google.protobuf.Duration
-	30, // 51: proxy.v1.Retry.max_delay:type_name -> google.protobuf.Duration
-	0,  // 52: proxy.v1.SnapshotService.StreamSnapshots:input_type -> proxy.v1.StreamSnapshotsRequest
-	4,  // 53: proxy.v1.SnapshotService.StreamSnapshots:output_type -> proxy.v1.StreamSnapshotsResponse
-	53, // [53:54] is the sub-list for method output_type
-	52, // [52:53] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	31, // 4: proxy.v1.Snapshot.created_at:type_name -> google.protobuf.Timestamp
+	8,  // 5: proxy.v1.Snapshot.routes:type_name -> proxy.v1.Route
+	6,  // 6: proxy.v1.Snapshot.certificates:type_name -> proxy.v1.Certificate
+	7,  // 7: proxy.v1.Snapshot.edge:type_name -> proxy.v1.Edge
+	31, // 8: proxy.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	31, // 9: proxy.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	9,  // 10: proxy.v1.Route.policy:type_name -> proxy.v1.Policy
+	10, // 11: proxy.v1.Policy.timeouts:type_name -> proxy.v1.Timeouts
+	11, // 12: proxy.v1.Policy.limits:type_name -> proxy.v1.Limits
+	13, // 13: proxy.v1.Policy.headers:type_name -> proxy.v1.Headers
+	15, // 14: proxy.v1.Policy.rate_limit:type_name -> proxy.v1.RateLimit
+	17, // 15: proxy.v1.Policy.waf:type_name -> proxy.v1.Waf
+	19, // 16: proxy.v1.Policy.logging:type_name -> proxy.v1.Logging
+	20, // 17: proxy.v1.Policy.data_retention:type_name -> proxy.v1.DataRetention
+	21, // 18: proxy.v1.Policy.health_check:type_name -> proxy.v1.HealthCheck
+	22, // 19: proxy.v1.Policy.websocket:type_name -> proxy.v1.WebSocket
+	23, // 20: proxy.v1.Policy.compression:type_name -> proxy.v1.Compression
+	24, // 21: proxy.v1.Policy.connection_pool:type_name -> proxy.v1.ConnectionPool
+	25, // 22: proxy.v1.Policy.circuit_breaker:type_name -> proxy.v1.CircuitBreaker
+	29, // 23: proxy.v1.Policy.error_pages:type_name -> proxy.v1.Policy.ErrorPagesEntry
+	26, // 24: proxy.v1.Policy.geoip:type_name -> proxy.v1.GeoIP
+	27, // 25: proxy.v1.Policy.slow_request:type_name -> proxy.v1.SlowRequest
+	28, // 26: proxy.v1.Policy.retry:type_name -> proxy.v1.Retry
+	32, // 27: proxy.v1.Timeouts.connect:type_name -> google.protobuf.Duration
+	32, // 28: proxy.v1.Timeouts.read:type_name -> google.protobuf.Duration
+	32, // 29: proxy.v1.Timeouts.write:type_name -> google.protobuf.Duration
+	32, // 30: proxy.v1.Timeouts.idle:type_name -> google.protobuf.Duration
+	30, // 31: proxy.v1.HeaderOps.add:type_name -> proxy.v1.HeaderOps.AddEntry
+	12, // 32: proxy.v1.Headers.request:type_name -> proxy.v1.HeaderOps
+	12, // 33: proxy.v1.Headers.response:type_name -> proxy.v1.HeaderOps
+	32, // 34: proxy.v1.RateLimitPath.ban_duration:type_name -> google.protobuf.Duration
+	14, // 35: proxy.v1.RateLimit.paths:type_name -> proxy.v1.RateLimitPath
+	16, // 36: proxy.v1.Waf.rules:type_name -> proxy.v1.WafRules
+	18, // 37: proxy.v1.Logging.redact_paths:type_name -> proxy.v1.RedactPath
+	32, // 38: proxy.v1.DataRetention.access_logs:type_name -> google.protobuf.Duration
+	32, // 39: proxy.v1.DataRetention.error_logs:type_name -> google.protobuf.Duration
+	32, // 40: proxy.v1.DataRetention.security_logs:type_name -> google.protobuf.Duration
+	32, // 41: proxy.v1.DataRetention.audit_logs:type_name -> google.protobuf.Duration
+	32, // 42: proxy.v1.DataRetention.metrics:type_name -> google.protobuf.Duration
+	32, // 43: proxy.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
+	32, // 44: proxy.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
+	32, // 45: proxy.v1.WebSocket.max_duration:type_name -> google.protobuf.Duration
+	32, // 46: proxy.v1.WebSocket.idle_timeout:type_name -> google.protobuf.Duration
+	32, // 47: proxy.v1.WebSocket.ping_interval:type_name -> google.protobuf.Duration
+	32, // 48: proxy.v1.ConnectionPool.idle_timeout:type_name -> google.protobuf.Duration
+	32, // 49: proxy.v1.CircuitBreaker.timeout:type_name -> google.protobuf.Duration
+	32, // 50: proxy.v1.CircuitBreaker.window:type_name -> google.protobuf.Duration
+	32, // 51: proxy.v1.SlowRequest.warning:type_name -> google.protobuf.Duration
+	32, // 52: proxy.v1.SlowRequest.critical:type_name -> google.protobuf.Duration
+	32, // 53: proxy.v1.SlowRequest.timeout:type_name -> google.protobuf.Duration
+	32, // 54: proxy.v1.Retry.initial_delay:type_name -> google.protobuf.Duration
+	32, // 55: proxy.v1.Retry.max_delay:type_name -> google.protobuf.Duration
+	0,  // 56: proxy.v1.SnapshotService.StreamSnapshots:input_type -> proxy.v1.StreamSnapshotsRequest
+	4,  // 57: proxy.v1.SnapshotService.StreamSnapshots:output_type -> proxy.v1.StreamSnapshotsResponse
+	57, // [57:58] is the sub-list for method output_type
+	56, // [56:57] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_proxy_v1_snapshot_proto_init() }
@@ -2282,7 +2527,7 @@ func file_proxy_v1_snapshot_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proxy_v1_snapshot_proto_rawDesc), len(file_proxy_v1_snapshot_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
