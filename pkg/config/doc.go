@@ -50,6 +50,12 @@
 //	  full:         {schedule: "0 2 * * 0", keep: 4}    # the defaults
 //	  differential: {schedule: "0 2 * * 3", keep: 8}
 //	  incremental:  {schedule: "0 * * * *", keep: 168}
+//	tls:               # the HTTPS listeners; certificates come from PROXY_CERTS_DIR
+//	  default_certificate: example.org   # served for unknown SNI; omitted: such handshakes fail
+//	  http3: true                        # false turns HTTP/3 and Alt-Svc off everywhere
+//	  redirect_http: true                # port 80 answers 308 to https for hosts with a certificate
+//	acme:
+//	  challenge_backend: http://certbot:80   # where /.well-known/acme-challenge/ on port 80 goes
 //
 // Keys starting with "x-" at the top level of either file are ignored, so that a file can
 // hold YAML anchors to reuse; aliases and merge keys (<<) work anywhere.

@@ -26,6 +26,11 @@ type Global struct {
 	GeoIP GeoIPDatabase
 	// Backup schedules the backups of the control plane's database.
 	Backup Backup
+	// TLS sets how the data planes serve HTTPS; its zero-configuration value (no tls:
+	// section) has HTTP3 and RedirectHTTP on.
+	TLS TLS
+	// ACME passes certificate challenges on the HTTP port to an external ACME client.
+	ACME ACME
 
 	defaults *yaml.Node            // the defaults layer: built-in, then defaults:
 	origin   map[*yaml.Node]string // nodes of defaults that come from the global file
@@ -38,6 +43,89 @@ type globalFile struct {
 	Webhooks       []Webhook      `yaml:"webhooks"`
 	GeoIP          *GeoIPDatabase `yaml:"geoip"`
 	Backup         *Backup        `yaml:"backup"`
+	TLS            *TLS           `yaml:"tls"`
+	ACME           *ACME          `yaml:"acme"`
+}
+
+// TLS is the tls: section: settings of the HTTPS listeners, shared by every site. The
+// certificates themselves are read from the certificate directory (PROXY_CERTS_DIR).
+type TLS struct {
+	// DefaultCertificate names the certificate served when none matches the name a client
+	// asks for (SNI), or when it asks for none: a certbot lineage or a file name without its
+	// extension ("example.org" for live/example.org/ or example.org.crt). Empty: such
+	// handshakes fail. Whether it exists is known once the certificate directory is read, so
+	// it is checked then, not here.
+	DefaultCertificate string `yaml:"default_certificate"`
+	// HTTP3 serves HTTP/3 (QUIC) and advertises it with Alt-Svc; default true.
+	HTTP3 bool `yaml:"http3"`
+	// RedirectHTTP answers plain HTTP with a 308 redirect to HTTPS for hosts that have a
+	// certificate (ACME challenges excepted); default true.
+	RedirectHTTP bool `yaml:"redirect_http"`
+}
+
+// ACME is the acme: section. The proxy does not request certificates itself: an external
+// client (certbot, lego, acme.sh) does, and writes them to the certificate directory.
+type ACME struct {
+	// ChallengeBackend is the absolute http:// or https:// URL that requests for
+	// /.well-known/acme-challenge/ on the HTTP port are proxied to (a certbot container in
+	// --webroot or --standalone mode). Empty: they are answered 404.
+	ChallengeBackend string `yaml:"challenge_backend"`
+}
+
+// defaultTLS is the TLS setting without a tls: section.
+var defaultTLS = TLS{HTTP3: true, RedirectHTTP: true}
+
+func (t *TLS) check(s *section) {
+	setDefault(s, "http3", &t.HTTP3, true)
+	setDefault(s, "redirect_http", &t.RedirectHTTP, true)
+	if !s.has("default_certificate") {
+		return
+	}
+	name := t.DefaultCertificate
+	switch {
+	case strings.TrimSpace(name) == "":
+		s.errorf("default_certificate", "must name a certificate")
+	case strings.ContainsRune(name, '/'):
+		s.errorf("default_certificate", "%q is a path; name the certificate instead: the certbot lineage or the file name without extension (%q)",
+			name, certName(filepath.Base(name)))
+	case strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }):
+		s.errorf("default_certificate", "%q contains control characters", name)
+	case certName(name) != name:
+		s.errorf("default_certificate", "%q is a file name; name the certificate instead, without extension: %q", name, certName(name))
+	}
+}
+
+// certName strips a certificate file's extension, for hints.
+func certName(file string) string {
+	lower := strings.ToLower(file)
+	for _, ext := range []string{".cert.pem", ".crt.pem", ".key.pem", ".crt", ".cer", ".key", ".pem"} {
+		if strings.HasSuffix(lower, ext) && len(file) > len(ext) {
+			return file[:len(file)-len(ext)]
+		}
+	}
+	return file
+}
+
+// hint explains unknown keys of acme:, which often come from ACME clients' own settings.
+func (a *ACME) hint(key string) string {
+	k := strings.ToLower(key)
+	if strings.Contains(k, "backend") || strings.Contains(k, "url") || strings.Contains(k, "challenge") {
+		return `; did you mean "challenge_backend"?`
+	}
+	return "; the proxy does not request certificates itself (its ACME client does, see docs/configuration.md): acme: only takes challenge_backend"
+}
+
+func (a *ACME) check(s *section) {
+	if !s.has("challenge_backend") {
+		s.errorf("", "missing challenge_backend (the URL of the ACME client that answers /.well-known/acme-challenge/)")
+		return
+	}
+	u, err := normalizeBackend(a.ChallengeBackend)
+	if err != nil {
+		s.errorf("challenge_backend", "%v", err)
+		return
+	}
+	a.ChallengeBackend = u
 }
 
 // Webhook sends alerts to a Discord, Slack or generic HTTP endpoint.
@@ -222,7 +310,7 @@ func ParseGlobal(file string, data []byte) (*Global, error) {
 
 // emptyGlobal is the configuration without a global file.
 func emptyGlobal() *Global {
-	g := &Global{defaults: builtinRoot(), origin: builtinOrigin()}
+	g := &Global{TLS: defaultTLS, defaults: builtinRoot(), origin: builtinOrigin()}
 	d := &decoder{file: builtinFile, root: "defaults", errs: &errorSink{}, origin: g.origin}
 	d.decode(g.defaults, "", &g.Defaults)
 	return g
@@ -244,6 +332,12 @@ func parseGlobal(file string, data []byte, errs *errorSink) *Global {
 	}
 	if gf.Backup != nil {
 		g.Backup = *gf.Backup
+	}
+	if gf.TLS != nil {
+		g.TLS = *gf.TLS
+	}
+	if gf.ACME != nil {
+		g.ACME = *gf.ACME
 	}
 	if !isNull(gf.Defaults) {
 		layer := overlay(builtinRoot(), gf.Defaults)

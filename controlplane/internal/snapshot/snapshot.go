@@ -6,6 +6,10 @@
 // the merging is done by package config). A disabled site contributes nothing. The
 // translation is pure: the same configuration, version and time give the same snapshot, so
 // golden tests (testdata/*.golden.json, regenerated with -update) pin it down.
+//
+// The Edge settings come from the global file (tls:, acme:). Certificates come from the
+// certificate directory, not from the configuration files: Build leaves them out and the
+// reloader adds the current certificate set.
 package snapshot
 
 import (
@@ -33,6 +37,7 @@ func Build(cfg *config.Config, version uint64, now time.Time) (*proxyv1.Snapshot
 		Version:    version,
 		CreatedAt:  timestamppb.New(now),
 		ConfigHash: cfg.Hash,
+		Edge:       edge(cfg.Global),
 	}
 	seen := map[string]string{}
 	for _, s := range cfg.Sites {
@@ -61,6 +66,20 @@ func Build(cfg *config.Config, version uint64, now time.Time) (*proxyv1.Snapshot
 		}
 	}
 	return snap, nil
+}
+
+// edge translates the global file's tls: and acme: sections. Certificates are not part of
+// the configuration files: the reloader adds them from the certificate directory.
+func edge(g *config.Global) *proxyv1.Edge {
+	if g == nil {
+		return &proxyv1.Edge{}
+	}
+	return &proxyv1.Edge{
+		DefaultCertificate:    g.TLS.DefaultCertificate,
+		Http3Disabled:         !g.TLS.HTTP3,
+		AcmeChallengeBackend:  g.ACME.ChallengeBackend,
+		HttpsRedirectDisabled: !g.TLS.RedirectHTTP,
+	}
 }
 
 // RouteID is the stable, human-readable id of a route: its first host and its path prefix

@@ -123,9 +123,31 @@ func TestBuild(t *testing.T) {
 	if got := strings.Join(ids, " "); got != want {
 		t.Errorf("route ids = %s, want %s", got, want)
 	}
+	wantEdge := &proxyv1.Edge{DefaultCertificate: "chilla55.de", Http3Disabled: true, AcmeChallengeBackend: "http://certbot:80"}
+	if !proto.Equal(snap.GetEdge(), wantEdge) {
+		t.Errorf("edge = %v, want %v", snap.GetEdge(), wantEdge)
+	}
+	if len(snap.GetCertificates()) != 0 {
+		t.Error("Build added certificates; the reloader does")
+	}
 	again, err := Build(cfg, 3, createdAt)
 	if err != nil || !proto.Equal(snap, again) {
 		t.Errorf("Build is not deterministic")
+	}
+}
+
+func TestEdgeDefaults(t *testing.T) {
+	cfg, err := config.Load("", "testdata/no-global/sites")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := Build(cfg, 1, createdAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without a global file: HTTP/3 on, redirects on, no default certificate, no ACME backend.
+	if e := snap.GetEdge(); e == nil || !proto.Equal(e, &proxyv1.Edge{}) {
+		t.Errorf("edge = %v, want an empty Edge", e)
 	}
 }
 

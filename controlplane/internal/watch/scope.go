@@ -20,12 +20,14 @@ const maxHops = 40
 type scope struct {
 	dirs    map[string]bool   // canonical directories to watch
 	names   map[string]bool   // paths, lexical and canonical, whose events count
-	parents map[string]bool   // directories in which every entry counts (Options.Dirs)
+	parents map[string]bool   // directories in which every entry counts (Options.Dirs and Trees)
+	tree    map[string]bool   // the canonical directories of Options.Trees, whose new subdirectories are watched at once
 	canon   map[string]string // memo of canonical
 }
 
-func newScope(files, dirs []string) *scope {
-	s := &scope{dirs: map[string]bool{}, names: map[string]bool{}, parents: map[string]bool{}, canon: map[string]string{}}
+func newScope(files, dirs, trees []string) *scope {
+	s := &scope{dirs: map[string]bool{}, names: map[string]bool{}, parents: map[string]bool{},
+		tree: map[string]bool{}, canon: map[string]string{}}
 	for _, f := range files {
 		for _, hop := range s.linkChain(f) {
 			s.track(hop)
@@ -48,7 +50,36 @@ func newScope(files, dirs []string) *scope {
 			}
 		}
 	}
+	for _, t := range trees {
+		s.track(t)
+		s.walkTree(t, 0)
+	}
 	return s
+}
+
+// walkTree watches d and its subdirectories down to TreeDepth levels below
+// a tree's root, following symlinked directories but watching each
+// directory once, and tracks where symlinked entries lead.
+func (s *scope) walkTree(d string, depth int) {
+	c := s.canonical(d)
+	if s.tree[c] || !isDir(c) {
+		return
+	}
+	s.dirs[c], s.parents[c], s.tree[c] = true, true, true
+	entries, _ := os.ReadDir(c)
+	for _, e := range entries {
+		p := filepath.Join(c, e.Name())
+		if e.Type()&os.ModeSymlink != 0 {
+			// live/<name>/fullchain.pem -> ../../archive/<name>/fullchain2.pem,
+			// or a target outside the tree.
+			for _, hop := range s.linkChain(p)[1:] {
+				s.track(hop)
+			}
+		}
+		if depth < TreeDepth && (e.IsDir() || e.Type()&os.ModeSymlink != 0 && isDir(p)) {
+			s.walkTree(p, depth+1)
+		}
+	}
 }
 
 // matters reports whether an event about path may change the configuration.
@@ -124,21 +155,43 @@ func isDir(p string) bool {
 // (inotify only sees changes made through this kernel), and overlay setups
 // where a mount is swapped underneath the watch. Comparing it every Rescan
 // turns those missed events into a late callback instead of none.
-func fingerprint(files, dirs []string) [32]byte {
+func (w *Watcher) fingerprint() [32]byte {
 	h := sha256.New()
-	for _, f := range files {
+	for _, f := range w.files {
 		stamp(h, f)
 	}
-	for _, d := range dirs {
+	for _, d := range w.dirs {
 		stamp(h, d)
 		entries, _ := os.ReadDir(d) // sorted by name
 		for _, e := range entries {
 			stamp(h, filepath.Join(d, e.Name()))
 		}
 	}
+	for _, t := range w.trees {
+		stamp(h, t)
+		stampTree(h, t, 0, map[string]bool{})
+	}
 	var sum [32]byte
 	h.Sum(sum[:0])
 	return sum
+}
+
+// stampTree stamps every entry below d down to TreeDepth, each directory
+// once however many symlinks lead to it.
+func stampTree(w io.Writer, d string, depth int, seen map[string]bool) {
+	c, err := filepath.EvalSymlinks(d)
+	if err != nil || seen[c] {
+		return
+	}
+	seen[c] = true
+	entries, _ := os.ReadDir(d) // sorted by name
+	for _, e := range entries {
+		p := filepath.Join(d, e.Name())
+		stamp(w, p)
+		if depth < TreeDepth && (e.IsDir() || e.Type()&os.ModeSymlink != 0 && isDir(p)) {
+			stampTree(w, p, depth+1, seen)
+		}
+	}
 }
 
 // stamp writes p's identity as far as a cheap stat can tell. The resolved

@@ -9,6 +9,11 @@
 // sed -i and Kubernetes/Swarm config mounts replace files rather than write
 // them), and a periodic fingerprint of the watched paths for filesystems
 // where fsnotify is silent.
+//
+// Three kinds of path are watched: single files (global.yaml), directories
+// whose entries count (the sites directory, one level), and trees whose every
+// file counts at any depth up to TreeDepth (the certificate directory, where
+// certbot's live/<name>/ symlinks point into archive/<name>/).
 package watch
 
 import (
@@ -30,6 +35,10 @@ const (
 	DefaultRescan   = 5 * time.Second
 )
 
+// TreeDepth bounds how far below the root of a tree directories are
+// watched: live/<name>/ and archive/<name>/ of certbot are 2 levels down.
+const TreeDepth = 4
+
 // Options says what to watch.
 type Options struct {
 	// Files are single files, such as global.yaml. A file may be missing
@@ -41,6 +50,13 @@ type Options struct {
 	// entries are followed. A Dir must exist when New is called; if it is
 	// later deleted it is watched for until it comes back.
 	Dirs []string
+	// Trees are directories watched recursively, such as the certificate
+	// directory: a change to any file or directory in them counts, down to
+	// TreeDepth levels below the root. Subdirectories are watched as they
+	// appear, and symlinked directories are followed (each directory is
+	// watched once, so symlink loops end). A Tree must exist when New is
+	// called; if it is later deleted it is watched for until it comes back.
+	Trees []string
 	// Debounce is how long events must stay quiet before the callback runs.
 	// Zero means DefaultDebounce. A burst that never goes quiet is still
 	// reported after 4×Debounce.
@@ -57,6 +73,7 @@ type Watcher struct {
 	log      *zap.Logger
 	files    []string // absolute
 	dirs     []string // absolute
+	trees    []string // absolute
 	debounce time.Duration
 	rescan   time.Duration
 	baseline [32]byte // fingerprint at New, so changes before Run are not lost
@@ -71,7 +88,7 @@ type Watcher struct {
 // Create the Watcher before the caller's first read of the configuration:
 // a change made between New and Run is reported when Run starts.
 func New(log *zap.Logger, opts Options) (*Watcher, error) {
-	if len(opts.Files) == 0 && len(opts.Dirs) == 0 {
+	if len(opts.Files) == 0 && len(opts.Dirs) == 0 && len(opts.Trees) == 0 {
 		return nil, errors.New("watch: no files or directories to watch")
 	}
 	if opts.Debounce < 0 {
@@ -93,21 +110,26 @@ func New(log *zap.Logger, opts Options) (*Watcher, error) {
 		}
 		w.files = append(w.files, abs)
 	}
-	for _, d := range opts.Dirs {
-		abs, err := filepath.Abs(d)
-		if err != nil {
-			return nil, fmt.Errorf("watch: directory %q: %w", d, err)
+	for _, list := range []struct {
+		in  []string
+		out *[]string
+	}{{opts.Dirs, &w.dirs}, {opts.Trees, &w.trees}} {
+		for _, d := range list.in {
+			abs, err := filepath.Abs(d)
+			if err != nil {
+				return nil, fmt.Errorf("watch: directory %q: %w", d, err)
+			}
+			fi, err := os.Stat(abs)
+			if err != nil {
+				return nil, fmt.Errorf("watch: directory: %w", err)
+			}
+			if !fi.IsDir() {
+				return nil, fmt.Errorf("watch: %s is not a directory", abs)
+			}
+			*list.out = append(*list.out, abs)
 		}
-		fi, err := os.Stat(abs)
-		if err != nil {
-			return nil, fmt.Errorf("watch: directory: %w", err)
-		}
-		if !fi.IsDir() {
-			return nil, fmt.Errorf("watch: %s is not a directory", abs)
-		}
-		w.dirs = append(w.dirs, abs)
 	}
-	w.baseline = fingerprint(w.files, w.dirs)
+	w.baseline = w.fingerprint()
 	return w, nil
 }
 
@@ -160,12 +182,12 @@ func (w *Watcher) Run(ctx context.Context, changed func()) error {
 	fire := func() {
 		pending = false
 		s.resync() // before the caller reads, so nothing after its read is missed
-		s.last = fingerprint(w.files, w.dirs)
+		s.last = w.fingerprint()
 		changed()
 	}
 
 	// Whatever changed between New and now was not seen by any watch.
-	if s.last = fingerprint(w.files, w.dirs); s.last != w.baseline {
+	if s.last = w.fingerprint(); s.last != w.baseline {
 		schedule()
 	}
 	close(w.ready)
@@ -181,6 +203,12 @@ func (w *Watcher) Run(ctx context.Context, changed func()) error {
 				continue
 			}
 			w.log.Debug("config path changed", zap.String("path", ev.Name), zap.Stringer("op", ev.Op))
+			if ev.Has(fsnotify.Create) && s.scope.tree[filepath.Dir(ev.Name)] && isDir(ev.Name) {
+				// A new directory in a tree (a certbot lineage): watch it now
+				// rather than at the callback, so that what is written in it
+				// meanwhile is seen (and logged) as it happens.
+				s.resync()
+			}
 			schedule()
 		case err, ok := <-errs:
 			if !ok {
@@ -197,7 +225,7 @@ func (w *Watcher) Run(ctx context.Context, changed func()) error {
 			if pending {
 				continue // the debounced call will report it
 			}
-			if fp := fingerprint(w.files, w.dirs); fp != s.last {
+			if fp := w.fingerprint(); fp != s.last {
 				w.log.Info("rescan found a configuration change that file events missed")
 				fire()
 			}
@@ -219,7 +247,7 @@ type session struct {
 // now: symlinks may point elsewhere, directories may have been deleted,
 // re-created or mounted over.
 func (s *session) resync() {
-	s.scope = newScope(s.files, s.dirs)
+	s.scope = newScope(s.files, s.dirs, s.trees)
 	if s.fsw == nil {
 		return
 	}
