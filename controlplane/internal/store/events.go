@@ -74,7 +74,8 @@ type routeRef struct {
 }
 
 func (s *Store) insertBatch(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBatch, seq int64, now time.Time) error {
-	res, err := tx.ExecContext(ctx, insertBatchSQL, b.GetNodeId(), b.GetBootId(), seq, now.Unix(), len(b.GetRequests()))
+	res, err := tx.ExecContext(ctx, insertBatchSQL, b.GetNodeId(), b.GetBootId(), seq, now.Unix(),
+		len(b.GetRequests())+len(b.GetWebsockets()))
 	if err != nil {
 		return fmt.Errorf("insert event_batches: %w", err)
 	}
@@ -90,6 +91,10 @@ func (s *Store) insertBatch(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBat
 		if err := s.insertRequests(ctx, tx, b, now); err != nil {
 			return err
 		}
+	}
+
+	if err := s.saveWebSockets(ctx, tx, b, now); err != nil {
+		return err
 	}
 
 	if d := b.GetDroppedEvents(); d > 0 {
@@ -119,7 +124,7 @@ func (s *Store) insertRequests(ctx context.Context, tx *sql.Tx, b *proxyv1.Event
 		}
 		ref, ok := routes[ev.GetRouteId()]
 		if !ok {
-			ref, err = s.resolveRoute(ctx, tx, selectRoute, ev, now)
+			ref, err = s.resolveRoute(ctx, tx, selectRoute, ev.GetRouteId(), ev.GetHost(), ev.GetBackend(), now)
 			if err != nil {
 				return fmt.Errorf("request event %d: %w", i, err)
 			}
@@ -132,10 +137,10 @@ func (s *Store) insertRequests(ctx context.Context, tx *sql.Tx, b *proxyv1.Event
 	return nil
 }
 
-// resolveRoute finds the route of ev by its key, creating an inactive route for an unknown key.
-func (s *Store) resolveRoute(ctx context.Context, tx *sql.Tx, selectRoute *sql.Stmt, ev *proxyv1.RequestEvent, now time.Time) (routeRef, error) {
+// resolveRoute finds the route of an event by its key, creating an inactive route for an unknown
+// key with the event's host and backend.
+func (s *Store) resolveRoute(ctx context.Context, tx *sql.Tx, selectRoute *sql.Stmt, key, host, backend string, now time.Time) (routeRef, error) {
 	var ref routeRef
-	key := ev.GetRouteId()
 	err := selectRoute.QueryRowContext(ctx, key).Scan(&ref.routeID, &ref.serviceID)
 	if err == nil {
 		return ref, nil
@@ -144,20 +149,20 @@ func (s *Store) resolveRoute(ctx context.Context, tx *sql.Tx, selectRoute *sql.S
 		return ref, fmt.Errorf("look up route %q: %w", key, err)
 	}
 	var hosts []string
-	if ev.GetHost() != "" {
-		hosts = []string{ev.GetHost()}
+	if host != "" {
+		hosts = []string{host}
 	}
 	hostsJSON, err := jsonArray(hosts)
 	if err != nil {
 		return ref, fmt.Errorf("create route %q: %w", key, err)
 	}
-	err = tx.QueryRowContext(ctx, insertEventRouteSQL, key, ev.GetHost(), hostsJSON, ev.GetBackend(),
+	err = tx.QueryRowContext(ctx, insertEventRouteSQL, key, host, hostsJSON, backend,
 		now.Unix(), now.Unix()).Scan(&ref.routeID)
 	if err != nil {
 		return ref, fmt.Errorf("create route %q: %w", key, err)
 	}
 	s.log.Info("route created from events; no synced snapshot has it",
-		zap.String("route_key", key), zap.String("host", ev.GetHost()))
+		zap.String("route_key", key), zap.String("host", host))
 	return ref, nil
 }
 

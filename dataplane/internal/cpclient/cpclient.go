@@ -51,9 +51,11 @@ type Applier interface {
 	Apply(s *proxyv1.Snapshot) error
 }
 
-// Queue is the bounded buffer the request path pushes events into.
+// Queue is the bounded buffer the request path pushes events into; *events.Queue is one.
+// Len counts events of both kinds.
 type Queue interface {
 	Take(max int) []*proxyv1.RequestEvent
+	TakeWebSockets(max int) []*proxyv1.WebSocketEvent
 	TakeDropped() uint64
 	Len() int
 }
@@ -62,7 +64,7 @@ type Queue interface {
 type Options struct {
 	NodeID        string
 	BinaryVersion string
-	BatchSize     int           // events per batch, default 500
+	BatchSize     int           // request events per batch (and WebSocket events), default 500
 	FlushEvery    time.Duration // send a partial batch after this long, default 1s
 	Window        int           // unacknowledged batches at most, default 8
 }

@@ -142,7 +142,10 @@ func (c *Client) eventStream(ctx context.Context) error {
 			}
 			b := &proxyv1.EventBatch{
 				NodeId: c.opts.NodeID, BootId: c.bootID, Sequence: c.events.nextSeq(),
-				Requests: c.queue.Take(c.opts.BatchSize), DroppedEvents: c.queue.TakeDropped(),
+				Requests:   c.queue.Take(c.opts.BatchSize),
+				Websockets: c.queue.TakeWebSockets(c.opts.BatchSize),
+				// Taken after the events: a drop between the two is counted in the next batch.
+				DroppedEvents: c.queue.TakeDropped(),
 			}
 			c.events.add(b) // before Send, so an ack can never arrive for a batch we do not hold
 			if err := stream.Send(&proxyv1.StreamEventsRequest{Batch: b}); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/errorpage"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/websocket"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 	"github.com/proxy-manager/proxy-manager/pkg/ipmask"
 )
@@ -34,6 +35,11 @@ type Config struct {
 	IDs *requestid.Generator
 	// Pages writes error pages; nil means the built-in ones.
 	Pages *errorpage.Renderer
+	// WebSocketEvents takes the open and close events of WebSockets; nil means Events if it
+	// takes them too (as *events.Queue does), else they are discarded.
+	WebSocketEvents WebSocketSink
+	// WebSockets counts the open WebSockets per route; nil means a new Tracker.
+	WebSockets *websocket.Tracker
 }
 
 // Handler is the data plane's http.Handler.
@@ -42,6 +48,9 @@ type Handler struct {
 	events   Sink
 	ids      *requestid.Generator
 	pages    *errorpage.Renderer
+	// websockets counts open WebSockets across snapshots; wsEvents takes their events.
+	websockets *websocket.Tracker
+	wsEvents   WebSocketSink
 	// defaultMasker masks the client IP of requests that matched no route.
 	defaultMasker ipmask.Masker
 }
@@ -51,7 +60,18 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Runtimes == nil || cfg.Events == nil {
 		return nil, errors.New("edge: Runtimes and Events are required")
 	}
-	h := &Handler{runtimes: cfg.Runtimes, events: cfg.Events, ids: cfg.IDs, pages: cfg.Pages}
+	h := &Handler{runtimes: cfg.Runtimes, events: cfg.Events, ids: cfg.IDs, pages: cfg.Pages,
+		websockets: cfg.WebSockets, wsEvents: cfg.WebSocketEvents}
+	if h.websockets == nil {
+		h.websockets = websocket.NewTracker()
+	}
+	if h.wsEvents == nil {
+		if ws, ok := cfg.Events.(WebSocketSink); ok {
+			h.wsEvents = ws
+		} else {
+			h.wsEvents = discardWebSockets{}
+		}
+	}
 	var err error
 	if h.defaultMasker, err = ipmask.New(string(ipmask.Default), nil); err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
@@ -80,6 +100,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// 1. Request id: keep a well-formed one from the client or an outer proxy, else make one.
 	//    The backend, the response, the error page and the event all carry it.
 	x := h.begin(w, r)
+	h.serveRecorded(x)
+	// 6. A WebSocket that was upgraded in step 4 is relayed now, frame by frame, after its
+	//    request's event (status 101) went out, until it closes; it has events of its own.
+	if x.tunnel != nil {
+		h.relay(x)
+	}
+}
+
+// serveRecorded runs steps 2 to 5.
+func (h *Handler) serveRecorded(x *exchange) {
 	// 5. One event per request, however it ends: also when ReverseProxy aborts a response
 	//    that broke off half-way (it panics with http.ErrAbortHandler).
 	defer h.finish(x)
@@ -105,15 +135,27 @@ func (h *Handler) serve(x *exchange) {
 	x.route = rte
 
 	// 4. The backend. A response it gives is streamed as it is, whatever its status; when it
-	//    gives none, the client gets a 502 or 504 page (or nothing, having left).
-	if err := rte.backend.Serve(&x.w, x.r); err != nil {
-		var pe *proxy.Error
-		status := http.StatusBadGateway
-		if errors.As(err, &pe) {
-			status = pe.Status
-		}
-		h.fail(x, status, err)
+	//    gives none, the client gets a 502 or 504 page (or nothing, having left). A WebSocket
+	//    handshake (HTTP/1.1 Upgrade) goes through the route's WebSocket policy first, and
+	//    when the backend switches protocols the client gets its 101 (websocket.go).
+	if websocket.IsUpgrade(x.r) {
+		h.upgrade(x, rte)
+		return
 	}
+	if err := rte.backend.Serve(&x.w, x.r); err != nil {
+		h.failBackend(x, err)
+	}
+}
+
+// failBackend answers for a backend that gave no response: 502, 504, or 499 for a client that
+// left.
+func (h *Handler) failBackend(x *exchange, err error) {
+	var pe *proxy.Error
+	status := http.StatusBadGateway
+	if errors.As(err, &pe) {
+		status = pe.Status
+	}
+	h.fail(x, status, err)
 }
 
 // fail answers with an error page for status, unless the client is gone (499) or the backend

@@ -27,6 +27,7 @@ type exchange struct {
 	runtime   *Runtime // nil before the first snapshot
 	route     *Route   // nil when no route matched
 	err       error
+	tunnel    *tunnel // an upgraded WebSocket to relay after the request's event
 }
 
 // begin sets the request id on the request (for the backend) and the response, and wraps

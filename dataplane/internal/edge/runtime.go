@@ -8,6 +8,7 @@ import (
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/route"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/websocket"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 	"github.com/proxy-manager/proxy-manager/pkg/ipmask"
 )
@@ -29,6 +30,7 @@ type Route struct {
 	backend    *proxy.Backend
 	backendURL string
 	masker     ipmask.Masker
+	websocket  websocket.Policy
 }
 
 // ID returns the route's id from the snapshot.
@@ -67,11 +69,15 @@ func Build(snap *proxyv1.Snapshot, pools *proxy.Pools, opts BuildOptions) (_ *Ru
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %d: route %q: logging: %w", snap.GetVersion(), r.GetId(), err)
 		}
+		ws, err := websocket.NewPolicy(r.GetPolicy().GetWebsocket())
+		if err != nil {
+			return nil, fmt.Errorf("snapshot %d: route %q: %w", snap.GetVersion(), r.GetId(), err)
+		}
 		backend, err := pools.NewBackend(r.GetBackendUrl())
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %d: route %q: %w", snap.GetVersion(), r.GetId(), err)
 		}
-		rt.routes[i] = Route{id: r.GetId(), backend: backend, backendURL: backend.URL(), masker: masker}
+		rt.routes[i] = Route{id: r.GetId(), backend: backend, backendURL: backend.URL(), masker: masker, websocket: ws}
 	}
 	return rt, nil
 }

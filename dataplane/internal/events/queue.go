@@ -14,89 +14,147 @@ import (
 // or a few minutes of a busy site while the control plane is away.
 const DefaultCapacity = 100_000
 
-// Queue is a bounded FIFO of events. Push never blocks; Take and Ready are for the one
-// consumer that ships events. All methods are safe for concurrent use.
+// Queue is a bounded FIFO of events: request events, and WebSocket open/close events in a
+// second ring of their own (so that a flood of requests does not push out the close of a
+// long-lived connection), both with the same drop-oldest rule and one dropped count. Push
+// never blocks; Take and Ready are for the one consumer that ships events. All methods are
+// safe for concurrent use.
 type Queue struct {
 	ready chan struct{} // holds one token while events are waiting
 
-	mu      sync.Mutex
-	buf     []*proxyv1.RequestEvent // ring buffer
-	head    int                     // index of the oldest event
-	n       int                     // number of events held
-	dropped uint64                  // events dropped since the last TakeDropped
+	mu         sync.Mutex
+	requests   ring[*proxyv1.RequestEvent]
+	websockets ring[*proxyv1.WebSocketEvent]
+	dropped    uint64 // events dropped since the last TakeDropped
 }
 
-// NewQueue returns a queue holding at most capacity events; capacity <= 0 means
-// DefaultCapacity.
+// ring is a bounded FIFO that overwrites its oldest entry when full.
+type ring[T any] struct {
+	buf  []T
+	head int // index of the oldest entry
+	n    int // number of entries held
+}
+
+// push adds e and reports whether the oldest entry was dropped for it.
+func (r *ring[T]) push(e T) (dropped bool) {
+	if r.n == len(r.buf) {
+		r.buf[r.head] = e // overwrite the oldest; the new one is now the newest
+		r.head = (r.head + 1) % len(r.buf)
+		return true
+	}
+	r.buf[(r.head+r.n)%len(r.buf)] = e
+	r.n++
+	return false
+}
+
+// take removes and returns up to max of the oldest entries, oldest first.
+func (r *ring[T]) take(max int) []T {
+	k := min(max, r.n)
+	if k <= 0 {
+		return nil
+	}
+	out := make([]T, k)
+	first := copy(out, r.buf[r.head:min(r.head+k, len(r.buf))])
+	copy(out[first:], r.buf[:k-first])
+	// Clear the slots so that shipped events can be collected.
+	var zero T
+	for i := range k {
+		r.buf[(r.head+i)%len(r.buf)] = zero
+	}
+	r.head = (r.head + k) % len(r.buf)
+	r.n -= k
+	return out
+}
+
+// webSocketCapacity is the WebSocket ring's size for a queue of capacity request events: a
+// tenth, at least 1,000 (two events per connection).
+func webSocketCapacity(capacity int) int { return max(capacity/10, 1000) }
+
+// NewQueue returns a queue holding at most capacity request events (and a tenth of that, at
+// least 1,000, WebSocket events); capacity <= 0 means DefaultCapacity.
 func NewQueue(capacity int) *Queue {
 	if capacity <= 0 {
 		capacity = DefaultCapacity
 	}
 	return &Queue{
-		ready: make(chan struct{}, 1),
-		buf:   make([]*proxyv1.RequestEvent, capacity),
+		ready:      make(chan struct{}, 1),
+		requests:   ring[*proxyv1.RequestEvent]{buf: make([]*proxyv1.RequestEvent, capacity)},
+		websockets: ring[*proxyv1.WebSocketEvent]{buf: make([]*proxyv1.WebSocketEvent, webSocketCapacity(capacity))},
 	}
 }
 
-// Push adds an event. When the queue is full the oldest event is dropped and counted.
+// Push adds a request event. When the queue is full the oldest request event is dropped and
+// counted.
 func (q *Queue) Push(e *proxyv1.RequestEvent) {
 	if e == nil {
 		return
 	}
 	q.mu.Lock()
-	if q.n == len(q.buf) {
-		q.buf[q.head] = e // overwrite the oldest; the new one is now the newest
-		q.head = (q.head + 1) % len(q.buf)
+	if q.requests.push(e) {
 		q.dropped++
-	} else {
-		q.buf[(q.head+q.n)%len(q.buf)] = e
-		q.n++
 	}
 	q.mu.Unlock()
 	q.signal()
 }
 
-// Take removes and returns up to max of the oldest events, oldest first; nil when the queue is
-// empty or max <= 0.
+// PushWebSocket adds a WebSocket event. When its ring is full the oldest WebSocket event is
+// dropped and counted.
+func (q *Queue) PushWebSocket(e *proxyv1.WebSocketEvent) {
+	if e == nil {
+		return
+	}
+	q.mu.Lock()
+	if q.websockets.push(e) {
+		q.dropped++
+	}
+	q.mu.Unlock()
+	q.signal()
+}
+
+// Take removes and returns up to max of the oldest request events, oldest first; nil when
+// there are none or max <= 0.
 func (q *Queue) Take(max int) []*proxyv1.RequestEvent {
 	q.mu.Lock()
-	k := min(max, q.n)
-	if k <= 0 {
-		q.mu.Unlock()
-		return nil
-	}
-	out := make([]*proxyv1.RequestEvent, k)
-	first := copy(out, q.buf[q.head:min(q.head+k, len(q.buf))])
-	copy(out[first:], q.buf[:k-first])
-	// Clear the slots so that shipped events can be collected.
-	for i := range k {
-		q.buf[(q.head+i)%len(q.buf)] = nil
-	}
-	q.head = (q.head + k) % len(q.buf)
-	q.n -= k
-	left := q.n
+	out := q.requests.take(max)
+	left := q.requests.n + q.websockets.n
 	q.mu.Unlock()
-	if left > 0 {
-		// Take consumed the token of the Push calls whose events are still here: re-arm it so
-		// that a consumer waiting on Ready comes back for them.
+	q.rearm(out != nil, left)
+	return out
+}
+
+// TakeWebSockets removes and returns up to max of the oldest WebSocket events, oldest first;
+// nil when there are none or max <= 0.
+func (q *Queue) TakeWebSockets(max int) []*proxyv1.WebSocketEvent {
+	q.mu.Lock()
+	out := q.websockets.take(max)
+	left := q.requests.n + q.websockets.n
+	q.mu.Unlock()
+	q.rearm(out != nil, left)
+	return out
+}
+
+// rearm leaves the Ready token again after a Take that took something while events remain:
+// it consumed the token of the Push calls whose events are still here, and a consumer waiting
+// on Ready must come back for them.
+func (q *Queue) rearm(took bool, left int) {
+	if took && left > 0 {
 		q.signal()
 	}
-	return out
 }
 
 // Ready returns a channel that receives a value when events are waiting. A consumer waits on it
 // and then calls Take; the channel is never closed.
 func (q *Queue) Ready() <-chan struct{} { return q.ready }
 
-// Len returns the number of events waiting.
+// Len returns the number of events waiting, of both kinds.
 func (q *Queue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.n
+	return q.requests.n + q.websockets.n
 }
 
-// Cap returns the most events the queue holds.
-func (q *Queue) Cap() int { return len(q.buf) }
+// Cap returns the most request events the queue holds.
+func (q *Queue) Cap() int { return len(q.requests.buf) }
 
 // Dropped returns the number of events dropped since the last TakeDropped.
 func (q *Queue) Dropped() uint64 {

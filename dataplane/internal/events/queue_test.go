@@ -128,7 +128,7 @@ func TestTakeReleasesSlots(t *testing.T) {
 	q.Push(ev(1))
 	q.Push(ev(2))
 	q.Take(2)
-	for i, e := range q.buf {
+	for i, e := range q.requests.buf {
 		if e != nil {
 			t.Errorf("slot %d still holds %v after Take", i, e)
 		}
