@@ -7,6 +7,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN=$ROOT/.run
 HTTP_ADDR=${HTTP_ADDR:-127.0.0.1:8000}
+TLS_ADDR=${TLS_ADDR:-127.0.0.1:8443}   # TCP for HTTP/1.1 and HTTP/2, UDP for HTTP/3
 OPS_ADDR=${OPS_ADDR:-127.0.0.1:9901}
 GRPC_ADDR=${GRPC_ADDR:-127.0.0.1:9090}
 ADMIN_ADDR=${ADMIN_ADDR:-127.0.0.1:8080}
@@ -18,7 +19,9 @@ if [ ! -s "$RUN/secrets/grpc_token" ]; then
   umask 077
   head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$RUN/secrets/grpc_token"
 fi
-(cd "$ROOT" && go build -o "$RUN/bin/demo-backend" ./scripts/e2e/cmd/demo-backend)
+(cd "$ROOT" && go build -o "$RUN/bin/demo-backend" ./scripts/e2e/cmd/demo-backend && go build -o "$RUN/bin/devcert" ./scripts/e2e/cmd/devcert)
+# A self-signed certificate for localhost and *.localhost (kept while valid for another week).
+"$RUN/bin/devcert" -out "$RUN/certs" -name localhost
 
 # Children run in their own sessions (setsid) so that Ctrl-C reaches only this script, which then
 # stops them in order: the data plane first (it delivers its buffered events), then the rest.
@@ -42,7 +45,7 @@ PROXY_DB_PATH=$RUN/data/proxy.db PROXY_GRPC_ADDR=$GRPC_ADDR PROXY_GRPC_SOCKET=$R
 PROXY_ADMIN_ADDR=$ADMIN_ADDR PROXY_GRPC_TOKEN_FILE=$RUN/secrets/grpc_token \
   setsid "$ROOT/bin/controlplane" & pids+=($!)
 PROXY_CONTROLPLANE_ADDR=$GRPC_ADDR PROXY_GRPC_TOKEN_FILE=$RUN/secrets/grpc_token PROXY_NODE_ID=dev-1 \
-PROXY_LISTEN_ADDR=$HTTP_ADDR PROXY_OPS_ADDR=$OPS_ADDR \
+PROXY_LISTEN_ADDR=$HTTP_ADDR PROXY_TLS_ADDR=$TLS_ADDR PROXY_H3_ADDR=$TLS_ADDR PROXY_OPS_ADDR=$OPS_ADDR \
   setsid "$ROOT/bin/dataplane" & pids+=($!)
 
 for _ in $(seq 100); do
@@ -50,11 +53,13 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 port=${HTTP_ADDR##*:}
+tport=${TLS_ADDR##*:}
 cat <<MSG
 
   proxy-manager is running.
-    browse        http://demo.localhost:$port/   http://app.localhost:$port/   http://app.localhost:$port/api
-                  (or: curl -H 'Host: demo.localhost' http://$HTTP_ADDR/)
+    browse        https://demo.localhost:$tport/   https://app.localhost:$tport/   https://app.localhost:$tport/api
+                  (self-signed: accept the warning; http://demo.localhost:$port/ redirects there)
+                  curl -k --resolve demo.localhost:$tport:127.0.0.1 https://demo.localhost:$tport/
     live reload   edit $RUN/sites-available/demo.localhost.yaml
                   (change the backend to http://127.0.0.1:8002 and reload the page)
     validate      $ROOT/bin/controlplane validate --global $RUN/global.yaml --sites $RUN/sites-available

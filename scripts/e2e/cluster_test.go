@@ -25,6 +25,7 @@ type cluster struct {
 	db, token, socket   string
 	grpcAddr, adminAddr string
 	httpAddr, opsAddr   string
+	tlsAddr             string // TCP for TLS, UDP for QUIC: the same port
 	cp, dp              *proc
 	client              *http.Client
 }
@@ -38,7 +39,8 @@ func newCluster(t *testing.T, global string, sites map[string]string) *cluster {
 		db: filepath.Join(dir, "data", "proxy.db"), token: filepath.Join(dir, "token"),
 		socket:   filepath.Join(dir, "grpc.sock"),
 		grpcAddr: freeAddr(t), adminAddr: freeAddr(t), httpAddr: freeAddr(t), opsAddr: freeAddr(t),
-		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}},
+		tlsAddr: freeTCPUDPAddr(t),
+		client:  &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}},
 	}
 	t.Cleanup(c.client.CloseIdleConnections)
 	writeFile(t, c.global, global)
@@ -97,6 +99,7 @@ func (c *cluster) launchDP(node string) *proc {
 	c.dp = start(c.t, "dataplane-"+node, bins.dataplane, []string{
 		"PROXY_CONTROLPLANE_ADDR=" + c.grpcAddr, "PROXY_GRPC_TOKEN_FILE=" + c.token, "PROXY_NODE_ID=" + node,
 		"PROXY_LISTEN_ADDR=" + c.httpAddr, "PROXY_OPS_ADDR=" + c.opsAddr, "PROXY_SHUTDOWN_TIMEOUT=10s",
+		"PROXY_TLS_ADDR=" + c.tlsAddr, "PROXY_H3_ADDR=" + c.tlsAddr,
 		"LOG_LEVEL=debug", "LOG_FORMAT=json",
 	})
 	return c.dp

@@ -63,7 +63,7 @@ func serve(ctx context.Context, args []string) error {
 	}()
 
 	fl := fleet.New(log.Named("fleet"))
-	rl, err := reloader.New(ctx, log.Named("config"), s.globalConfig, s.sitesDir, st, fl)
+	rl, err := reloader.New(ctx, log.Named("config"), s.globalConfig, s.sitesDir, s.certsDir, st, fl)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func serve(ctx context.Context, args []string) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("admin-http")),
 	}
-	w, err := watch.New(log.Named("watch"), watch.Options{Files: []string{s.globalConfig}, Dirs: []string{s.sitesDir}})
+	w, err := watch.New(log.Named("watch"), watch.Options{Files: []string{s.globalConfig}, Dirs: []string{s.sitesDir}, Trees: []string{s.certsDir}})
 	if err != nil {
 		return fmt.Errorf("watch configuration: %w", err)
 	}

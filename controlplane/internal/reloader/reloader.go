@@ -1,6 +1,8 @@
-// Package reloader turns the configuration files into snapshot versions: it loads and validates
-// them, builds a snapshot when they changed, records the version, and publishes it to the fleet.
-// A configuration that does not load is rejected as a whole and the last good one stays live.
+// Package reloader turns the configuration files and the certificate directory into snapshot
+// versions: it loads and validates them, builds a snapshot when either changed, records the
+// version, and publishes it to the fleet. A configuration that does not load is rejected as a whole
+// and the last good one stays live; a broken certificate pair is reported and skipped, and the
+// certificate loaded before it stays in service.
 package reloader
 
 import (
@@ -13,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/certs"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/snapshot"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/store"
 	"github.com/proxy-manager/proxy-manager/pkg/config"
@@ -37,25 +40,28 @@ type Reloader struct {
 	log        *zap.Logger
 	globalPath string
 	sitesDir   string
+	certsDir   string
 	store      Store
 	pub        Publisher
 	now        func() time.Time
 
 	mu       sync.Mutex
 	version  uint64
-	hash     string
+	hash     string     // of the configuration and the certificates in force
+	certs    *certs.Set // the certificates in force; a failed pair keeps its predecessor from here
+	problems string     // the certificate problems last logged, to log each change once
 	lastErr  []string
 	loaded   bool
 	lastHash string // hash of the version recorded before this process started
 }
 
 // New returns a Reloader that continues the version sequence recorded in st.
-func New(ctx context.Context, log *zap.Logger, globalPath, sitesDir string, st Store, pub Publisher) (*Reloader, error) {
+func New(ctx context.Context, log *zap.Logger, globalPath, sitesDir, certsDir string, st Store, pub Publisher) (*Reloader, error) {
 	v, h, err := st.LastSnapshot(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read last snapshot version: %w", err)
 	}
-	return &Reloader{log: log, globalPath: globalPath, sitesDir: sitesDir, store: st, pub: pub, now: time.Now, version: v, lastHash: h}, nil
+	return &Reloader{log: log, globalPath: globalPath, sitesDir: sitesDir, certsDir: certsDir, store: st, pub: pub, now: time.Now, version: v, lastHash: h}, nil
 }
 
 // Status reports whether a configuration was ever accepted, the current version, and the errors
@@ -72,20 +78,29 @@ func (r *Reloader) Reload(ctx context.Context, source string) (changed bool, ver
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
+	certSet := r.scanCertificates()
 	cfg, err := config.Load(r.globalPath, r.sitesDir)
 	var snap *proxyv1.Snapshot
+	var hash string
 	if err == nil {
-		if r.loaded && cfg.Hash == r.hash {
+		err = checkDefaultCertificate(cfg, certSet, r.certsDir)
+	}
+	if err == nil {
+		hash = cfg.Hash + "+" + certSet.Hash()
+		if r.loaded && hash == r.hash {
 			r.lastErr = nil
 			return false, r.version, nil
 		}
 		next := r.version + 1
-		if !r.loaded && r.version > 0 && cfg.Hash == r.lastHash {
-			// Restarted on the configuration of the recorded version: publish it under the same
-			// number, so data planes that already run it are not sent it again.
+		if !r.loaded && r.version > 0 && hash == r.lastHash {
+			// Restarted on the files of the recorded version: publish it under the same number,
+			// so data planes that already run it are not sent it again.
 			next = r.version
 		}
 		snap, err = snapshot.Build(cfg, next, now)
+	}
+	if err == nil {
+		snap.Certificates = certSet.Certificates()
 	}
 	if err != nil {
 		errs = r.reject(ctx, source, err, now)
@@ -94,7 +109,7 @@ func (r *Reloader) Reload(ctx context.Context, source string) (changed bool, ver
 
 	// The database records history; failing to write it must not keep a valid change from the
 	// data planes (a full disk never blocks traffic), so those errors are logged, not returned.
-	if err := r.store.SaveSnapshotVersion(ctx, snap.GetVersion(), cfg.Hash, now); err != nil {
+	if err := r.store.SaveSnapshotVersion(ctx, snap.GetVersion(), hash, now); err != nil {
 		r.log.Error("record snapshot version", zap.Uint64("version", snap.GetVersion()), zap.Error(err))
 	}
 	if err := r.store.SyncRoutes(ctx, snap.GetRoutes(), now); err != nil {
@@ -102,13 +117,14 @@ func (r *Reloader) Reload(ctx context.Context, source string) (changed bool, ver
 	}
 	r.pub.Publish(snap)
 	old := r.hash
-	r.version, r.hash, r.loaded, r.lastErr = snap.GetVersion(), cfg.Hash, true, nil
+	r.version, r.hash, r.loaded, r.lastErr, r.certs = snap.GetVersion(), hash, true, nil, certSet
 	r.log.Info("configuration accepted", zap.String("source", source), zap.Uint64("version", r.version),
-		zap.Int("routes", len(snap.GetRoutes())), zap.Int("sites", len(cfg.Sites)), zap.String("config_hash", cfg.Hash))
+		zap.Int("routes", len(snap.GetRoutes())), zap.Int("sites", len(cfg.Sites)),
+		zap.Int("certificates", len(snap.GetCertificates())), zap.String("hash", hash))
 	r.audit(ctx, store.AuditEntry{
 		Time: now, User: "system", Action: "config_reload", ResourceType: "config",
-		ResourceID: fmt.Sprint(r.version), OldValue: old, NewValue: cfg.Hash, Source: source,
-		Notes: fmt.Sprintf("version %d: %d routes from %d sites", r.version, len(snap.GetRoutes()), len(cfg.Sites)),
+		ResourceID: fmt.Sprint(r.version), OldValue: old, NewValue: hash, Source: source,
+		Notes: fmt.Sprintf("version %d: %d routes from %d sites, %d certificates", r.version, len(snap.GetRoutes()), len(cfg.Sites), len(snap.GetCertificates())),
 	})
 	return true, r.version, nil
 }
@@ -138,6 +154,46 @@ func (r *Reloader) reject(ctx context.Context, source string, err error, now tim
 		Notes: fmt.Sprintf("%d errors; version %d stays live", len(errs), r.version),
 	})
 	return errs
+}
+
+// scanCertificates reads the certificate directory, keeping the certificate in force for any pair
+// that fails, and logs the problems when they differ from the last ones logged. Key material never
+// reaches the log: problems name files and reasons only.
+func (r *Reloader) scanCertificates() *certs.Set {
+	if r.certsDir == "" {
+		return nil
+	}
+	set, problems := certs.Scan(r.certsDir, r.certs)
+	var lines []string
+	for _, p := range problems {
+		lines = append(lines, p.String())
+	}
+	if joined := strings.Join(lines, "\n"); joined != r.problems {
+		r.problems = joined
+		for _, p := range problems {
+			fields := []zap.Field{zap.String("certificate", p.Name), zap.String("kind", string(p.Kind)), zap.Strings("files", p.Files), zap.String("problem", p.String())}
+			if p.Skipped() {
+				r.log.Error("certificate not loaded", fields...)
+			} else {
+				r.log.Warn("certificate loaded with a problem", fields...)
+			}
+		}
+	}
+	return set
+}
+
+// checkDefaultCertificate rejects a configuration whose tls.default_certificate names a certificate
+// that is not in the directory: the data planes could not apply it.
+func checkDefaultCertificate(cfg *config.Config, set *certs.Set, dir string) error {
+	name := cfg.Global.TLS.DefaultCertificate
+	if name == "" || set.Get(name) != nil {
+		return nil
+	}
+	var have []string
+	for _, c := range set.Certificates() {
+		have = append(have, c.GetName())
+	}
+	return config.ErrorList{{File: cfg.Global.File, Msg: fmt.Sprintf("tls.default_certificate %q: no such certificate in %s (found: %s)", name, dir, strings.Join(have, ", "))}}
 }
 
 func (r *Reloader) audit(ctx context.Context, e store.AuditEntry) {

@@ -21,14 +21,17 @@ type env struct {
 	dir    string
 	sites  string
 	global string
+	certs  string
 	db     string
 }
 
 func newEnv(t *testing.T) *env {
 	dir := t.TempDir()
-	e := &env{t: t, dir: dir, sites: filepath.Join(dir, "sites"), global: filepath.Join(dir, "global.yaml"), db: filepath.Join(dir, "proxy.db")}
-	if err := os.Mkdir(e.sites, 0o755); err != nil {
-		t.Fatal(err)
+	e := &env{t: t, dir: dir, sites: filepath.Join(dir, "sites"), global: filepath.Join(dir, "global.yaml"), certs: filepath.Join(dir, "certs"), db: filepath.Join(dir, "proxy.db")}
+	for _, d := range []string{e.sites, e.certs} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	e.write("global.yaml", "{}\n")
 	return e
@@ -51,7 +54,7 @@ func (e *env) open() (*Reloader, *store.Store, *fleet.Fleet) {
 	}
 	e.t.Cleanup(func() { st.Close() })
 	fl := fleet.New(log)
-	r, err := New(context.Background(), log, e.global, e.sites, st, fl)
+	r, err := New(context.Background(), log, e.global, e.sites, e.certs, st, fl)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -16,8 +16,10 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/cpclient"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/edge"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/events"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/listen"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/ops"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
+	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 	"github.com/proxy-manager/proxy-manager/pkg/grpcauth"
 	"github.com/proxy-manager/proxy-manager/pkg/logging"
 )
@@ -49,11 +51,6 @@ func serve(ctx context.Context, args []string) error {
 		hashKey = []byte(strings.TrimSpace(string(hashKey)))
 	}
 	// Bind first: a port in use is a startup error, not a half-started process.
-	httpLis, err := net.Listen("tcp", s.listenAddr)
-	if err != nil {
-		return fmt.Errorf("listen address %s (PROXY_LISTEN_ADDR): %w", s.listenAddr, err)
-	}
-	defer httpLis.Close()
 	opsLis, err := net.Listen("tcp", s.opsAddr)
 	if err != nil {
 		return fmt.Errorf("ops address %s (PROXY_OPS_ADDR): %w", s.opsAddr, err)
@@ -64,26 +61,26 @@ func serve(ctx context.Context, args []string) error {
 	pools := proxy.NewPools(proxy.Options{ErrorLog: zap.NewStdLog(log.Named("proxy"))})
 	defer pools.Close()
 	holder := &edge.Holder{}
+	edges := &listen.EdgeHolder{}
+	handler, err := edge.New(edge.Config{Runtimes: holder, Events: queue})
+	if err != nil {
+		return err
+	}
+	servers, err := listen.Listen(listen.Config{
+		HTTPAddr: s.listenAddr, TLSAddr: s.tlsAddr, H3Addr: s.h3Addr,
+		Handler: handler, Edges: edges, ErrorLog: zap.NewStdLog(log.Named("http")),
+	})
+	if err != nil {
+		return bindError(err)
+	}
 	conn, err := cpclient.Dial(s.controlPlane, token)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	client := cpclient.New(log.Named("cpclient"), conn,
-		&edge.Applier{Holder: holder, Pools: pools, Options: edge.BuildOptions{IPHashKey: hashKey}},
-		queue, cpclient.Options{NodeID: s.nodeID, BinaryVersion: version})
-	handler, err := edge.New(edge.Config{Runtimes: holder, Events: queue})
-	if err != nil {
-		return err
-	}
+	apply := &applier{runtime: &edge.Applier{Holder: holder, Pools: pools, Options: edge.BuildOptions{IPHashKey: hashKey}}, edges: edges}
+	client := cpclient.New(log.Named("cpclient"), conn, apply, queue, cpclient.Options{NodeID: s.nodeID, BinaryVersion: version})
 	state := ops.NewState(client.Version)
-
-	httpSrv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second, // slow-header clients (slowloris) cannot hold connections
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          zap.NewStdLog(log.Named("http")),
-	}
 	opsSrv := &http.Server{Handler: ops.Handler(state), ReadHeaderTimeout: 5 * time.Second}
 
 	// The control-plane client outlives the HTTP server: it must deliver the events of the
@@ -95,14 +92,15 @@ func serve(ctx context.Context, args []string) error {
 	cpGroup.Go(func() error { client.RunEvents(cpCtx); return nil })
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveHTTP(httpSrv, httpLis, "http") })
+	g.Go(servers.Serve)
 	g.Go(func() error { return serveHTTP(opsSrv, opsLis, "ops") })
 	state.SetStarted()
-	log.Info("listening", zap.String("http", httpLis.Addr().String()), zap.String("ops", opsLis.Addr().String()))
+	log.Info("listening", zap.Stringer("http", servers.HTTPAddr()), zap.Stringer("https", servers.TLSAddr()),
+		zap.Stringer("http3", servers.H3Addr()), zap.String("ops", opsLis.Addr().String()))
 
 	g.Go(func() error {
 		<-gctx.Done()
-		return shutdown(log, s.shutdownTimeout, state, httpSrv, opsSrv, client)
+		return shutdown(log, s.shutdownTimeout, state, servers, opsSrv, handler, client)
 	})
 	err = g.Wait()
 	stopCP()
@@ -123,18 +121,32 @@ func serveHTTP(srv *http.Server, l net.Listener, name string) error {
 // maxFlush bounds how long shutdown waits for the control plane to take the buffered events.
 const maxFlush = 10 * time.Second
 
-// shutdown drains the HTTP server within timeout, then spends what is left of it (at most
+// shutdown drains the listeners within timeout, then spends what is left of it (at most
 // maxFlush) delivering the buffered events. Only a drain that ran out of time is an error.
-func shutdown(log *zap.Logger, timeout time.Duration, state *ops.State, httpSrv, opsSrv *http.Server, client *cpclient.Client) error {
+func shutdown(log *zap.Logger, timeout time.Duration, state *ops.State, servers *listen.Servers, opsSrv *http.Server, handler *edge.Handler, client *cpclient.Client) error {
 	log.Info("shutting down", zap.Duration("timeout", timeout))
 	state.SetStopping()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	var drainErr error
-	if err := httpSrv.Shutdown(ctx); err != nil {
-		drainErr = fmt.Errorf("in-flight requests did not finish within %v: %w", timeout, err)
-		log.Error("closing remaining connections", zap.Error(err))
-		httpSrv.Close()
+	// Shutdown does not wait for hijacked connections, so WebSockets are closed (1001 Going Away)
+	// alongside the drain, under the same deadline; their CLOSE events are queued before it returns.
+	var drain errgroup.Group
+	drain.Go(func() error {
+		// Stops accepting on every listener at once (TCP, QUIC, port 80), then drains.
+		if err := servers.Shutdown(ctx); err != nil {
+			return fmt.Errorf("in-flight requests did not finish within %v: %w", timeout, err)
+		}
+		return nil
+	})
+	drain.Go(func() error {
+		if err := handler.CloseWebSockets(ctx); err != nil {
+			return fmt.Errorf("WebSockets did not close within %v: %w", timeout, err)
+		}
+		return nil
+	})
+	drainErr := drain.Wait()
+	if drainErr != nil {
+		log.Error("closing remaining connections", zap.Error(drainErr))
 	}
 	// Delivering events is worth a wait, but not the whole budget when the control plane is away:
 	// what cannot be sent is logged with its count.
@@ -149,4 +161,34 @@ func shutdown(log *zap.Logger, timeout time.Duration, state *ops.State, httpSrv,
 		opsSrv.Close()
 	}
 	return drainErr
+}
+
+// applier makes a snapshot live: the edge settings (certificates, switches) and the routing
+// runtime are both built before either is stored, so a snapshot that fails either is NACKed and
+// changes nothing.
+type applier struct {
+	runtime *edge.Applier
+	edges   *listen.EdgeHolder
+}
+
+func (a *applier) Apply(snap *proxyv1.Snapshot) error {
+	e, err := listen.NewEdge(snap)
+	if err != nil {
+		return fmt.Errorf("edge settings: %w", err)
+	}
+	if err := a.runtime.Apply(snap); err != nil {
+		return err
+	}
+	a.edges.Store(e)
+	return nil
+}
+
+// bindError names the environment variable of a listener that could not bind.
+func bindError(err error) error {
+	var be *listen.BindError
+	if !errors.As(err, &be) {
+		return err
+	}
+	env := map[string]string{listen.ListenerHTTP: "PROXY_LISTEN_ADDR", listen.ListenerHTTPS: "PROXY_TLS_ADDR", listen.ListenerHTTP3: "PROXY_H3_ADDR"}[be.Listener]
+	return fmt.Errorf("%s address %s (%s): %w", be.Listener, be.Addr, env, be.Err)
 }

@@ -15,6 +15,8 @@ type settings struct {
 	tokenFile       string
 	nodeID          string
 	listenAddr      string
+	tlsAddr         string
+	h3Addr          string
 	opsAddr         string
 	eventBuffer     int
 	ipHashKeyFile   string
@@ -33,7 +35,9 @@ func parseSettings(args []string) (settings, error) {
 	fs.StringVar(&s.controlPlane, "controlplane", "PROXY_CONTROLPLANE_ADDR", "controlplane:9090", "control plane gRPC address")
 	fs.StringVar(&s.tokenFile, "token-file", "PROXY_GRPC_TOKEN_FILE", "/run/secrets/proxy_grpc_token", "file holding the gRPC bearer token")
 	fs.StringVar(&s.nodeID, "node-id", "PROXY_NODE_ID", host, "this data plane's name (unique per replica)")
-	fs.StringVar(&s.listenAddr, "listen", "PROXY_LISTEN_ADDR", ":80", "HTTP listen address")
+	fs.StringVar(&s.listenAddr, "listen", "PROXY_LISTEN_ADDR", ":80", "plain HTTP address: redirects to HTTPS, ACME challenges, hosts without a certificate")
+	fs.StringVar(&s.tlsAddr, "tls-addr", "PROXY_TLS_ADDR", ":443", "HTTPS address (TCP: HTTP/1.1 and HTTP/2); empty turns HTTPS off")
+	fs.StringVar(&s.h3Addr, "h3-addr", "PROXY_H3_ADDR", ":443", "HTTP/3 address (UDP); empty turns HTTP/3 off")
 	fs.StringVar(&s.opsAddr, "ops-addr", "PROXY_OPS_ADDR", "127.0.0.1:9901", "health probe address (not published)")
 	fs.IntVar(&s.eventBuffer, "event-buffer", "PROXY_EVENT_BUFFER", events.DefaultCapacity, "events kept while the control plane is unreachable")
 	fs.StringVar(&s.ipHashKeyFile, "ip-hash-key-file", "PROXY_IP_HASH_KEY_FILE", "", "key for mask_ip_method: hash (a Docker secret; 16 bytes or more)")
