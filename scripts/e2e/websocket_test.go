@@ -2,11 +2,15 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,4 +147,75 @@ FROM websocket_connections WHERE node_id = 'node-1'`).Scan(&sent, &received, &re
 		}
 		return err
 	})
+}
+
+// On SIGTERM the data plane closes open WebSockets with 1001 Going Away, records why, and exits 0.
+func TestWebSocketClosedOnShutdown(t *testing.T) {
+	be := wsEchoBackend(t)
+	cl := newCluster(t, "{}\n", map[string]string{"ws.yaml": flatSite("ws.test", be.URL)})
+	cl.startCP()
+	dp := cl.startDP("node-1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, _, err := wsDial(ctx, cl, "ws.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, websocket.MessageText, []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := c.Read(ctx); err != nil || string(msg) != "hello" {
+		t.Fatalf("echo: %q %v", msg, err)
+	}
+
+	dp.signal(syscall.SIGTERM)
+	_, _, err = c.Read(ctx)
+	if got := websocket.CloseStatus(err); got != websocket.StatusGoingAway {
+		t.Fatalf("read after SIGTERM: %v (close status %d), want a close frame with 1001 Going Away", err, got)
+	}
+	if code := dp.wait(15 * time.Second); code != 0 {
+		t.Fatalf("data plane exit code %d, want 0", code)
+	}
+	db := cl.openDB()
+	eventually(t, 10*time.Second, "the closed connection recorded", func() error {
+		var reason sql.NullString
+		err := db.QueryRow("SELECT close_reason FROM websocket_connections WHERE disconnected_at IS NOT NULL").Scan(&reason)
+		if err != nil || !strings.Contains(reason.String, "shutdown") {
+			return fmt.Errorf("close reason %q (%v)", reason.String, err)
+		}
+		return nil
+	})
+}
+
+// WebSockets work through the TLS listener too (wss://; clients negotiate HTTP/1.1 for them).
+func TestWebSocketOverTLS(t *testing.T) {
+	be := wsEchoBackend(t)
+	ca := newTestCA(t)
+	cl := newCluster(t, "{}\n", map[string]string{"ws.yaml": flatSite("ws.test", be.URL)})
+	crt, key := ca.issue(t, 100, "ws.test")
+	writeFile(t, filepath.Join(cl.dir, "certs", "ws.test.crt"), string(crt))
+	writeFile(t, filepath.Join(cl.dir, "certs", "ws.test.key"), string(key))
+	cl.startCP()
+	cl.startDP("node-1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool, ServerName: "ws.test"}}}
+	c, _, err := websocket.Dial(ctx, "wss://"+cl.tlsAddr+"/echo", &websocket.DialOptions{Host: "ws.test", HTTPClient: hc})
+	if err != nil {
+		t.Fatalf("wss dial: %v", err)
+	}
+	defer c.CloseNow()
+	for i := 0; i < 100; i++ {
+		want := fmt.Sprintf("tls message %d", i)
+		if err := c.Write(ctx, websocket.MessageText, []byte(want)); err != nil {
+			t.Fatal(err)
+		}
+		if _, got, err := c.Read(ctx); err != nil || string(got) != want {
+			t.Fatalf("echo %d: %q %v", i, got, err)
+		}
+	}
+	if err := c.Close(websocket.StatusNormalClosure, "done"); err != nil {
+		t.Fatalf("close: %v", err)
+	}
 }
