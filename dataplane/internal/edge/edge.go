@@ -93,6 +93,7 @@ func New(cfg Config) (*Handler, error) {
 var (
 	errNoSnapshot = errors.New("no snapshot applied yet")
 	errNoRoute    = errors.New("no route for host and path")
+	errConnect    = errors.New("CONNECT is not supported by a reverse proxy")
 )
 
 // ServeHTTP is the request path, in order.
@@ -126,7 +127,14 @@ func (h *Handler) serve(x *exchange) {
 	}
 	x.runtime = rt
 
-	// 3. The route, by Host and path. An unknown host or path gets a 404 page.
+	// 3. The route, by Host and path. An unknown host or path gets a 404 page. CONNECT (a tunnel
+	//    to anywhere, also HTTP/2 and HTTP/3 extended CONNECT) is not something a reverse proxy
+	//    offers: 405.
+	if x.r.Method == http.MethodConnect {
+		x.w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+		h.fail(x, http.StatusMethodNotAllowed, errConnect)
+		return
+	}
 	rte := rt.Match(x.r.Host, x.r.URL.Path)
 	if rte == nil {
 		h.fail(x, http.StatusNotFound, errNoRoute)

@@ -207,10 +207,12 @@ func TestErrorPages(t *testing.T) {
 	testCases := []struct {
 		desc       string
 		noSnapshot bool
+		method     string
 		host       string
 		wantStatus int
 		wantError  string // in the event
 	}{
+		{desc: "405 for CONNECT", method: http.MethodConnect, host: "down.test", wantStatus: 405, wantError: "CONNECT"},
 		{desc: "503 before the first snapshot", noSnapshot: true, host: "example.org", wantStatus: 503, wantError: "no snapshot"},
 		{desc: "404 for an unknown host", host: "unknown.test", wantStatus: 404, wantError: "no route"},
 		{desc: "404 for a path no route of the host has", host: "paths.test", wantStatus: 404, wantError: "no route"},
@@ -228,7 +230,11 @@ func TestErrorPages(t *testing.T) {
 				)
 			}
 			for i, accept := range []string{"text/html", "application/json"} {
-				res, body := h.do(t, http.MethodGet, tc.host, "/x", nil, http.Header{"Accept": {accept}})
+				method := tc.method
+				if method == "" {
+					method = http.MethodGet
+				}
+				res, body := h.do(t, method, tc.host, "/x", nil, http.Header{"Accept": {accept}})
 				id := res.Header.Get("X-Request-ID")
 				if res.StatusCode != tc.wantStatus {
 					t.Errorf("status %d, want %d", res.StatusCode, tc.wantStatus)
@@ -293,6 +299,7 @@ func TestBackendEchoingRequestIDIsNotDuplicated(t *testing.T) {
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-ID", r.Header.Get("X-Request-ID"))
 		w.Header().Add("X-Request-ID", "backend-own-id")
+		w.Header().Set("Alt-Svc", `h3=":9999"`) // the backend's, unreachable for clients
 	}))
 	defer backend.Close()
 	h := newHarness(t, proxy.Options{})
@@ -300,6 +307,9 @@ func TestBackendEchoingRequestIDIsNotDuplicated(t *testing.T) {
 	res, _ := h.do(t, http.MethodGet, "example.org", "/", nil, http.Header{"X-Request-Id": {"mine"}})
 	if got := res.Header.Values("X-Request-ID"); len(got) != 1 || got[0] != "mine" {
 		t.Errorf("X-Request-ID = %q, want exactly [mine]", got)
+	}
+	if got := res.Header.Values("Alt-Svc"); len(got) != 0 {
+		t.Errorf("Alt-Svc = %q: the backend's advertisement reached the client", got)
 	}
 }
 

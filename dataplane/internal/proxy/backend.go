@@ -29,7 +29,7 @@ func newBackend(p *Pools, pl *pool, target *url.URL) *Backend {
 		Rewrite:        b.rewrite,
 		Transport:      pl.transport,
 		BufferPool:     p.bufs,
-		ModifyResponse: dropRequestID,
+		ModifyResponse: dropEdgeHeaders,
 		ErrorHandler:   recordError,
 		ErrorLog:       p.opts.ErrorLog,
 	}
@@ -73,11 +73,14 @@ func (b *Backend) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
-// dropRequestID removes the backend's X-Request-ID from its response. The client already has
-// the id the proxy assigned and forwarded to the backend; ReverseProxy adds the backend's
-// headers to the client's, so an echo (or an id of the backend's own) would make two.
-func dropRequestID(res *http.Response) error {
+// dropEdgeHeaders removes from the backend's response the headers the edge sets itself, since
+// ReverseProxy adds the backend's headers to the client's and there would be two:
+//   - X-Request-ID: the client already has the id the proxy assigned and forwarded;
+//   - Alt-Svc: a backend's advertisement describes the backend, which clients cannot reach;
+//     the edge advertises its own HTTP/3.
+func dropEdgeHeaders(res *http.Response) error {
 	res.Header.Del(requestid.Header)
+	res.Header.Del("Alt-Svc")
 	return nil
 }
 

@@ -75,7 +75,7 @@ func (b *Backend) Upgrade(w http.ResponseWriter, r *http.Request) (*Upgraded, er
 func (b *Backend) relayResponse(w http.ResponseWriter, res *http.Response) error {
 	defer res.Body.Close()
 	removeHopByHop(res.Header)
-	_ = dropRequestID(res)
+	_ = dropEdgeHeaders(res)
 	h := w.Header()
 	for k, v := range res.Header {
 		h[k] = v
