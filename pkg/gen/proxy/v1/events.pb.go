@@ -173,6 +173,8 @@ type EventBatch struct {
 	// dropped_events counts events dropped because the buffer was full since the previous batch.
 	DroppedEvents uint64            `protobuf:"varint,5,opt,name=dropped_events,json=droppedEvents,proto3" json:"dropped_events,omitempty"`
 	Websockets    []*WebSocketEvent `protobuf:"bytes,6,rep,name=websockets,proto3" json:"websockets,omitempty"`
+	Circuits      []*CircuitEvent   `protobuf:"bytes,7,rep,name=circuits,proto3" json:"circuits,omitempty"`
+	Pools         []*PoolStats      `protobuf:"bytes,8,rep,name=pools,proto3" json:"pools,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -249,6 +251,211 @@ func (x *EventBatch) GetWebsockets() []*WebSocketEvent {
 	return nil
 }
 
+func (x *EventBatch) GetCircuits() []*CircuitEvent {
+	if x != nil {
+		return x.Circuits
+	}
+	return nil
+}
+
+func (x *EventBatch) GetPools() []*PoolStats {
+	if x != nil {
+		return x.Pools
+	}
+	return nil
+}
+
+// CircuitEvent is a circuit breaker changing state for one backend.
+type CircuitEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// backend is the backend URL the breaker guards.
+	Backend string `protobuf:"bytes,2,opt,name=backend,proto3" json:"backend,omitempty"`
+	// from and to are "closed", "open" or "half-open".
+	From string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
+	To   string `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	// failures counted in the window when the breaker opened.
+	Failures      uint32 `protobuf:"varint,5,opt,name=failures,proto3" json:"failures,omitempty"`
+	Reason        string `protobuf:"bytes,6,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CircuitEvent) Reset() {
+	*x = CircuitEvent{}
+	mi := &file_proxy_v1_events_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CircuitEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CircuitEvent) ProtoMessage() {}
+
+func (x *CircuitEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_events_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CircuitEvent.ProtoReflect.Descriptor instead.
+func (*CircuitEvent) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CircuitEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *CircuitEvent) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *CircuitEvent) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *CircuitEvent) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *CircuitEvent) GetFailures() uint32 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *CircuitEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// PoolStats describes one backend's connection pool at a moment.
+type PoolStats struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Time    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Backend string                 `protobuf:"bytes,2,opt,name=backend,proto3" json:"backend,omitempty"`
+	Active  int64                  `protobuf:"varint,3,opt,name=active,proto3" json:"active,omitempty"`
+	Idle    int64                  `protobuf:"varint,4,opt,name=idle,proto3" json:"idle,omitempty"`
+	// requests and reused count requests since the previous report, and how many of them reused
+	// an idle connection.
+	Requests             int64                `protobuf:"varint,5,opt,name=requests,proto3" json:"requests,omitempty"`
+	Reused               int64                `protobuf:"varint,6,opt,name=reused,proto3" json:"reused,omitempty"`
+	AverageConnectionAge *durationpb.Duration `protobuf:"bytes,7,opt,name=average_connection_age,json=averageConnectionAge,proto3" json:"average_connection_age,omitempty"`
+	MaxConns             int64                `protobuf:"varint,8,opt,name=max_conns,json=maxConns,proto3" json:"max_conns,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *PoolStats) Reset() {
+	*x = PoolStats{}
+	mi := &file_proxy_v1_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PoolStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PoolStats) ProtoMessage() {}
+
+func (x *PoolStats) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PoolStats.ProtoReflect.Descriptor instead.
+func (*PoolStats) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PoolStats) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *PoolStats) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *PoolStats) GetActive() int64 {
+	if x != nil {
+		return x.Active
+	}
+	return 0
+}
+
+func (x *PoolStats) GetIdle() int64 {
+	if x != nil {
+		return x.Idle
+	}
+	return 0
+}
+
+func (x *PoolStats) GetRequests() int64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *PoolStats) GetReused() int64 {
+	if x != nil {
+		return x.Reused
+	}
+	return 0
+}
+
+func (x *PoolStats) GetAverageConnectionAge() *durationpb.Duration {
+	if x != nil {
+		return x.AverageConnectionAge
+	}
+	return nil
+}
+
+func (x *PoolStats) GetMaxConns() int64 {
+	if x != nil {
+		return x.MaxConns
+	}
+	return 0
+}
+
 // BatchAck confirms that the batch with this sequence (of the stream's boot) is stored.
 type BatchAck struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -260,7 +467,7 @@ type BatchAck struct {
 
 func (x *BatchAck) Reset() {
 	*x = BatchAck{}
-	mi := &file_proxy_v1_events_proto_msgTypes[3]
+	mi := &file_proxy_v1_events_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -272,7 +479,7 @@ func (x *BatchAck) String() string {
 func (*BatchAck) ProtoMessage() {}
 
 func (x *BatchAck) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_events_proto_msgTypes[3]
+	mi := &file_proxy_v1_events_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -285,7 +492,7 @@ func (x *BatchAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchAck.ProtoReflect.Descriptor instead.
 func (*BatchAck) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_events_proto_rawDescGZIP(), []int{3}
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *BatchAck) GetBootId() string {
@@ -323,13 +530,23 @@ type RequestEvent struct {
 	Error           string `protobuf:"bytes,14,opt,name=error,proto3" json:"error,omitempty"`
 	Protocol        string `protobuf:"bytes,15,opt,name=protocol,proto3" json:"protocol,omitempty"`
 	SnapshotVersion uint64 `protobuf:"varint,16,opt,name=snapshot_version,json=snapshotVersion,proto3" json:"snapshot_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// retry_count is how many times the proxy retried the backend (0: the first attempt answered).
+	RetryCount uint32 `protobuf:"varint,17,opt,name=retry_count,json=retryCount,proto3" json:"retry_count,omitempty"`
+	// content_encoding is the compression the proxy applied ("br", "zstd", "gzip"), empty for none;
+	// bytes_saved_compression is the uncompressed size minus what was sent.
+	ContentEncoding       string `protobuf:"bytes,18,opt,name=content_encoding,json=contentEncoding,proto3" json:"content_encoding,omitempty"`
+	BytesSavedCompression int64  `protobuf:"varint,19,opt,name=bytes_saved_compression,json=bytesSavedCompression,proto3" json:"bytes_saved_compression,omitempty"`
+	// timeout names the timeout that ended the request: "connect", "read", "write", "slow_request".
+	Timeout string `protobuf:"bytes,20,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// slow is "warning" or "critical" when the request crossed the route's slow_request thresholds.
+	Slow          string `protobuf:"bytes,21,opt,name=slow,proto3" json:"slow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RequestEvent) Reset() {
 	*x = RequestEvent{}
-	mi := &file_proxy_v1_events_proto_msgTypes[4]
+	mi := &file_proxy_v1_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +558,7 @@ func (x *RequestEvent) String() string {
 func (*RequestEvent) ProtoMessage() {}
 
 func (x *RequestEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_events_proto_msgTypes[4]
+	mi := &file_proxy_v1_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +571,7 @@ func (x *RequestEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestEvent.ProtoReflect.Descriptor instead.
 func (*RequestEvent) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_events_proto_rawDescGZIP(), []int{4}
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RequestEvent) GetTime() *timestamppb.Timestamp {
@@ -469,6 +686,41 @@ func (x *RequestEvent) GetSnapshotVersion() uint64 {
 	return 0
 }
 
+func (x *RequestEvent) GetRetryCount() uint32 {
+	if x != nil {
+		return x.RetryCount
+	}
+	return 0
+}
+
+func (x *RequestEvent) GetContentEncoding() string {
+	if x != nil {
+		return x.ContentEncoding
+	}
+	return ""
+}
+
+func (x *RequestEvent) GetBytesSavedCompression() int64 {
+	if x != nil {
+		return x.BytesSavedCompression
+	}
+	return 0
+}
+
+func (x *RequestEvent) GetTimeout() string {
+	if x != nil {
+		return x.Timeout
+	}
+	return ""
+}
+
+func (x *RequestEvent) GetSlow() string {
+	if x != nil {
+		return x.Slow
+	}
+	return ""
+}
+
 // WebSocketEvent describes a proxied WebSocket connection when it opens and when it closes.
 type WebSocketEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -496,7 +748,7 @@ type WebSocketEvent struct {
 
 func (x *WebSocketEvent) Reset() {
 	*x = WebSocketEvent{}
-	mi := &file_proxy_v1_events_proto_msgTypes[5]
+	mi := &file_proxy_v1_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -508,7 +760,7 @@ func (x *WebSocketEvent) String() string {
 func (*WebSocketEvent) ProtoMessage() {}
 
 func (x *WebSocketEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_events_proto_msgTypes[5]
+	mi := &file_proxy_v1_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -521,7 +773,7 @@ func (x *WebSocketEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketEvent.ProtoReflect.Descriptor instead.
 func (*WebSocketEvent) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_events_proto_rawDescGZIP(), []int{5}
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *WebSocketEvent) GetKind() WebSocketEventKind {
@@ -616,7 +868,7 @@ const file_proxy_v1_events_proto_rawDesc = "" +
 	"\x13StreamEventsRequest\x12*\n" +
 	"\x05batch\x18\x01 \x01(\v2\x14.proxy.v1.EventBatchR\x05batch\"<\n" +
 	"\x14StreamEventsResponse\x12$\n" +
-	"\x03ack\x18\x01 \x01(\v2\x12.proxy.v1.BatchAckR\x03ack\"\xef\x01\n" +
+	"\x03ack\x18\x01 \x01(\v2\x12.proxy.v1.BatchAckR\x03ack\"\xce\x02\n" +
 	"\n" +
 	"EventBatch\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x17\n" +
@@ -626,10 +878,28 @@ const file_proxy_v1_events_proto_rawDesc = "" +
 	"\x0edropped_events\x18\x05 \x01(\x04R\rdroppedEvents\x128\n" +
 	"\n" +
 	"websockets\x18\x06 \x03(\v2\x18.proxy.v1.WebSocketEventR\n" +
-	"websockets\"?\n" +
+	"websockets\x122\n" +
+	"\bcircuits\x18\a \x03(\v2\x16.proxy.v1.CircuitEventR\bcircuits\x12)\n" +
+	"\x05pools\x18\b \x03(\v2\x13.proxy.v1.PoolStatsR\x05pools\"\xb0\x01\n" +
+	"\fCircuitEvent\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
+	"\abackend\x18\x02 \x01(\tR\abackend\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x04 \x01(\tR\x02to\x12\x1a\n" +
+	"\bfailures\x18\x05 \x01(\rR\bfailures\x12\x16\n" +
+	"\x06reason\x18\x06 \x01(\tR\x06reason\"\xa3\x02\n" +
+	"\tPoolStats\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
+	"\abackend\x18\x02 \x01(\tR\abackend\x12\x16\n" +
+	"\x06active\x18\x03 \x01(\x03R\x06active\x12\x12\n" +
+	"\x04idle\x18\x04 \x01(\x03R\x04idle\x12\x1a\n" +
+	"\brequests\x18\x05 \x01(\x03R\brequests\x12\x16\n" +
+	"\x06reused\x18\x06 \x01(\x03R\x06reused\x12O\n" +
+	"\x16average_connection_age\x18\a \x01(\v2\x19.google.protobuf.DurationR\x14averageConnectionAge\x12\x1b\n" +
+	"\tmax_conns\x18\b \x01(\x03R\bmaxConns\"?\n" +
 	"\bBatchAck\x12\x17\n" +
 	"\aboot_id\x18\x01 \x01(\tR\x06bootId\x12\x1a\n" +
-	"\bsequence\x18\x02 \x01(\x04R\bsequence\"\xf2\x03\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\"\xa4\x05\n" +
 	"\fRequestEvent\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1d\n" +
 	"\n" +
@@ -649,7 +919,13 @@ const file_proxy_v1_events_proto_rawDesc = "" +
 	"\abackend\x18\r \x01(\tR\abackend\x12\x14\n" +
 	"\x05error\x18\x0e \x01(\tR\x05error\x12\x1a\n" +
 	"\bprotocol\x18\x0f \x01(\tR\bprotocol\x12)\n" +
-	"\x10snapshot_version\x18\x10 \x01(\x04R\x0fsnapshotVersion\"\xd3\x03\n" +
+	"\x10snapshot_version\x18\x10 \x01(\x04R\x0fsnapshotVersion\x12\x1f\n" +
+	"\vretry_count\x18\x11 \x01(\rR\n" +
+	"retryCount\x12)\n" +
+	"\x10content_encoding\x18\x12 \x01(\tR\x0fcontentEncoding\x126\n" +
+	"\x17bytes_saved_compression\x18\x13 \x01(\x03R\x15bytesSavedCompression\x12\x18\n" +
+	"\atimeout\x18\x14 \x01(\tR\atimeout\x12\x12\n" +
+	"\x04slow\x18\x15 \x01(\tR\x04slow\"\xd3\x03\n" +
 	"\x0eWebSocketEvent\x120\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1c.proxy.v1.WebSocketEventKindR\x04kind\x12#\n" +
 	"\rconnection_id\x18\x02 \x01(\tR\fconnectionId\x12\x1d\n" +
@@ -687,35 +963,42 @@ func file_proxy_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_proxy_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proxy_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_proxy_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_proxy_v1_events_proto_goTypes = []any{
 	(WebSocketEventKind)(0),       // 0: proxy.v1.WebSocketEventKind
 	(*StreamEventsRequest)(nil),   // 1: proxy.v1.StreamEventsRequest
 	(*StreamEventsResponse)(nil),  // 2: proxy.v1.StreamEventsResponse
 	(*EventBatch)(nil),            // 3: proxy.v1.EventBatch
-	(*BatchAck)(nil),              // 4: proxy.v1.BatchAck
-	(*RequestEvent)(nil),          // 5: proxy.v1.RequestEvent
-	(*WebSocketEvent)(nil),        // 6: proxy.v1.WebSocketEvent
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
+	(*CircuitEvent)(nil),          // 4: proxy.v1.CircuitEvent
+	(*PoolStats)(nil),             // 5: proxy.v1.PoolStats
+	(*BatchAck)(nil),              // 6: proxy.v1.BatchAck
+	(*RequestEvent)(nil),          // 7: proxy.v1.RequestEvent
+	(*WebSocketEvent)(nil),        // 8: proxy.v1.WebSocketEvent
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 10: google.protobuf.Duration
 }
 var file_proxy_v1_events_proto_depIdxs = []int32{
 	3,  // 0: proxy.v1.StreamEventsRequest.batch:type_name -> proxy.v1.EventBatch
-	4,  // 1: proxy.v1.StreamEventsResponse.ack:type_name -> proxy.v1.BatchAck
-	5,  // 2: proxy.v1.EventBatch.requests:type_name -> proxy.v1.RequestEvent
-	6,  // 3: proxy.v1.EventBatch.websockets:type_name -> proxy.v1.WebSocketEvent
-	7,  // 4: proxy.v1.RequestEvent.time:type_name -> google.protobuf.Timestamp
-	8,  // 5: proxy.v1.RequestEvent.duration:type_name -> google.protobuf.Duration
-	0,  // 6: proxy.v1.WebSocketEvent.kind:type_name -> proxy.v1.WebSocketEventKind
-	7,  // 7: proxy.v1.WebSocketEvent.connected_at:type_name -> google.protobuf.Timestamp
-	7,  // 8: proxy.v1.WebSocketEvent.disconnected_at:type_name -> google.protobuf.Timestamp
-	1,  // 9: proxy.v1.EventService.StreamEvents:input_type -> proxy.v1.StreamEventsRequest
-	2,  // 10: proxy.v1.EventService.StreamEvents:output_type -> proxy.v1.StreamEventsResponse
-	10, // [10:11] is the sub-list for method output_type
-	9,  // [9:10] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	6,  // 1: proxy.v1.StreamEventsResponse.ack:type_name -> proxy.v1.BatchAck
+	7,  // 2: proxy.v1.EventBatch.requests:type_name -> proxy.v1.RequestEvent
+	8,  // 3: proxy.v1.EventBatch.websockets:type_name -> proxy.v1.WebSocketEvent
+	4,  // 4: proxy.v1.EventBatch.circuits:type_name -> proxy.v1.CircuitEvent
+	5,  // 5: proxy.v1.EventBatch.pools:type_name -> proxy.v1.PoolStats
+	9,  // 6: proxy.v1.CircuitEvent.time:type_name -> google.protobuf.Timestamp
+	9,  // 7: proxy.v1.PoolStats.time:type_name -> google.protobuf.Timestamp
+	10, // 8: proxy.v1.PoolStats.average_connection_age:type_name -> google.protobuf.Duration
+	9,  // 9: proxy.v1.RequestEvent.time:type_name -> google.protobuf.Timestamp
+	10, // 10: proxy.v1.RequestEvent.duration:type_name -> google.protobuf.Duration
+	0,  // 11: proxy.v1.WebSocketEvent.kind:type_name -> proxy.v1.WebSocketEventKind
+	9,  // 12: proxy.v1.WebSocketEvent.connected_at:type_name -> google.protobuf.Timestamp
+	9,  // 13: proxy.v1.WebSocketEvent.disconnected_at:type_name -> google.protobuf.Timestamp
+	1,  // 14: proxy.v1.EventService.StreamEvents:input_type -> proxy.v1.StreamEventsRequest
+	2,  // 15: proxy.v1.EventService.StreamEvents:output_type -> proxy.v1.StreamEventsResponse
+	15, // [15:16] is the sub-list for method output_type
+	14, // [14:15] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_proxy_v1_events_proto_init() }
@@ -729,7 +1012,7 @@ func file_proxy_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proxy_v1_events_proto_rawDesc), len(file_proxy_v1_events_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
