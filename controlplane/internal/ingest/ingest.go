@@ -90,7 +90,7 @@ func validate(b *proxyv1.EventBatch) error {
 		return errors.New("batch without node_id or boot_id")
 	case b.GetSequence() == 0:
 		return errors.New("batch sequence must start at 1")
-	case len(b.GetRequests())+len(b.GetWebsockets()) > MaxBatchEvents:
+	case len(b.GetRequests())+len(b.GetWebsockets())+len(b.GetCircuits())+len(b.GetPools()) > MaxBatchEvents:
 		return errors.New("batch too large")
 	}
 	return nil

@@ -25,8 +25,9 @@ VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 VALUES (?, ?, ?, ?, 0, ?, ?) RETURNING route_id`
 	insertRequestLogSQL = `INSERT INTO request_logs (timestamp, timestamp_ms, route_id, service_id, node_id, host,
   method, path, status_code, response_time_ms, client_ip, user_agent, bytes_sent, bytes_received,
-  error_message, request_id, backend, protocol, snapshot_version)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+  error_message, request_id, backend, protocol, snapshot_version, retry_count, content_encoding,
+  bytes_saved_compression, timeout_kind, slow)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	insertDropsSQL = `INSERT INTO dataplane_drops (timestamp, node_id, boot_id, sequence, dropped_events)
 VALUES (?, ?, ?, ?, ?)`
 )
@@ -94,6 +95,12 @@ func (s *Store) insertBatch(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBat
 	}
 
 	if err := s.saveWebSockets(ctx, tx, b, now); err != nil {
+		return err
+	}
+	if err := saveCircuits(ctx, tx, b, now); err != nil {
+		return err
+	}
+	if err := savePoolStats(ctx, tx, b, now); err != nil {
 		return err
 	}
 
@@ -184,7 +191,8 @@ func insertRequestLog(ctx context.Context, stmt *sql.Stmt, nodeID string, ev *pr
 		ev.GetMethod(), ev.GetPath(), ev.GetStatus(), durationMS,
 		nullString(ev.GetClientIp()), nullString(ev.GetUserAgent()), ev.GetBytesOut(), ev.GetBytesIn(),
 		nullString(ev.GetError()), nullString(ev.GetRequestId()), nullString(ev.GetBackend()),
-		nullString(ev.GetProtocol()), version)
+		nullString(ev.GetProtocol()), version, ev.GetRetryCount(), nullString(ev.GetContentEncoding()),
+		ev.GetBytesSavedCompression(), nullString(ev.GetTimeout()), nullString(ev.GetSlow()))
 	return err
 }
 
