@@ -56,6 +56,7 @@ type Applier interface {
 type Queue interface {
 	Take(max int) []*proxyv1.RequestEvent
 	TakeWebSockets(max int) []*proxyv1.WebSocketEvent
+	TakeCircuits(max int) []*proxyv1.CircuitEvent
 	TakeDropped() uint64
 	Len() int
 }
@@ -67,6 +68,10 @@ type Options struct {
 	BatchSize     int           // request events per batch (and WebSocket events), default 500
 	FlushEvery    time.Duration // send a partial batch after this long, default 1s
 	Window        int           // unacknowledged batches at most, default 8
+	// PoolStats, if set, is called every StatsEvery (default 30 s) and its result travels in the
+	// next batch.
+	PoolStats  func(now time.Time) []*proxyv1.PoolStats
+	StatsEvery time.Duration
 }
 
 // Client talks to one control plane. Run both RunSnapshots and RunEvents.
@@ -79,6 +84,8 @@ type Client struct {
 	queue   Queue
 	version atomic.Uint64 // the snapshot version being served
 	events  *outbox
+	// lastStats is when pool statistics were last taken; only the event sender touches it.
+	lastStats time.Time
 }
 
 // New returns a client; conn comes from Dial.
@@ -91,6 +98,9 @@ func New(log *zap.Logger, conn grpc.ClientConnInterface, applier Applier, queue 
 	}
 	if opts.Window <= 0 {
 		opts.Window = 8
+	}
+	if opts.StatsEvery <= 0 {
+		opts.StatsEvery = 30 * time.Second
 	}
 	var b [8]byte
 	_, _ = crand.Read(b[:]) // never fails on supported platforms

@@ -296,3 +296,31 @@ func TestFlushGivesUpWhenControlPlaneUnreachable(t *testing.T) {
 		t.Fatalf("Flush = %v, want a deadline error that says what was not delivered", err)
 	}
 }
+
+func TestCircuitEventsAndPoolStatsShipped(t *testing.T) {
+	cp := newFakeCP()
+	q := events.NewQueue(1000)
+	q.PushCircuit(&proxyv1.CircuitEvent{Backend: "http://b:80", From: "closed", To: "open"})
+	stats := func(now time.Time) []*proxyv1.PoolStats {
+		return []*proxyv1.PoolStats{{Backend: "http://b:80", Active: 1}}
+	}
+	h := start(t, cp, q, Options{PoolStats: stats, StatsEvery: 50 * time.Millisecond})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cp.mu.Lock()
+		var circuits, pools int
+		for _, b := range cp.batches {
+			circuits += len(b.GetCircuits())
+			pools += len(b.GetPools())
+		}
+		cp.mu.Unlock()
+		if circuits == 1 && pools >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shipped %d circuit events and %d pool reports; want 1 and at least 2", circuits, pools)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = h
+}

@@ -37,6 +37,13 @@ func (o *outbox) nextSeq() uint64 {
 	return o.seq
 }
 
+// unseq gives back the sequence number nextSeq just handed out, for a batch that is not sent.
+func (o *outbox) unseq() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seq--
+}
+
 func (o *outbox) ack(seq uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -136,7 +143,8 @@ func (c *Client) eventStream(ctx context.Context) error {
 		}
 		for c.events.len() < c.opts.Window {
 			n := c.queue.Len()
-			due := n >= c.opts.BatchSize || (n > 0 && (time.Since(last) >= c.opts.FlushEvery || c.events.flushing.Load()))
+			statsDue := c.opts.PoolStats != nil && time.Since(c.lastStats) >= c.opts.StatsEvery
+			due := statsDue || n >= c.opts.BatchSize || (n > 0 && (time.Since(last) >= c.opts.FlushEvery || c.events.flushing.Load()))
 			if !due {
 				break
 			}
@@ -144,8 +152,17 @@ func (c *Client) eventStream(ctx context.Context) error {
 				NodeId: c.opts.NodeID, BootId: c.bootID, Sequence: c.events.nextSeq(),
 				Requests:   c.queue.Take(c.opts.BatchSize),
 				Websockets: c.queue.TakeWebSockets(c.opts.BatchSize),
+				Circuits:   c.queue.TakeCircuits(c.opts.BatchSize),
 				// Taken after the events: a drop between the two is counted in the next batch.
 				DroppedEvents: c.queue.TakeDropped(),
+			}
+			if statsDue {
+				c.lastStats = time.Now()
+				b.Pools = c.opts.PoolStats(c.lastStats)
+			}
+			if len(b.Requests)+len(b.Websockets)+len(b.Circuits)+len(b.Pools) == 0 && b.DroppedEvents == 0 {
+				c.events.unseq() // nothing to send after all (no pools in use)
+				break
 			}
 			c.events.add(b) // before Send, so an ack can never arrive for a batch we do not hold
 			if err := stream.Send(&proxyv1.StreamEventsRequest{Batch: b}); err != nil {

@@ -25,6 +25,7 @@ type Queue struct {
 	mu         sync.Mutex
 	requests   ring[*proxyv1.RequestEvent]
 	websockets ring[*proxyv1.WebSocketEvent]
+	circuits   ring[*proxyv1.CircuitEvent]
 	dropped    uint64 // events dropped since the last TakeDropped
 }
 
@@ -80,6 +81,7 @@ func NewQueue(capacity int) *Queue {
 		ready:      make(chan struct{}, 1),
 		requests:   ring[*proxyv1.RequestEvent]{buf: make([]*proxyv1.RequestEvent, capacity)},
 		websockets: ring[*proxyv1.WebSocketEvent]{buf: make([]*proxyv1.WebSocketEvent, webSocketCapacity(capacity))},
+		circuits:   ring[*proxyv1.CircuitEvent]{buf: make([]*proxyv1.CircuitEvent, circuitCapacity)},
 	}
 }
 
@@ -111,12 +113,40 @@ func (q *Queue) PushWebSocket(e *proxyv1.WebSocketEvent) {
 	q.signal()
 }
 
+// circuitCapacity bounds the circuit-breaker events kept: state changes are rare, and a flapping
+// backend must not crowd out anything else.
+const circuitCapacity = 1000
+
+// PushCircuit adds a circuit-breaker state change. When its ring is full the oldest is dropped
+// and counted. It never blocks: breakers call it on the request path.
+func (q *Queue) PushCircuit(e *proxyv1.CircuitEvent) {
+	if e == nil {
+		return
+	}
+	q.mu.Lock()
+	if q.circuits.push(e) {
+		q.dropped++
+	}
+	q.mu.Unlock()
+	q.signal()
+}
+
+// TakeCircuits removes and returns up to max of the oldest circuit-breaker events.
+func (q *Queue) TakeCircuits(max int) []*proxyv1.CircuitEvent {
+	q.mu.Lock()
+	out := q.circuits.take(max)
+	left := q.requests.n + q.websockets.n + q.circuits.n
+	q.mu.Unlock()
+	q.rearm(len(out) > 0, left)
+	return out
+}
+
 // Take removes and returns up to max of the oldest request events, oldest first; nil when
 // there are none or max <= 0.
 func (q *Queue) Take(max int) []*proxyv1.RequestEvent {
 	q.mu.Lock()
 	out := q.requests.take(max)
-	left := q.requests.n + q.websockets.n
+	left := q.requests.n + q.websockets.n + q.circuits.n
 	q.mu.Unlock()
 	q.rearm(out != nil, left)
 	return out
@@ -127,7 +157,7 @@ func (q *Queue) Take(max int) []*proxyv1.RequestEvent {
 func (q *Queue) TakeWebSockets(max int) []*proxyv1.WebSocketEvent {
 	q.mu.Lock()
 	out := q.websockets.take(max)
-	left := q.requests.n + q.websockets.n
+	left := q.requests.n + q.websockets.n + q.circuits.n
 	q.mu.Unlock()
 	q.rearm(out != nil, left)
 	return out
@@ -146,11 +176,11 @@ func (q *Queue) rearm(took bool, left int) {
 // and then calls Take; the channel is never closed.
 func (q *Queue) Ready() <-chan struct{} { return q.ready }
 
-// Len returns the number of events waiting, of both kinds.
+// Len returns the number of events waiting, of every kind.
 func (q *Queue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.requests.n + q.websockets.n
+	return q.requests.n + q.websockets.n + q.circuits.n
 }
 
 // Cap returns the most request events the queue holds.

@@ -228,3 +228,17 @@ func BenchmarkPushParallelWithConsumer(b *testing.B) {
 	close(stop)
 	wg.Wait()
 }
+
+func TestCircuitEvents(t *testing.T) {
+	q := NewQueue(1000)
+	for i := 0; i < circuitCapacity+5; i++ {
+		q.PushCircuit(&proxyv1.CircuitEvent{Failures: uint32(i)})
+	}
+	if q.Len() != circuitCapacity || q.TakeDropped() != 5 {
+		t.Fatalf("Len %d, want %d with 5 dropped", q.Len(), circuitCapacity)
+	}
+	got := q.TakeCircuits(3)
+	if len(got) != 3 || got[0].GetFailures() != 5 {
+		t.Fatalf("TakeCircuits = %v, want the oldest kept first (failures 5)", got)
+	}
+}
