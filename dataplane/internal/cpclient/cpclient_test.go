@@ -304,7 +304,7 @@ func TestCircuitEventsAndPoolStatsShipped(t *testing.T) {
 	stats := func(now time.Time) []*proxyv1.PoolStats {
 		return []*proxyv1.PoolStats{{Backend: "http://b:80", Active: 1}}
 	}
-	h := start(t, cp, q, Options{PoolStats: stats, StatsEvery: 50 * time.Millisecond})
+	start(t, cp, q, Options{PoolStats: stats, StatsEvery: 50 * time.Millisecond})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		cp.mu.Lock()
@@ -322,5 +322,4 @@ func TestCircuitEventsAndPoolStatsShipped(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	_ = h
 }
