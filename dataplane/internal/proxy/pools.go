@@ -1,8 +1,9 @@
 // Package proxy forwards requests to backends over pooled keep-alive connections, streaming
 // bodies both ways, and reports a failed backend as an error for the caller's error page.
 //
-// Connection pools (one http.Transport per backend scheme and host) live in Pools, which
-// outlives snapshots: a configuration change builds new Backends on the same warm transports.
+// Connection pools (one http.Transport per backend scheme and host and transport settings:
+// timeouts and pool sizes) live in Pools, which outlives snapshots: a configuration change
+// builds new Backends on the same warm transports when those settings did not change.
 // A transport that no Backend uses any more keeps its idle connections for a grace period, in
 // case the next snapshot brings the backend back, and then closes them.
 package proxy
@@ -20,8 +21,8 @@ import (
 	"time"
 )
 
-// Options are the transport settings shared by all backends. Per-route timeouts and pool sizes
-// are a later policy; these are the defaults a production proxy starts from.
+// Options are the transport settings shared by all backends, and the defaults of the per-route
+// Settings that NewBackend uses.
 type Options struct {
 	DialTimeout         time.Duration
 	TLSHandshakeTimeout time.Duration
@@ -56,15 +57,19 @@ type Pools struct {
 	opts Options
 	bufs *bufferPool
 
+	counters counters
+
 	mu     sync.Mutex
-	pools  map[string]*pool
+	pools  map[transportKey]*pool
 	closed bool
 }
 
 // pool is one shared transport and the number of Backends using it.
 type pool struct {
-	key       string
+	key       transportKey
+	settings  Settings // resolved; Wrap and MaxResponseBody unused
 	transport *http.Transport
+	stats     *poolStats
 	refs      int
 	retire    *time.Timer // set while refs == 0
 }
@@ -90,22 +95,33 @@ func NewPools(opts Options) *Pools {
 	if opts.ErrorLog == nil {
 		opts.ErrorLog = log.New(io.Discard, "", 0)
 	}
-	return &Pools{opts: opts, bufs: newBufferPool(), pools: map[string]*pool{}}
+	return &Pools{opts: opts, bufs: newBufferPool(), pools: map[transportKey]*pool{}}
 }
 
 // NewBackend validates rawURL (an absolute http:// or https:// URL, optionally with a path to
-// prepend) and returns a Backend for it on the shared transport of its scheme and host. Call
+// prepend) and returns a Backend for it on the shared transport of its scheme and host, with
+// the Pools' Options as settings (no read or write timeout unless Options set them). Call
 // Release when the Backend is no longer served (the runtime that holds it was replaced).
 func (p *Pools) NewBackend(rawURL string) (*Backend, error) {
-	target, key, err := parseBackendURL(rawURL)
+	return p.NewBackendWith(rawURL, Settings{})
+}
+
+// NewBackendWith is NewBackend with a route's settings (SettingsFromPolicy). Backends with the
+// same scheme, host and transport settings share one transport, across snapshots.
+func (p *Pools) NewBackendWith(rawURL string, s Settings) (*Backend, error) {
+	target, host, err := parseBackendURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	pl, err := p.acquire(key)
+	s, err = s.resolve(p.opts)
+	if err != nil {
+		return nil, fmt.Errorf("backend %s: %w", host, err)
+	}
+	pl, err := p.acquire(s.key(host), s)
 	if err != nil {
 		return nil, err
 	}
-	return newBackend(p, pl, target), nil
+	return newBackend(p, pl, target, s), nil
 }
 
 // Len returns the number of transports held, in use or retiring.
@@ -121,7 +137,7 @@ func (p *Pools) Close() {
 	p.mu.Lock()
 	p.closed = true
 	pools := p.pools
-	p.pools = map[string]*pool{}
+	p.pools = map[transportKey]*pool{}
 	for _, pl := range pools {
 		if pl.retire != nil {
 			pl.retire.Stop()
@@ -133,15 +149,16 @@ func (p *Pools) Close() {
 	}
 }
 
-func (p *Pools) acquire(key string) (*pool, error) {
+func (p *Pools) acquire(key transportKey, s Settings) (*pool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return nil, fmt.Errorf("backend %s: connection pools are closed", key)
+		return nil, fmt.Errorf("backend %s: connection pools are closed", key.host)
 	}
 	pl := p.pools[key]
 	if pl == nil {
-		pl = &pool{key: key, transport: newTransport(p.opts)}
+		st := &poolStats{}
+		pl = &pool{key: key, settings: s, stats: st, transport: newTransport(p.opts, s, st)}
 		p.pools[key] = pl
 	}
 	pl.refs++
@@ -177,19 +194,20 @@ func (p *Pools) retire(pl *pool) {
 
 // newTransport is the keep-alive pool of one backend. HTTP/1.1 only: HTTP/2 to backends (and
 // its single-connection head-of-line blocking) is opt-in in a later pooling policy.
-func newTransport(o Options) *http.Transport {
-	dialer := &net.Dialer{Timeout: o.DialTimeout, KeepAlive: 30 * time.Second}
+func newTransport(o Options, s Settings, st *poolStats) *http.Transport {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	return &http.Transport{
 		// Backends are reached directly, never through an HTTP_PROXY from the environment.
 		Proxy:                 nil,
-		DialContext:           dialer.DialContext,
+		DialContext:           st.dialer(s.ConnectTimeout, s.WriteTimeout),
 		TLSHandshakeTimeout:   o.TLSHandshakeTimeout,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-		IdleConnTimeout:       o.IdleConnTimeout,
-		MaxIdleConnsPerHost:   o.MaxIdleConnsPerHost,
-		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
+		IdleConnTimeout:       s.IdleConnTimeout,
+		MaxIdleConns:          s.MaxIdleConns,
+		MaxIdleConnsPerHost:   s.MaxIdleConnsPerHost,
+		MaxConnsPerHost:       s.MaxConnsPerHost,
+		ResponseHeaderTimeout: max(s.ReadTimeout, 0),
 		ExpectContinueTimeout: time.Second,
 		// Pass the client's Accept-Encoding and the backend's encoding through untouched,
 		// instead of asking for gzip and decompressing behind the client's back.
