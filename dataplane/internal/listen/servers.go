@@ -65,8 +65,10 @@ type Config struct {
 	// H3Addr is the HTTP/3 UDP address (":443"); empty: no HTTP/3 and no Alt-Svc.
 	H3Addr string
 
-	// Handler is the edge: every listener serves it. Required.
+	// Handler is the edge: every listener serves it, behind a Guard. Required.
 	Handler http.Handler
+	// Reject answers the requests the Guard refuses (invalid Host); nil: plain text.
+	Reject RejectFunc
 	// Edges gives the certificates and switches of the snapshot in force. Required.
 	Edges EdgeSource
 
@@ -134,6 +136,7 @@ func Listen(cfg Config) (_ *Servers, err error) {
 		return nil, errors.New("listen: no address to listen on")
 	}
 	lim := cfg.Limits.withDefaults()
+	guarded := NewGuard(cfg.Handler, cfg.Reject)
 	s := &Servers{done: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -160,7 +163,7 @@ func Listen(cfg Config) (_ *Servers, err error) {
 	}
 
 	if s.udp != nil {
-		s.h3Srv = newHTTP3Server(cfg.Handler, s.tls.Config(), cfg.Edges, lim, cfg.Logger)
+		s.h3Srv = newHTTP3Server(guarded, s.tls.Config(), cfg.Edges, lim, cfg.Logger)
 	}
 	if s.tlsLis != nil {
 		altSvcPort := cfg.AltSvcPort
@@ -170,7 +173,7 @@ func Listen(cfg Config) (_ *Servers, err error) {
 		if s.udp == nil {
 			altSvcPort = 0 // nothing to advertise
 		}
-		s.tlsSrv = newHTTPServer(AltSvc(cfg.Handler, cfg.Edges, altSvcPort), lim, cfg.ErrorLog)
+		s.tlsSrv = newHTTPServer(NewGuard(AltSvc(cfg.Handler, cfg.Edges, altSvcPort), cfg.Reject), lim, cfg.ErrorLog)
 		// http.Server only reads TLSConfig to decide that HTTP/2 is on, and writes to it while
 		// doing so: give it a copy. Handshakes use s.tls.Config() through the TLS listener.
 		s.tlsSrv.TLSConfig = s.tls.Config().Clone()
@@ -183,7 +186,7 @@ func Listen(cfg Config) (_ *Servers, err error) {
 		if s.plain, err = NewPlain(PlainConfig{Next: cfg.Handler, Edges: cfg.Edges, HTTPSPort: httpsPort, ErrorLog: cfg.ErrorLog}); err != nil {
 			return nil, err
 		}
-		s.httpSrv = newHTTPServer(s.plain, lim, cfg.ErrorLog)
+		s.httpSrv = newHTTPServer(NewGuard(s.plain, cfg.Reject), lim, cfg.ErrorLog)
 	}
 	s.rotationCtx, s.stopRotation = context.WithCancel(context.Background())
 	return s, nil
