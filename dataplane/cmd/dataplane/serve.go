@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/breaker"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/cpclient"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/edge"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/events"
@@ -62,13 +63,13 @@ func serve(ctx context.Context, args []string) error {
 	defer pools.Close()
 	holder := &edge.Holder{}
 	edges := &listen.EdgeHolder{}
-	handler, err := edge.New(edge.Config{Runtimes: holder, Events: queue})
+	handler, err := edge.New(edge.Config{Runtimes: holder, Events: queue, Log: log.Named("edge")})
 	if err != nil {
 		return err
 	}
 	servers, err := listen.Listen(listen.Config{
 		HTTPAddr: s.listenAddr, TLSAddr: s.tlsAddr, H3Addr: s.h3Addr,
-		Handler: handler, Edges: edges, ErrorLog: zap.NewStdLog(log.Named("http")),
+		Handler: handler, Edges: edges, Reject: handler.Reject, ErrorLog: zap.NewStdLog(log.Named("http")),
 	})
 	if err != nil {
 		return bindError(err)
@@ -78,8 +79,11 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer conn.Close()
-	apply := &applier{runtime: &edge.Applier{Holder: holder, Pools: pools, Options: edge.BuildOptions{IPHashKey: hashKey}}, edges: edges}
-	client := cpclient.New(log.Named("cpclient"), conn, apply, queue, cpclient.Options{NodeID: s.nodeID, BinaryVersion: version})
+	// Circuit breakers outlive snapshots; their state changes travel with the events.
+	breakers := breaker.NewRegistry(queue.PushCircuit)
+	apply := &applier{runtime: &edge.Applier{Holder: holder, Pools: pools, Options: edge.BuildOptions{IPHashKey: hashKey, Breakers: breakers}}, edges: edges}
+	client := cpclient.New(log.Named("cpclient"), conn, apply, queue,
+		cpclient.Options{NodeID: s.nodeID, BinaryVersion: version, PoolStats: pools.Stats})
 	state := ops.NewState(client.Version)
 	opsSrv := &http.Server{Handler: ops.Handler(state), ReadHeaderTimeout: 5 * time.Second}
 

@@ -5,13 +5,21 @@
 package edge
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/errorpage"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/retry"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/slowreq"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/websocket"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 	"github.com/proxy-manager/proxy-manager/pkg/ipmask"
@@ -40,6 +48,8 @@ type Config struct {
 	WebSocketEvents WebSocketSink
 	// WebSockets counts the open WebSockets per route; nil means a new Tracker.
 	WebSockets *websocket.Tracker
+	// Log receives what the request path reports (slow requests); nil means no logging.
+	Log *zap.Logger
 }
 
 // Handler is the data plane's http.Handler.
@@ -53,6 +63,7 @@ type Handler struct {
 	wsEvents   WebSocketSink
 	// defaultMasker masks the client IP of requests that matched no route.
 	defaultMasker ipmask.Masker
+	log           *zap.Logger
 }
 
 // New checks cfg and returns the Handler.
@@ -61,7 +72,10 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("edge: Runtimes and Events are required")
 	}
 	h := &Handler{runtimes: cfg.Runtimes, events: cfg.Events, ids: cfg.IDs, pages: cfg.Pages,
-		websockets: cfg.WebSockets, wsEvents: cfg.WebSocketEvents}
+		websockets: cfg.WebSockets, wsEvents: cfg.WebSocketEvents, log: cfg.Log}
+	if h.log == nil {
+		h.log = zap.NewNop()
+	}
 	if h.websockets == nil {
 		h.websockets = websocket.NewTracker()
 	}
@@ -94,6 +108,7 @@ var (
 	errNoSnapshot = errors.New("no snapshot applied yet")
 	errNoRoute    = errors.New("no route for host and path")
 	errConnect    = errors.New("CONNECT is not supported by a reverse proxy")
+	errLimit      = errors.New("request over the route's limits")
 )
 
 // ServeHTTP is the request path, in order.
@@ -142,22 +157,104 @@ func (h *Handler) serve(x *exchange) {
 	}
 	x.route = rte
 
-	// 4. The backend. A response it gives is streamed as it is, whatever its status; when it
-	//    gives none, the client gets a 502 or 504 page (or nothing, having left). A WebSocket
-	//    handshake (HTTP/1.1 Upgrade) goes through the route's WebSocket policy first, and
+	// 4. The route's request limits, before any byte reaches the backend: an over-long URL 414,
+	//    headers 431, a declared body 413; a body of unknown length is cut at the limit as it
+	//    streams (step 7 turns that into a 413).
+	if status, msg := rte.limits.Check(x.r); status != 0 {
+		h.failPage(x, status, msg, errLimit)
+		return
+	}
+	rte.limits.LimitBody(x.r)
+
+	// 5. The route's headers: a CORS preflight is answered here; request headers are set for
+	//    the backend; response headers when the final status goes out (error pages included).
+	var vars headers.Vars
+	if rte.headers != nil {
+		vars = headers.VarsFrom(x.r, clientIP(x.r), x.requestID)
+		if rte.headers.ServePreflight(&x.w, x.r, vars) {
+			return
+		}
+		rte.headers.ApplyRequest(x.r, vars)
+		x.w.onHeader = func(hd http.Header) { rte.headers.ApplyResponse(hd, vars) }
+	}
+
+	// 6. A WebSocket handshake (HTTP/1.1 Upgrade) goes through the route's WebSocket policy;
 	//    when the backend switches protocols the client gets its 101 (websocket.go).
 	if websocket.IsUpgrade(x.r) {
 		h.upgrade(x, rte)
 		return
 	}
-	if err := rte.backend.Serve(&x.w, x.r); err != nil {
-		h.failBackend(x, err)
+
+	// 7. The backend, under the slow-request timeout (which stops once the response starts),
+	//    through the route's compression. Timeouts, the pool, retries and the circuit breaker
+	//    are in the backend's round trip. A response is streamed as it comes, whatever its
+	//    status; when there is none, the client gets a page: 413, 502, 503, 504 (or nothing,
+	//    having left).
+	ctx, deadline := rte.slow.Start(x.r.Context())
+	defer deadline.Release()
+	if rte.slow != nil {
+		headerHook := x.w.onHeader
+		x.w.onHeader = func(hd http.Header) {
+			deadline.Responded()
+			x.firstByte = time.Since(x.start)
+			if headerHook != nil {
+				headerHook(hd)
+			}
+		}
+	}
+	if rte.retries {
+		ctx = retry.WithCounter(ctx, &x.retries)
+	}
+	if ctx != x.r.Context() {
+		x.r = x.r.WithContext(ctx)
+	}
+	w, compressed := rte.compress.Wrap(&x.w, x.r)
+	err := rte.backend.Forward(w, x.r)
+	res := compressed()
+	x.encoding, x.saved = res.Encoding, res.Saved()
+	h.classifySlow(x, rte)
+	if err != nil {
+		h.failBackend(x, rte, ctx, err)
+		var pe *proxy.Error
+		if errors.As(err, &pe) && pe.Cut {
+			panic(http.ErrAbortHandler) // the response broke off: abort it, so the client sees it cut
+		}
 	}
 }
 
-// failBackend answers for a backend that gave no response: 502, 504, or 499 for a client that
-// left.
-func (h *Handler) failBackend(x *exchange, err error) {
+// classifySlow flags a request over the route's slow-request thresholds, measured to the
+// response's first byte (or to the end when there was none), and logs it.
+func (h *Handler) classifySlow(x *exchange, rte *Route) {
+	if rte.slow == nil {
+		return
+	}
+	d := x.firstByte
+	if d == 0 {
+		d = time.Since(x.start)
+	}
+	switch lvl := rte.slow.Classify(d); lvl {
+	case slowreq.LevelWarning:
+		x.slow = lvl.String()
+		h.log.Warn("slow request", zap.String("request_id", x.requestID), zap.String("route", rte.id), zap.String("path", x.r.URL.Path), zap.Duration("time_to_response", d))
+	case slowreq.LevelCritical:
+		x.slow = lvl.String()
+		h.log.Error("slow request", zap.String("request_id", x.requestID), zap.String("route", rte.id), zap.String("path", x.r.URL.Path), zap.Duration("time_to_response", d))
+	}
+}
+
+// failBackend answers for a backend that gave no response: 504 when the slow-request timeout
+// ended it, 413 when the request body crossed the route's limit, else what the proxy says
+// (502, 503 for an open circuit, 504, or 499 for a client that left).
+func (h *Handler) failBackend(x *exchange, rte *Route, ctx context.Context, err error) {
+	if slowreq.TimedOut(ctx) {
+		x.timeout = slowreq.TimeoutName
+		h.fail(x, http.StatusGatewayTimeout, fmt.Errorf("slow_request timeout %v: %w", rte.slow.Timeout(), err))
+		return
+	}
+	if status, msg, ok := rte.limits.BodyStatus(err); ok {
+		h.failPage(x, status, msg, err)
+		return
+	}
 	var pe *proxy.Error
 	status := http.StatusBadGateway
 	if errors.As(err, &pe) {
@@ -168,7 +265,10 @@ func (h *Handler) failBackend(x *exchange, err error) {
 
 // fail answers with an error page for status, unless the client is gone (499) or the backend
 // already started a response, and records err for the event.
-func (h *Handler) fail(x *exchange, status int, err error) {
+func (h *Handler) fail(x *exchange, status int, err error) { h.failPage(x, status, "", err) }
+
+// failPage is fail with a message for the page (what limit was crossed, for instance).
+func (h *Handler) failPage(x *exchange, status int, msg string, err error) {
 	x.err = err
 	switch {
 	case status == proxy.StatusClientClosedRequest:
@@ -176,8 +276,25 @@ func (h *Handler) fail(x *exchange, status int, err error) {
 	case x.w.wroteHeader:
 		// Too late for a page; the event shows the status that went out and the error.
 	default:
-		page := errorpage.Page{Status: status, RequestID: x.requestID, Time: x.start}
+		page := errorpage.Page{Status: status, Message: msg, RequestID: x.requestID, Time: x.start}
 		// A failed write means the client left; the event records the status all the same.
 		_ = h.pages.Write(&x.w, x.r, page)
 	}
+}
+
+// clientIP is the address of the client connection without its port, for ${client_ip}.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Reject answers a request the listeners refuse before routing (an invalid Host, for example)
+// with the same error page, request id and event as any other answer of the edge.
+func (h *Handler) Reject(w http.ResponseWriter, r *http.Request, status int, reason string) {
+	x := h.begin(w, r)
+	defer h.finish(x)
+	h.failPage(x, status, reason, errors.New(reason))
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"io"
 	"net"
 	"net/http"
@@ -145,6 +146,11 @@ func newRoute(id, backend, prefix string, hosts ...string) *proxyv1.Route {
 	return &proxyv1.Route{Id: id, Hosts: hosts, PathPrefix: prefix, BackendUrl: backend}
 }
 
+func withPolicy(r *proxyv1.Route, p *proxyv1.Policy) *proxyv1.Route {
+	r.Policy = p
+	return r
+}
+
 func closedPort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -225,7 +231,7 @@ func TestErrorPages(t *testing.T) {
 			if !tc.noSnapshot {
 				h.apply(t, 3,
 					newRoute("down", down, "/", "down.test"),
-					newRoute("slow", slow.URL, "/", "slow.test"),
+					withPolicy(newRoute("slow", slow.URL, "/", "slow.test"), &proxyv1.Policy{Timeouts: &proxyv1.Timeouts{Read: durationpb.New(100 * time.Millisecond)}}),
 					newRoute("paths", down, "/only", "paths.test"),
 				)
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -27,7 +28,13 @@ type exchange struct {
 	runtime   *Runtime // nil before the first snapshot
 	route     *Route   // nil when no route matched
 	err       error
-	tunnel    *tunnel // an upgraded WebSocket to relay after the request's event
+	tunnel    *tunnel       // an upgraded WebSocket to relay after the request's event
+	retries   uint32        // backend retries, counted by the retry middleware
+	firstByte time.Duration // from the start to the response's final status
+	timeout   string        // a timeout the edge itself enforced ("slow_request")
+	slow      string        // "warning" or "critical"
+	encoding  string        // compression applied, and the bytes it saved
+	saved     int64
 }
 
 // begin sets the request id on the request (for the backend) and the response, and wraps
@@ -60,7 +67,9 @@ const (
 func (h *Handler) finish(x *exchange) {
 	p := recover()
 	if p != nil {
-		x.err = errAborted(x.r.Context(), p)
+		if x.err == nil { // a cut the proxy already explained (a timeout, a size limit) keeps its reason
+			x.err = errAborted(x.r.Context(), p)
+		}
 		if !x.w.wroteHeader {
 			x.w.status = http.StatusInternalServerError // the client gets a closed connection
 		}
@@ -100,9 +109,19 @@ func (h *Handler) event(x *exchange) *proxyv1.RequestEvent {
 	if x.runtime != nil {
 		ev.SnapshotVersion = x.runtime.version
 	}
+	ev.RetryCount = atomic.LoadUint32(&x.retries)
+	ev.ContentEncoding, ev.BytesSavedCompression = x.encoding, x.saved
 	if x.err != nil {
 		ev.Error = clean(x.err.Error(), maxErrorLen)
+		var pe *proxy.Error
+		if errors.As(x.err, &pe) {
+			ev.Timeout = pe.Timeout()
+		}
 	}
+	if x.timeout != "" {
+		ev.Timeout = x.timeout
+	}
+	ev.Slow = x.slow
 	return ev
 }
 

@@ -6,8 +6,13 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/breaker"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/compress"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/limits"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/route"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/slowreq"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/websocket"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 	"github.com/proxy-manager/proxy-manager/pkg/ipmask"
@@ -24,13 +29,19 @@ type Runtime struct {
 	close   sync.Once
 }
 
-// Route is one route ready to serve.
+// Route is one route ready to serve: its backend (with timeouts, pool, retries and circuit
+// breaker in its round trip) and every policy of the request path, built once (policy.go).
 type Route struct {
 	id         string
 	backend    *proxy.Backend
 	backendURL string
 	masker     ipmask.Masker
 	websocket  websocket.Policy
+	limits     *limits.Limits
+	headers    *headers.Policy
+	compress   *compress.Policy
+	slow       *slowreq.Policy
+	retries    bool
 }
 
 // ID returns the route's id from the snapshot.
@@ -41,6 +52,9 @@ type BuildOptions struct {
 	// IPHashKey keys the "hash" IP mask method (at least ipmask.MinKeyLen bytes). A snapshot
 	// with a route that asks for hash does not build without it.
 	IPHashKey []byte
+	// Breakers keeps circuit breakers across snapshots; nil gives each Build its own, so an open
+	// circuit would close on every reload.
+	Breakers *breaker.Registry
 }
 
 // Build compiles a snapshot. An error means the snapshot cannot be served as written: the
@@ -64,20 +78,13 @@ func Build(snap *proxyv1.Snapshot, pools *proxy.Pools, opts BuildOptions) (_ *Ru
 			rt.Close() // give back the transports of the routes built so far
 		}
 	}()
+	if opts.Breakers == nil {
+		opts.Breakers = breaker.NewRegistry(func(*proxyv1.CircuitEvent) {})
+	}
 	for i, r := range snap.GetRoutes() {
-		masker, err := ipmask.New(r.GetPolicy().GetLogging().GetMaskIpMethod(), opts.IPHashKey)
-		if err != nil {
-			return nil, fmt.Errorf("snapshot %d: route %q: logging: %w", snap.GetVersion(), r.GetId(), err)
-		}
-		ws, err := websocket.NewPolicy(r.GetPolicy().GetWebsocket())
-		if err != nil {
+		if rt.routes[i], err = buildRoute(r, pools, opts); err != nil {
 			return nil, fmt.Errorf("snapshot %d: route %q: %w", snap.GetVersion(), r.GetId(), err)
 		}
-		backend, err := pools.NewBackend(r.GetBackendUrl())
-		if err != nil {
-			return nil, fmt.Errorf("snapshot %d: route %q: %w", snap.GetVersion(), r.GetId(), err)
-		}
-		rt.routes[i] = Route{id: r.GetId(), backend: backend, backendURL: backend.URL(), masker: masker, websocket: ws}
 	}
 	return rt, nil
 }

@@ -47,7 +47,7 @@ func (h *Handler) upgrade(x *exchange, rte *Route) {
 	if err != nil || up == nil {
 		lease.Release() // the backend refused (its answer was relayed) or did not answer
 		if err != nil {
-			h.failBackend(x, err)
+			h.failBackend(x, rte, x.r.Context(), err)
 		}
 		return
 	}

@@ -14,6 +14,9 @@ type responseWriter struct {
 	status      int
 	bytes       int64
 	wroteHeader bool
+	// onHeader, when set, edits the headers once, just before the final status goes out: the
+	// route's response headers apply to backend responses and error pages alike.
+	onHeader func(http.Header)
 }
 
 var (
@@ -34,6 +37,9 @@ func (w *responseWriter) WriteHeader(code int) {
 	}
 	w.status = code
 	w.wroteHeader = true
+	if w.onHeader != nil && code >= http.StatusOK {
+		w.onHeader(w.rw.Header())
+	}
 	w.rw.WriteHeader(code)
 }
 
