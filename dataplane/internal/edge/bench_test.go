@@ -1,6 +1,9 @@
 package edge
 
 import (
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -104,4 +107,51 @@ func BenchmarkMatch(b *testing.B) {
 			b.Fatal("no match")
 		}
 	}
+}
+
+// allPolicies turns on every traffic policy of a route, as the target measures them.
+func allPolicies() *proxyv1.Policy {
+	d := durationpb.New
+	return &proxyv1.Policy{
+		Timeouts:       &proxyv1.Timeouts{Connect: d(5 * time.Second), Read: d(30 * time.Second), Write: d(30 * time.Second), Idle: d(120 * time.Second)},
+		Limits:         &proxyv1.Limits{MaxRequestBody: 10 << 20, MaxRequestHeaders: 16 << 10, MaxResponseBody: 50 << 20},
+		Headers:        &proxyv1.Headers{Preset: "security-strict", Request: &proxyv1.HeaderOps{Add: map[string]string{"X-Real-Client": "${client_ip}"}}},
+		Compression:    &proxyv1.Compression{Enabled: true, Algorithms: []string{"gzip"}, Level: 6, MinSize: 1024},
+		ConnectionPool: &proxyv1.ConnectionPool{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 256, IdleTimeout: d(90 * time.Second)},
+		Retry:          &proxyv1.Retry{Enabled: true, MaxAttempts: 3, Backoff: "exponential", InitialDelay: d(100 * time.Millisecond), MaxDelay: d(2 * time.Second), RetryOn: []string{"connection_refused", "502"}},
+		CircuitBreaker: &proxyv1.CircuitBreaker{Enabled: true, FailureThreshold: 5, SuccessThreshold: 2, Timeout: d(30 * time.Second), Window: d(time.Minute)},
+		SlowRequest:    &proxyv1.SlowRequest{Enabled: true, Warning: d(5 * time.Second), Critical: d(10 * time.Second), Timeout: d(30 * time.Second)},
+	}
+}
+
+// BenchmarkEdgeAllPolicies is BenchmarkEdgeProxy with every traffic policy on; the difference
+// is what the policies cost per request. The client does not accept compression, so the
+// response bytes are the same as in BenchmarkEdgeProxy.
+func BenchmarkEdgeAllPolicies(b *testing.B) {
+	backend := benchBackend(b)
+	pools := proxy.NewPools(proxy.Options{})
+	b.Cleanup(pools.Close)
+	var holder Holder
+	r := newRoute("api", backend.URL, "/api", "example.org")
+	r.Policy = allPolicies()
+	rt, err := Build(&proxyv1.Snapshot{Version: 1, Routes: []*proxyv1.Route{r}}, pools, BuildOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	holder.Store(rt)
+	h, err := New(Config{Runtimes: &holder, Events: events.NewQueue(4096)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodGet, "http://example.org/api/items", nil)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK || rec.Body.Len() != len(kib) {
+				b.Fatalf("status %d, %d bytes", rec.Code, rec.Body.Len())
+			}
+		}
+	})
 }
