@@ -8,6 +8,8 @@ replace (
 )
 
 require (
+	github.com/andybalholm/brotli v1.2.8
+	github.com/klauspost/compress v1.20.3
 	github.com/proxy-manager/proxy-manager/pkg v0.0.0-00010101000000-000000000000
 	github.com/quic-go/quic-go v0.65.0
 	go.uber.org/goleak v1.3.0
@@ -19,8 +21,6 @@ require (
 )
 
 require (
-	github.com/andybalholm/brotli v1.2.8 // indirect
-	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/quic-go/qpack v0.6.0 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
