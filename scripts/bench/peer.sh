@@ -101,7 +101,7 @@ fi
   PROXY_CONTROLPLANE_ADDR="127.0.0.1:$CP_GRPC_PORT" PROXY_GRPC_TOKEN_FILE="$D/grpc.token" \
   PROXY_NODE_ID="bench-$PORT" PROXY_LISTEN_ADDR="127.0.0.1:$PORT" PROXY_OPS_ADDR="127.0.0.1:$OPS_PORT" \
   PROXY_SHUTDOWN_TIMEOUT=5s LOG_LEVEL="$LOG_LEVEL" LOG_FORMAT=json \
-  "$PM_BIN/dataplane" </dev/null &
+  "$PM_BIN/dataplane" -tls-addr= -h3-addr= </dev/null &   # no HTTPS/HTTP3 listeners (default :443, all addresses)
 DP_PID=$!
 
 # Until a signal (the trap stops both and exits 0) or until one of the two exits.
