@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -63,6 +64,21 @@ func (s *Set) IntVar(p *int, name, env string, def int, usage string) {
 		}
 	}
 	s.FlagSet.IntVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+// BoolVar defines a bool flag with its default from env (true/false, 1/0, yes/no).
+func (s *Set) BoolVar(p *bool, name, env string, def bool, usage string) {
+	if k, v, ok := lookup(env, nil); ok {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "1", "true", "yes", "on":
+			def = true
+		case "0", "false", "no", "off", "":
+			def = false
+		default:
+			s.errs = append(s.errs, fmt.Errorf("%s=%q: want true or false", k, v))
+		}
+	}
+	s.FlagSet.BoolVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
 }
 
 // Parse parses args and reports the first bad environment value or flag.

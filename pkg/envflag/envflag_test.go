@@ -51,3 +51,29 @@ func TestBadEnv(t *testing.T) {
 		t.Fatalf("err = %v, want it to name T_TIMEOUT", err)
 	}
 }
+
+func TestBool(t *testing.T) {
+	tests := []struct {
+		env     string
+		args    []string
+		want    bool
+		wantErr bool
+	}{
+		{env: "true", want: true},
+		{env: "1", want: true},
+		{env: "no", want: false},
+		{env: "", want: false},
+		{env: "true", args: []string{"-b=false"}, want: false},
+		{env: "maybe", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Setenv("T_B", tc.env)
+		s := New("t")
+		var b bool
+		s.BoolVar(&b, "b", "T_B", false, "b")
+		err := s.Parse(tc.args)
+		if (err != nil) != tc.wantErr || (err == nil && b != tc.want) {
+			t.Errorf("T_B=%q %v: got %v, %v; want %v (error %v)", tc.env, tc.args, b, err, tc.want, tc.wantErr)
+		}
+	}
+}

@@ -18,6 +18,7 @@ type settings struct {
 	tlsAddr         string
 	h3Addr          string
 	opsAddr         string
+	profiling       bool
 	eventBuffer     int
 	ipHashKeyFile   string
 	shutdownTimeout time.Duration
@@ -39,6 +40,7 @@ func parseSettings(args []string) (settings, error) {
 	fs.StringVar(&s.tlsAddr, "tls-addr", "PROXY_TLS_ADDR", ":443", "HTTPS address (TCP: HTTP/1.1 and HTTP/2); empty turns HTTPS off")
 	fs.StringVar(&s.h3Addr, "h3-addr", "PROXY_H3_ADDR", ":443", "HTTP/3 address (UDP); empty turns HTTP/3 off")
 	fs.StringVar(&s.opsAddr, "ops-addr", "PROXY_OPS_ADDR", "127.0.0.1:9901", "health probe address (not published)")
+	fs.BoolVar(&s.profiling, "pprof", "PROXY_PPROF", false, "serve Go profiles at /debug/pprof/ on the ops address")
 	fs.IntVar(&s.eventBuffer, "event-buffer", "PROXY_EVENT_BUFFER", events.DefaultCapacity, "events kept while the control plane is unreachable")
 	fs.StringVar(&s.ipHashKeyFile, "ip-hash-key-file", "PROXY_IP_HASH_KEY_FILE", "", "key for mask_ip_method: hash (a Docker secret; 16 bytes or more)")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", "PROXY_SHUTDOWN_TIMEOUT", 30*time.Second, "how long in-flight requests may take on shutdown")

@@ -5,6 +5,7 @@ package ops
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 )
 
@@ -24,9 +25,18 @@ func (s *State) SetStarted() { s.started.Store(true) }
 // SetStopping makes readiness fail so load balancers stop sending new connections.
 func (s *State) SetStopping() { s.stopping.Store(true) }
 
-// Handler serves /health/live, /health/ready and /health/startup.
-func Handler(s *State) http.Handler {
+// Handler serves /health/live, /health/ready and /health/startup, and with profiling on also
+// Go's profiles under /debug/pprof/ (CPU, heap, goroutines, mutex...) for chasing a slow or
+// growing data plane. Profiles name code, not requests: they carry no client data.
+func Handler(s *State, profiling bool) http.Handler {
 	mux := http.NewServeMux()
+	if profiling {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /health/live", func(w http.ResponseWriter, _ *http.Request) {
 		write(w, http.StatusOK, map[string]any{"status": "alive"})
 	})

@@ -10,7 +10,7 @@ import (
 func TestProbes(t *testing.T) {
 	var version atomic.Uint64
 	s := NewState(version.Load)
-	h := Handler(s)
+	h := Handler(s, false)
 	get := func(path string) int {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
@@ -30,6 +30,21 @@ func TestProbes(t *testing.T) {
 		st.do()
 		if got := []int{get("/health/live"), get("/health/ready"), get("/health/startup")}; got[0] != st.live || got[1] != st.ready || got[2] != st.startd {
 			t.Errorf("%s: live/ready/startup = %v, want [%d %d %d]", st.desc, got, st.live, st.ready, st.startd)
+		}
+	}
+}
+
+func TestProfiling(t *testing.T) {
+	s := NewState(func() uint64 { return 1 })
+	for _, on := range []bool{false, true} {
+		w := httptest.NewRecorder()
+		Handler(s, on).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/debug/pprof/goroutine?debug=1", nil))
+		want := http.StatusNotFound
+		if on {
+			want = http.StatusOK
+		}
+		if w.Code != want {
+			t.Errorf("profiling %v: /debug/pprof/goroutine = %d, want %d", on, w.Code, want)
 		}
 	}
 }
