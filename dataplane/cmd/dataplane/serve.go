@@ -59,7 +59,7 @@ func serve(ctx context.Context, args []string) error {
 	defer opsLis.Close()
 
 	queue := events.NewQueue(s.eventBuffer)
-	pools := proxy.NewPools(proxy.Options{ErrorLog: zap.NewStdLog(log.Named("proxy"))})
+	pools := proxy.NewPools(proxy.Options{})
 	defer pools.Close()
 	holder := &edge.Holder{}
 	edges := &listen.EdgeHolder{}
@@ -85,7 +85,7 @@ func serve(ctx context.Context, args []string) error {
 	client := cpclient.New(log.Named("cpclient"), conn, apply, queue,
 		cpclient.Options{NodeID: s.nodeID, BinaryVersion: version, PoolStats: pools.Stats})
 	state := ops.NewState(client.Version)
-	opsSrv := &http.Server{Handler: ops.Handler(state), ReadHeaderTimeout: 5 * time.Second}
+	opsSrv := &http.Server{Handler: ops.Handler(state, s.profiling), ReadHeaderTimeout: 5 * time.Second}
 
 	// The control-plane client outlives the HTTP server: it must deliver the events of the
 	// requests drained during shutdown. It stops only after Flush.

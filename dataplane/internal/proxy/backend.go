@@ -1,13 +1,12 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
+	"io"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
@@ -17,7 +16,7 @@ import (
 // NewBackendWith, once per route and snapshot; it is safe for concurrent use.
 type Backend struct {
 	target   *url.URL
-	rp       *httputil.ReverseProxy
+	rt       http.RoundTripper // the pool's transport, under Settings.Wrap
 	pools    *Pools
 	pool     *pool
 	settings Settings
@@ -25,21 +24,9 @@ type Backend struct {
 }
 
 func newBackend(p *Pools, pl *pool, target *url.URL, s Settings) *Backend {
-	b := &Backend{target: target, pools: p, pool: pl, settings: s}
-	var rt http.RoundTripper = pooledTransport{pl}
+	b := &Backend{target: target, pools: p, pool: pl, settings: s, rt: pl.transport}
 	if s.Wrap != nil {
-		rt = s.Wrap(rt)
-	}
-	// FlushInterval stays 0: ReverseProxy flushes every write of responses without a length
-	// and of text/event-stream anyway, so streams reach the client at once, while responses of
-	// known length are not flushed chunk by chunk.
-	b.rp = &httputil.ReverseProxy{
-		Rewrite:        b.rewrite,
-		Transport:      rt,
-		BufferPool:     p.bufs,
-		ModifyResponse: b.modifyResponse,
-		ErrorHandler:   recordError,
-		ErrorLog:       p.opts.ErrorLog,
+		b.rt = s.Wrap(b.rt)
 	}
 	return b
 }
@@ -60,11 +47,11 @@ func (b *Backend) Release() {
 //
 // A response that breaks off after its header went out (the backend stopped sending for the
 // read timeout, the body crossed max_response_body, the backend or the client went away) makes
-// Serve panic with http.ErrAbortHandler, as httputil.ReverseProxy does, so that net/http
-// aborts the client connection. Use Forward to get the reason as an error instead.
+// Serve panic with http.ErrAbortHandler, so that net/http aborts the client connection. Use
+// Forward to get the reason as an error instead.
 func (b *Backend) Serve(w http.ResponseWriter, r *http.Request) error {
-	err, abort := b.forward(w, r)
-	if abort {
+	err := b.Forward(w, r)
+	if pe, ok := err.(*Error); ok && pe.Cut {
 		panic(http.ErrAbortHandler)
 	}
 	return err
@@ -75,139 +62,186 @@ func (b *Backend) Serve(w http.ResponseWriter, r *http.Request) error {
 // timeout ("read") or max_response_body ("response_too_large"); the caller records it and then
 // must abort the client connection with panic(http.ErrAbortHandler) (when served by an
 // http.Server), or a chunked response would look complete to the client.
+//
+// r is the request as the edge received it (after its own policies); Forward does not change
+// it. The backend gets it as writeRequest describes, with the backend URL's path prepended and
+// its query merged.
 func (b *Backend) Forward(w http.ResponseWriter, r *http.Request) error {
-	err, _ := b.forward(w, r)
-	return err
-}
-
-func (b *Backend) forward(w http.ResponseWriter, r *http.Request) (err error, abort bool) {
-	c := &capture{ResponseWriter: w, backend: b}
 	st := b.pool.stats
 	st.inFlight.Add(1)
-	defer func() {
-		st.inFlight.Add(-1)
-		if p := recover(); p != nil {
-			if p != http.ErrAbortHandler {
-				panic(p)
+	defer st.inFlight.Add(-1)
+	if upgradeProtocol(r) != "" {
+		return b.tunnel(w, r)
+	}
+	res, err := b.rt.RoundTrip(b.outgoing(r))
+	if err != nil {
+		return b.count(classify(r, err))
+	}
+	return b.count(b.relay(w, r, res))
+}
+
+// count adds a failure to the Pools' counters, by kind, and returns it.
+func (b *Backend) count(e *Error) error {
+	if e == nil {
+		return nil
+	}
+	if e.Kind != "" {
+		b.pools.counters.count(e.Kind)
+	}
+	return e
+}
+
+// outgoing returns r with the backend URL's path prepended and query merged: r itself when
+// the backend URL has neither (no copy), else a shallow copy with its own URL.
+func (b *Backend) outgoing(r *http.Request) *http.Request {
+	t := b.target
+	if (t.Path == "" || t.Path == "/") && t.RawQuery == "" {
+		return r
+	}
+	out := r.WithContext(r.Context()) // a shallow copy; its headers are only read
+	u := *r.URL
+	u.Path, u.RawPath = joinURLPath(t, r.URL)
+	switch {
+	case t.RawQuery == "":
+	case u.RawQuery == "":
+		u.RawQuery = t.RawQuery
+	default:
+		u.RawQuery = t.RawQuery + "&" + u.RawQuery
+	}
+	out.URL = &u
+	return out
+}
+
+// joinURLPath joins the backend URL's path and the request's, with one slash between them, and
+// keeps an escaped form when either has one (as httputil.ReverseProxy does).
+func joinURLPath(a, b *url.URL) (path, rawpath string) {
+	if a.RawPath == "" && b.RawPath == "" {
+		return singleJoiningSlash(a.Path, b.Path), ""
+	}
+	apath, bpath := a.EscapedPath(), b.EscapedPath()
+	aslash, bslash := strings.HasSuffix(apath, "/"), strings.HasPrefix(bpath, "/")
+	switch {
+	case aslash && bslash:
+		return a.Path + b.Path[1:], apath + bpath[1:]
+	case !aslash && !bslash:
+		return a.Path + "/" + b.Path, apath + "/" + bpath
+	}
+	return a.Path + b.Path, apath + bpath
+}
+
+func singleJoiningSlash(a, b string) string {
+	aslash, bslash := strings.HasSuffix(a, "/"), strings.HasPrefix(b, "/")
+	switch {
+	case aslash && bslash:
+		return a + b[1:]
+	case !aslash && !bslash:
+		return a + "/" + b
+	}
+	return a + b
+}
+
+// relay sends the backend's response to the client: status, headers (without hop-by-hop ones
+// and the edge's own), body streamed through a pooled buffer and flushed as it comes when its
+// length is unknown or it is an event stream, then trailers. max_response_body is enforced
+// here: a Content-Length over it fails before anything is sent, a longer body is cut.
+func (b *Backend) relay(w http.ResponseWriter, r *http.Request, res *http.Response) *Error {
+	defer res.Body.Close()
+	limit := b.settings.MaxResponseBody
+	if limit > 0 && res.ContentLength > limit {
+		return &Error{Status: http.StatusBadGateway, Kind: KindResponseTooLarge,
+			Err: fmt.Errorf("%w: Content-Length %d, limit %d", errResponseTooLarge, res.ContentLength, limit)}
+	}
+	removeHopByHop(res.Header)
+	dropEdgeHeaders(res.Header)
+	h := w.Header()
+	for k, vv := range res.Header {
+		if old, ok := h[k]; ok {
+			h[k] = append(old, vv...)
+		} else {
+			h[k] = vv
+		}
+	}
+	announced := len(res.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range res.Trailer {
+			keys = append(keys, k)
+		}
+		h.Add("Trailer", strings.Join(keys, ", "))
+	}
+	w.WriteHeader(res.StatusCode)
+
+	var flush func() error
+	if res.ContentLength == -1 || strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
+		flush = http.NewResponseController(w).Flush
+	}
+	bufp := b.pools.bufs.Get(res.ContentLength)
+	defer b.pools.bufs.Put(bufp)
+	buf := *bufp
+	var sent int64
+	for {
+		n, rerr := res.Body.Read(buf)
+		if n > 0 {
+			if limit > 0 && sent+int64(n) > limit {
+				n = int(limit - sent)
+				// The limit's worth goes out, header first, and then the response is cut.
+				if _, err := w.Write(buf[:n]); err == nil {
+					_ = http.NewResponseController(w).Flush()
+				}
+				return &Error{Status: http.StatusBadGateway, Kind: KindResponseTooLarge, Cut: true, Err: errResponseTooLarge}
 			}
-			abort = true
+			sent += int64(n)
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return cutError(r, fmt.Errorf("%w: writing to the client: %w", errAborted, werr))
+			}
+			if flush != nil {
+				if ferr := flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
+					return cutError(r, fmt.Errorf("%w: flushing to the client: %w", errAborted, ferr))
+				}
+			}
 		}
-		c.body.stop()
-		switch {
-		case c.err != nil:
-			err = c.err
-		case c.body.err != nil:
-			err = c.body.err
-		case abort && r.Context().Err() != nil:
-			err = &Error{Status: StatusClientClosedRequest, Cut: true, Err: errAborted}
-		case abort:
-			err = &Error{Status: http.StatusBadGateway, Cut: true, Err: errAborted}
+		if rerr == io.EOF {
+			break
 		}
-		if pe, ok := err.(*Error); ok && pe.Kind != "" {
-			b.pools.counters.count(pe.Kind)
+		if rerr != nil {
+			return cutError(r, rerr)
 		}
-	}()
-	// The request carries c to modifyResponse, which wraps the response body with c.body.
-	b.rp.ServeHTTP(c, r.WithContext(context.WithValue(r.Context(), captureKey{}, c)))
-	return nil, false
+	}
+	if len(res.Trailer) > 0 {
+		for k, vv := range res.Trailer {
+			if len(res.Trailer) != announced {
+				k = http.TrailerPrefix + k
+			}
+			h[k] = vv
+		}
+	}
+	return nil
+}
+
+// cutError is a response that broke off after its header went out: 499 when the client left,
+// 504 "read" when the backend stopped sending for the read timeout, else 502.
+func cutError(r *http.Request, err error) *Error {
+	e := classify(r, err)
+	e.Cut = true
+	if e.Status != StatusClientClosedRequest && e.Status != http.StatusGatewayTimeout {
+		e.Status, e.Kind = http.StatusBadGateway, ""
+		if !errors.Is(err, errAborted) {
+			e.Err = fmt.Errorf("%w: %w", errAborted, err)
+		}
+	}
+	return e
 }
 
 // errAborted is a response copy that failed for another reason than ours: the backend closed
 // or reset the connection, or the client went away.
 var errAborted = errors.New("response aborted while copying the body")
 
-type captureKey struct{}
-
-// modifyResponse drops the edge's headers and enforces the read timeout and the response size
-// limit on the body. A Content-Length over the limit fails the request before anything is sent.
-func (b *Backend) modifyResponse(res *http.Response) error {
-	_ = dropEdgeHeaders(res)
-	if res.StatusCode == http.StatusSwitchingProtocols {
-		return nil // its Body is the connection, relayed as it is
-	}
-	limit := b.settings.MaxResponseBody
-	if limit > 0 && res.ContentLength > limit {
-		return fmt.Errorf("%w: Content-Length %d, limit %d", errResponseTooLarge, res.ContentLength, limit)
-	}
-	if limit <= 0 && b.settings.ReadTimeout <= 0 {
-		return nil
-	}
-	c, _ := res.Request.Context().Value(captureKey{}).(*capture)
-	if c == nil {
-		return nil
-	}
-	c.body.init(res.Body, limit, b.settings.ReadTimeout)
-	res.Body = &c.body
-	return nil
-}
-
-// rewrite turns the client's request into the backend's.
-func (b *Backend) rewrite(pr *httputil.ProxyRequest) {
-	// Scheme and host of the backend, its path prepended to the request's, queries merged.
-	pr.SetURL(b.target)
-	// Keep the Host the client asked for, as Caddy and Traefik do: applications behind the
-	// proxy (Pterodactyl, Vaultwarden) build their links and check their domain from it.
-	pr.Out.Host = pr.In.Host
-	// ReverseProxy has removed the client's Forwarded and X-Forwarded-* headers, so these are
-	// ours alone: a client cannot pose as another address. Trusted outer proxies are a later
-	// policy.
-	pr.SetXForwarded()
-	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
-		pr.Out.Header.Set("X-Real-IP", ip)
-	} else {
-		pr.Out.Header.Del("X-Real-IP")
-	}
-}
-
-// dropEdgeHeaders removes from the backend's response the headers the edge sets itself, since
-// ReverseProxy adds the backend's headers to the client's and there would be two:
+// dropEdgeHeaders removes from the backend's response the headers the edge sets itself, which
+// would otherwise be there twice:
 //   - X-Request-ID: the client already has the id the proxy assigned and forwarded;
 //   - Alt-Svc: a backend's advertisement describes the backend, which clients cannot reach;
 //     the edge advertises its own HTTP/3.
-func dropEdgeHeaders(res *http.Response) error {
-	res.Header.Del(requestid.Header)
-	res.Header.Del("Alt-Svc")
-	return nil
-}
-
-// capture carries ReverseProxy's error from its ErrorHandler back to Serve, and holds the
-// response body's wrapper (one allocation for both). Unwrap lets http.ResponseController
-// reach the writer below for flushing and hijacking (protocol upgrades).
-type capture struct {
-	http.ResponseWriter
-	backend *Backend
-	err     *Error
-	body    responseBody
-}
-
-func (c *capture) Unwrap() http.ResponseWriter { return c.ResponseWriter }
-
-// recordError is ReverseProxy's ErrorHandler. It writes nothing: the caller of Serve owns
-// the error page.
-func recordError(w http.ResponseWriter, r *http.Request, err error) {
-	e := classify(r, err)
-	if c, ok := w.(*capture); ok {
-		c.err = e
-		return
-	}
-	// Only reachable if the ReverseProxy were served without Serve.
-	if e.Status != StatusClientClosedRequest {
-		w.WriteHeader(e.Status)
-	}
-}
-
-// pooledTransport is the round tripper under Settings.Wrap: the shared transport, counting
-// the round trips that got a connection for the pool's statistics.
-type pooledTransport struct{ pl *pool }
-
-func (t pooledTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	// Counted before the connection's first write (poolStats.fresh), so that a report taken
-	// while the request is in flight sees both or neither; taken back if no connection came.
-	t.pl.stats.requests.Add(1)
-	res, err := t.pl.transport.RoundTrip(req)
-	var opErr *net.OpError
-	if err != nil && errors.As(err, &opErr) && opErr.Op == "dial" {
-		t.pl.stats.requests.Add(-1)
-	}
-	return res, err
+func dropEdgeHeaders(h http.Header) {
+	delete(h, requestid.Header)
+	delete(h, "Alt-Svc")
 }

@@ -1,28 +1,38 @@
 package proxy
 
-import (
-	"net/http/httputil"
-	"sync"
+import "sync"
+
+// bufferPool lends the response copy its buffers: 32 KiB for large or unknown lengths, 4 KiB
+// for responses known to fit (most API answers and pages), so that a few hundred requests in
+// flight do not hold megabytes of buffers.
+type bufferPool struct{ small, large sync.Pool }
+
+const (
+	copyBufferSize  = 32 << 10
+	smallBufferSize = 4 << 10
 )
 
-// bufferPool lends ReverseProxy its 32 KiB copy buffers, which it would otherwise allocate
-// for every request.
-type bufferPool struct{ p sync.Pool }
-
-var _ httputil.BufferPool = (*bufferPool)(nil)
-
-const copyBufferSize = 32 << 10
-
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}}
+	bp := &bufferPool{}
+	bp.small.New = func() any { b := make([]byte, smallBufferSize); return &b }
+	bp.large.New = func() any { b := make([]byte, copyBufferSize); return &b }
+	return bp
 }
 
-func (bp *bufferPool) Get() []byte { return *bp.p.Get().(*[]byte) }
-
-func (bp *bufferPool) Put(b []byte) {
-	if cap(b) != copyBufferSize {
-		return
+// Get returns a buffer for a body of size bytes (-1: unknown). The pointer goes back to Put,
+// so that lending costs no allocation.
+func (bp *bufferPool) Get(size int64) *[]byte {
+	if size >= 0 && size <= smallBufferSize {
+		return bp.small.Get().(*[]byte)
 	}
-	b = b[:copyBufferSize]
-	bp.p.Put(&b)
+	return bp.large.Get().(*[]byte)
+}
+
+func (bp *bufferPool) Put(b *[]byte) {
+	switch cap(*b) {
+	case smallBufferSize:
+		bp.small.Put(b)
+	case copyBufferSize:
+		bp.large.Put(b)
+	}
 }

@@ -65,8 +65,7 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 		}
 	}
 	n, err := c.Conn.Write(p)
-	var ne net.Error
-	if err != nil && c.writeTimeout > 0 && errors.As(err, &ne) && ne.Timeout() {
+	if err != nil && c.writeTimeout > 0 && isTimeout(err) {
 		err = &writeTimeoutError{err: err}
 	}
 	return n, err
@@ -79,6 +78,13 @@ func (c *trackedConn) Close() error {
 		c.stats.mu.Unlock()
 	}
 	return c.Conn.Close()
+}
+
+// isTimeout tells whether err is a net.Error that timed out (out of line: the variable that
+// errors.As fills escapes, and Write must not allocate).
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // writeTimeoutError is a write to the backend that did not progress within the write timeout.

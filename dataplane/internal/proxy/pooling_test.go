@@ -90,8 +90,8 @@ func TestPoolsAcrossSnapshots(t *testing.T) {
 		t.Errorf("changed settings: new %v, routes share %v, transports %d, connections %d; want true, true, 2, 2",
 			changed.pool != same.pool, other.pool == changed.pool, pools.Len(), cc.opened.Load())
 	}
-	if tr := changed.pool.transport; tr.ResponseHeaderTimeout != time.Minute || tr.IdleConnTimeout != 120*time.Second {
-		t.Errorf("transport has ResponseHeaderTimeout %v, IdleConnTimeout %v", tr.ResponseHeaderTimeout, tr.IdleConnTimeout)
+	if st := changed.pool.transport.settings; st.ReadTimeout != time.Minute || st.IdleConnTimeout != 120*time.Second {
+		t.Errorf("transport has read timeout %v, idle timeout %v", st.ReadTimeout, st.IdleConnTimeout)
 	}
 }
 
@@ -102,8 +102,8 @@ func TestTransportSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := b.pool.transport
-	if tr.MaxIdleConns != 100 || tr.MaxIdleConnsPerHost != 10 || tr.MaxConnsPerHost != 50 || tr.IdleConnTimeout != 90*time.Second {
-		t.Errorf("transport: %d %d %d %v", tr.MaxIdleConns, tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost, tr.IdleConnTimeout)
+	if st := tr.settings; st.MaxIdleConns != 100 || st.MaxIdleConnsPerHost != 10 || st.MaxConnsPerHost != 50 || st.IdleConnTimeout != 90*time.Second || tr.maxIdle != 10 {
+		t.Errorf("transport: %d %d %d %v, keeps %d idle", st.MaxIdleConns, st.MaxIdleConnsPerHost, st.MaxConnsPerHost, st.IdleConnTimeout, tr.maxIdle)
 	}
 	if _, err := newPools(t, Options{}).NewBackendWith("http://app", Settings{MaxConnsPerHost: -1}); err == nil {
 		t.Error("negative pool size accepted")

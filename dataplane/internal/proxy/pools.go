@@ -1,20 +1,16 @@
 // Package proxy forwards requests to backends over pooled keep-alive connections, streaming
 // bodies both ways, and reports a failed backend as an error for the caller's error page.
 //
-// Connection pools (one http.Transport per backend scheme and host and transport settings:
-// timeouts and pool sizes) live in Pools, which outlives snapshots: a configuration change
+// Connection pools (one transport per backend scheme and host and transport settings: timeouts
+// and pool sizes) live in Pools, which outlives snapshots: a configuration change
 // builds new Backends on the same warm transports when those settings did not change.
 // A transport that no Backend uses any more keeps its idle connections for a grace period, in
 // case the next snapshot brings the backend back, and then closes them.
 package proxy
 
 import (
-	"crypto/tls"
 	"fmt"
-	"io"
-	"log"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -34,9 +30,6 @@ type Options struct {
 	ResponseHeaderTimeout time.Duration
 	// RetireAfter is how long an unused transport keeps its idle connections.
 	RetireAfter time.Duration
-	// ErrorLog receives what httputil.ReverseProxy logs (a backend body that broke off mid-way,
-	// a failed protocol switch). Nil discards it: the outcome is in the request's event anyway.
-	ErrorLog *log.Logger
 }
 
 // DefaultOptions returns the defaults: dial 5s, TLS handshake 10s, idle connections kept 90s,
@@ -68,7 +61,7 @@ type Pools struct {
 type pool struct {
 	key       transportKey
 	settings  Settings // resolved; Wrap and MaxResponseBody unused
-	transport *http.Transport
+	transport *transport
 	stats     *poolStats
 	refs      int
 	retire    *time.Timer // set while refs == 0
@@ -92,9 +85,6 @@ func NewPools(opts Options) *Pools {
 	if opts.RetireAfter <= 0 {
 		opts.RetireAfter = def.RetireAfter
 	}
-	if opts.ErrorLog == nil {
-		opts.ErrorLog = log.New(io.Discard, "", 0)
-	}
 	return &Pools{opts: opts, bufs: newBufferPool(), pools: map[transportKey]*pool{}}
 }
 
@@ -109,7 +99,7 @@ func (p *Pools) NewBackend(rawURL string) (*Backend, error) {
 // NewBackendWith is NewBackend with a route's settings (SettingsFromPolicy). Backends with the
 // same scheme, host and transport settings share one transport, across snapshots.
 func (p *Pools) NewBackendWith(rawURL string, s Settings) (*Backend, error) {
-	target, host, err := parseBackendURL(rawURL)
+	target, host, addr, err := parseBackendURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +107,7 @@ func (p *Pools) NewBackendWith(rawURL string, s Settings) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backend %s: %w", host, err)
 	}
-	pl, err := p.acquire(s.key(host), s)
+	pl, err := p.acquire(s.key(host), s, target.Scheme, addr, target.Hostname())
 	if err != nil {
 		return nil, err
 	}
@@ -145,11 +135,11 @@ func (p *Pools) Close() {
 	}
 	p.mu.Unlock()
 	for _, pl := range pools {
-		pl.transport.CloseIdleConnections()
+		pl.transport.retire()
 	}
 }
 
-func (p *Pools) acquire(key transportKey, s Settings) (*pool, error) {
+func (p *Pools) acquire(key transportKey, s Settings, scheme, addr, serverName string) (*pool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -158,7 +148,7 @@ func (p *Pools) acquire(key transportKey, s Settings) (*pool, error) {
 	pl := p.pools[key]
 	if pl == nil {
 		st := &poolStats{}
-		pl = &pool{key: key, settings: s, stats: st, transport: newTransport(p.opts, s, st)}
+		pl = &pool{key: key, settings: s, stats: st, transport: newTransport(p.opts, s, st, scheme, addr, serverName)}
 		p.pools[key] = pl
 	}
 	pl.refs++
@@ -189,54 +179,31 @@ func (p *Pools) retire(pl *pool) {
 	}
 	delete(p.pools, pl.key)
 	p.mu.Unlock()
-	pl.transport.CloseIdleConnections()
+	pl.transport.retire()
 }
 
-// newTransport is the keep-alive pool of one backend. HTTP/1.1 only: HTTP/2 to backends (and
-// its single-connection head-of-line blocking) is opt-in in a later pooling policy.
-func newTransport(o Options, s Settings, st *poolStats) *http.Transport {
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	return &http.Transport{
-		// Backends are reached directly, never through an HTTP_PROXY from the environment.
-		Proxy:                 nil,
-		DialContext:           st.dialer(s.ConnectTimeout, s.WriteTimeout),
-		TLSHandshakeTimeout:   o.TLSHandshakeTimeout,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-		IdleConnTimeout:       s.IdleConnTimeout,
-		MaxIdleConns:          s.MaxIdleConns,
-		MaxIdleConnsPerHost:   s.MaxIdleConnsPerHost,
-		MaxConnsPerHost:       s.MaxConnsPerHost,
-		ResponseHeaderTimeout: max(s.ReadTimeout, 0),
-		ExpectContinueTimeout: time.Second,
-		// Pass the client's Accept-Encoding and the backend's encoding through untouched,
-		// instead of asking for gzip and decompressing behind the client's back.
-		DisableCompression: true,
-		Protocols:          &protocols,
-	}
-}
-
-// parseBackendURL checks a backend URL and returns it with the key of its transport: scheme,
-// lower-case host and explicit port, so that http://app and http://APP:80 share a pool.
-func parseBackendURL(rawURL string) (*url.URL, string, error) {
+// parseBackendURL checks a backend URL and returns it with the key of its transport (scheme,
+// lower-case host and explicit port, so that http://app and http://APP:80 share a pool) and the
+// address to dial.
+func parseBackendURL(rawURL string) (_ *url.URL, key, addr string, _ error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, "", fmt.Errorf("backend URL %q: %w", rawURL, err)
+		return nil, "", "", fmt.Errorf("backend URL %q: %w", rawURL, err)
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, "", fmt.Errorf("backend URL %q: scheme must be http or https", rawURL)
+		return nil, "", "", fmt.Errorf("backend URL %q: scheme must be http or https", rawURL)
 	case u.Opaque != "" || u.Host == "" || u.Hostname() == "":
-		return nil, "", fmt.Errorf("backend URL %q: no host", rawURL)
+		return nil, "", "", fmt.Errorf("backend URL %q: no host", rawURL)
 	case u.User != nil:
-		return nil, "", fmt.Errorf("backend URL %q: credentials in the URL are not supported", rawURL)
+		return nil, "", "", fmt.Errorf("backend URL %q: credentials in the URL are not supported", rawURL)
 	case u.Fragment != "":
-		return nil, "", fmt.Errorf("backend URL %q: must not have a fragment", rawURL)
+		return nil, "", "", fmt.Errorf("backend URL %q: must not have a fragment", rawURL)
 	}
 	port := u.Port()
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
-	key := u.Scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
-	return u, key, nil
+	addr = net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+	return u, u.Scheme + "://" + addr, addr, nil
 }

@@ -216,15 +216,15 @@ func TestParseBackendURL(t *testing.T) {
 	}
 	for _, tc := range testCases {
 		t.Run(tc.desc, func(t *testing.T) {
-			_, key, err := parseBackendURL(tc.url)
+			_, key, addr, err := parseBackendURL(tc.url)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error = %v, want %q", err, tc.wantErr)
 				}
 				return
 			}
-			if err != nil || key != tc.wantKey {
-				t.Fatalf("key = %q, %v; want %q", key, err, tc.wantKey)
+			if err != nil || key != tc.wantKey || !strings.HasSuffix(tc.wantKey, "://"+addr) {
+				t.Fatalf("key = %q, addr %q, %v; want %q", key, addr, err, tc.wantKey)
 			}
 		})
 	}

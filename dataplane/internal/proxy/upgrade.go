@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httputil"
 	"strings"
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
@@ -34,59 +33,24 @@ var errNotSwitched = errors.New("backend switched to another protocol than the o
 // (the backend refused the upgrade) is relayed to w as a normal response and Upgrade returns
 // nil, nil. An *Error means the backend gave no answer to relay and nothing was written to w.
 func (b *Backend) Upgrade(w http.ResponseWriter, r *http.Request) (*Upgraded, error) {
-	out := r.Clone(r.Context())
-	out.RequestURI = ""
-	out.Close = false
-	if r.ContentLength == 0 {
-		out.Body = nil // a GET handshake has no body; a nil body sends none
-	}
-	upgrade := out.Header.Get("Upgrade")
-	removeHopByHop(out.Header)
-	out.Header.Set("Connection", "Upgrade")
-	out.Header.Set("Upgrade", upgrade)
-	// As ReverseProxy does before Rewrite: the client's forwarding headers are not trusted.
-	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
-		out.Header.Del(h)
-	}
-	b.rewrite(&httputil.ProxyRequest{In: r, Out: out})
-
-	res, err := b.pool.transport.RoundTrip(out)
+	upgrade := r.Header.Get("Upgrade")
+	res, err := b.pool.transport.exchange(b.outgoing(r), upgrade)
 	if err != nil {
-		return nil, classify(r, err)
+		return nil, b.count(classify(r, err))
 	}
 	if res.StatusCode == http.StatusSwitchingProtocols {
-		conn, ok := res.Body.(io.ReadWriteCloser)
-		switch {
-		case !ok:
-			res.Body.Close()
-			return nil, &Error{Status: http.StatusBadGateway, Err: errors.New("backend's 101 response has no connection")}
-		case !strings.EqualFold(res.Header.Get("Upgrade"), upgrade):
+		conn := res.Body.(io.ReadWriteCloser)
+		if !strings.EqualFold(res.Header.Get("Upgrade"), upgrade) {
 			conn.Close()
 			return nil, &Error{Status: http.StatusBadGateway,
 				Err: fmt.Errorf("%w: %q, not %q", errNotSwitched, res.Header.Get("Upgrade"), upgrade)}
 		}
 		return &Upgraded{Response: res, Conn: conn}, nil
 	}
-	return nil, b.relayResponse(w, res)
-}
-
-// relayResponse sends a backend's non-upgrade answer to the client. An error after the header
-// went out is the body breaking off.
-func (b *Backend) relayResponse(w http.ResponseWriter, res *http.Response) error {
-	defer res.Body.Close()
-	removeHopByHop(res.Header)
-	_ = dropEdgeHeaders(res)
-	h := w.Header()
-	for k, v := range res.Header {
-		h[k] = v
+	if err := b.relay(w, r, res); err != nil {
+		return nil, b.count(err)
 	}
-	w.WriteHeader(res.StatusCode)
-	buf := b.pools.bufs.Get()
-	defer b.pools.bufs.Put(buf)
-	if _, err := io.CopyBuffer(w, res.Body, buf); err != nil {
-		return &Error{Status: http.StatusBadGateway, Err: fmt.Errorf("relay backend response: %w", err)}
-	}
-	return nil
+	return nil, nil
 }
 
 // WriteSwitch writes the 101 Switching Protocols to a hijacked client: the backend's headers
@@ -118,22 +82,41 @@ func (u *Upgraded) WriteSwitch(w *bufio.Writer, header http.Header) error {
 	return nil
 }
 
-// hopByHop are the headers of one connection, never forwarded (RFC 9110 section 7.6.1).
-var hopByHop = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+// upgradeProtocol returns the protocol an HTTP/1.1 request asks to switch to (Connection:
+// upgrade and Upgrade: name), or "".
+func upgradeProtocol(r *http.Request) string {
+	if r.ProtoMajor != 1 || !listed(r.Header["Connection"], "upgrade") {
+		return ""
+	}
+	return r.Header.Get("Upgrade")
 }
 
-// removeHopByHop removes the hop-by-hop headers and those the Connection header names.
-func removeHopByHop(h http.Header) {
-	for _, v := range h["Connection"] {
-		for _, name := range strings.Split(v, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				h.Del(name)
-			}
-		}
+// tunnel forwards a protocol upgrade other than the WebSocket (which the edge relays frame by
+// frame under its policy): when the backend switches, the client connection is hijacked, gets
+// the 101 and is joined to the backend's byte for byte until either side closes.
+func (b *Backend) tunnel(w http.ResponseWriter, r *http.Request) error {
+	up, err := b.Upgrade(w, r)
+	if err != nil || up == nil {
+		return err
 	}
-	for _, name := range hopByHop {
-		h.Del(name)
+	defer up.Conn.Close()
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return &Error{Status: http.StatusBadGateway, Err: fmt.Errorf("hijack the client for %s: %w", upgradeProtocol(r), err)}
 	}
+	defer conn.Close()
+	if err := up.WriteSwitch(brw.Writer, w.Header()); err != nil {
+		return &Error{Status: http.StatusBadGateway, Cut: true, Err: err}
+	}
+	done := make(chan struct{}, 2)
+	go func() {
+		_, _ = io.Copy(up.Conn, brw.Reader) // what the client sent, buffered first
+		done <- struct{}{}
+	}()
+	go func() {
+		_, _ = io.Copy(conn, up.Conn)
+		done <- struct{}{}
+	}()
+	<-done // one side closed: close both, which ends the other copy
+	return nil
 }
