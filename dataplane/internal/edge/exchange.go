@@ -42,8 +42,10 @@ type exchange struct {
 func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *exchange {
 	x := &exchange{start: time.Now(), r: r}
 	x.requestID = h.ids.FromHeader(r.Header.Get(requestid.Header))
-	r.Header.Set(requestid.Header, x.requestID)
-	w.Header().Set(requestid.Header, x.requestID)
+	// One slice for both; its capacity is its length, so an append to either copies it.
+	id := []string{x.requestID}
+	r.Header[requestid.Header] = id
+	w.Header()[requestid.Header] = id
 	x.w = responseWriter{rw: w}
 	if r.Body != nil && r.Body != http.NoBody {
 		x.body.rc = r.Body

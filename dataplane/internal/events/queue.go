@@ -29,15 +29,24 @@ type Queue struct {
 	dropped    uint64 // events dropped since the last TakeDropped
 }
 
-// ring is a bounded FIFO that overwrites its oldest entry when full.
+// ring is a bounded FIFO that overwrites its oldest entry when full. Its buffer grows as
+// entries wait, up to max, so that a queue sized for minutes of outage costs nothing while the
+// control plane keeps up.
 type ring[T any] struct {
 	buf  []T
+	max  int
 	head int // index of the oldest entry
 	n    int // number of entries held
 }
 
+// minRing is the first buffer a ring allocates.
+const minRing = 256
+
 // push adds e and reports whether the oldest entry was dropped for it.
 func (r *ring[T]) push(e T) (dropped bool) {
+	if r.n == len(r.buf) && len(r.buf) < r.max {
+		r.grow()
+	}
 	if r.n == len(r.buf) {
 		r.buf[r.head] = e // overwrite the oldest; the new one is now the newest
 		r.head = (r.head + 1) % len(r.buf)
@@ -46,6 +55,14 @@ func (r *ring[T]) push(e T) (dropped bool) {
 	r.buf[(r.head+r.n)%len(r.buf)] = e
 	r.n++
 	return false
+}
+
+// grow doubles the buffer (up to max), oldest entry first.
+func (r *ring[T]) grow() {
+	buf := make([]T, min(max(2*len(r.buf), minRing), r.max))
+	first := copy(buf, r.buf[r.head:])
+	copy(buf[first:], r.buf[:r.head])
+	r.buf, r.head = buf, 0
 }
 
 // take removes and returns up to max of the oldest entries, oldest first.
@@ -64,6 +81,9 @@ func (r *ring[T]) take(max int) []T {
 	}
 	r.head = (r.head + k) % len(r.buf)
 	r.n -= k
+	if r.n == 0 && len(r.buf) > 16*minRing {
+		r.buf, r.head = nil, 0 // a backlog drained: give its memory back
+	}
 	return out
 }
 
@@ -79,9 +99,9 @@ func NewQueue(capacity int) *Queue {
 	}
 	return &Queue{
 		ready:      make(chan struct{}, 1),
-		requests:   ring[*proxyv1.RequestEvent]{buf: make([]*proxyv1.RequestEvent, capacity)},
-		websockets: ring[*proxyv1.WebSocketEvent]{buf: make([]*proxyv1.WebSocketEvent, webSocketCapacity(capacity))},
-		circuits:   ring[*proxyv1.CircuitEvent]{buf: make([]*proxyv1.CircuitEvent, circuitCapacity)},
+		requests:   ring[*proxyv1.RequestEvent]{max: capacity},
+		websockets: ring[*proxyv1.WebSocketEvent]{max: webSocketCapacity(capacity)},
+		circuits:   ring[*proxyv1.CircuitEvent]{max: circuitCapacity},
 	}
 }
 
@@ -184,7 +204,7 @@ func (q *Queue) Len() int {
 }
 
 // Cap returns the most request events the queue holds.
-func (q *Queue) Cap() int { return len(q.requests.buf) }
+func (q *Queue) Cap() int { return q.requests.max }
 
 // Dropped returns the number of events dropped since the last TakeDropped.
 func (q *Queue) Dropped() uint64 {

@@ -242,3 +242,42 @@ func TestCircuitEvents(t *testing.T) {
 		t.Fatalf("TakeCircuits = %v, want the oldest kept first (failures 5)", got)
 	}
 }
+
+// TestRingGrows checks that the ring keeps FIFO order and its bound while its buffer grows
+// from nothing, also when the entries wrap around the buffer's end, and that a drained backlog
+// gives its buffer back.
+func TestRingGrows(t *testing.T) {
+	r := ring[int]{max: 6000}
+	next, want := 0, 0
+	push := func(n int) {
+		for range n {
+			r.push(next)
+			next++
+		}
+	}
+	take := func(n int) {
+		for _, got := range r.take(n) {
+			if got != want {
+				t.Fatalf("took %d, want %d", got, want)
+			}
+			want++
+		}
+	}
+	push(200)
+	take(150) // head moves forward
+	push(300) // wraps, then grows
+	take(100)
+	push(5000)
+	if r.n != 5250 || len(r.buf) > r.max {
+		t.Fatalf("%d entries in a buffer of %d, want 5250 within %d", r.n, len(r.buf), r.max)
+	}
+	push(1000) // over the bound: the oldest 250 are dropped
+	want += 250
+	if r.n != r.max {
+		t.Fatalf("%d entries, want %d", r.n, r.max)
+	}
+	take(r.max)
+	if r.buf != nil {
+		t.Errorf("drained ring kept a buffer of %d", len(r.buf))
+	}
+}
