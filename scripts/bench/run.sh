@@ -30,6 +30,8 @@
 #   READY_TIMEOUT=30 seconds to wait for each process to become ready
 #   SETTLE_MAX=5     before each run, wait up to this many seconds for the control plane to be idle
 #   KEEP_H2LOG=1     keep h2load's per-request logs (raw/rate.*.h2log: start us, status, latency us)
+#   PROFILE=1        data planes serve /debug/pprof/ (PROXY_PPROF); a CPU profile of each data plane is
+#                    taken during its first throughput run: raw/cpu.<peer>.pprof (go tool pprof bin/dataplane F)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -358,7 +360,7 @@ if want_ours; then
     start "$1" "${CLEAN_ENV[@]}" \
       PROXY_CONTROLPLANE_ADDR="127.0.0.1:$CP_GRPC_PORT" PROXY_GRPC_TOKEN_FILE="$CPD/grpc.token" \
       PROXY_NODE_ID="$4" PROXY_LISTEN_ADDR="127.0.0.1:$2" PROXY_OPS_ADDR="127.0.0.1:$3" \
-      PROXY_SHUTDOWN_TIMEOUT=3s LOG_LEVEL=warn LOG_FORMAT=json \
+      PROXY_SHUTDOWN_TIMEOUT=3s LOG_LEVEL=warn LOG_FORMAT=json PROXY_PPROF="${PROFILE:-0}" \
       "$ROOT/bin/dataplane" -tls-addr= -h3-addr=     # no HTTPS/HTTP3 listeners (default :443 on all addresses)
     wait_for "$1" "GET /health/ready on ops port" is_200 "http://127.0.0.1:$3/health/ready"
     wait_for "$1" "GET /small with Host: $5" is_200 "http://127.0.0.1:$2/small" "$5"
@@ -438,6 +440,7 @@ check_alive() { # peer : every process the peer's run depends on must still run
   done
 }
 
+declare -A OPSPORT=([dataplane]=$DP_OPS_PORT [dataplane-all]=$DPA_OPS_PORT)
 declare -a CPIDS=()
 if want_ours; then CPIDS=("${PID[controlplane]}"); fi
 n_sel=${#SEL[@]}
@@ -465,6 +468,9 @@ measure() {     # scenario round peer
   o0=$(cpu_ticks "${opids[@]}")
   read -r s0 t0 < <(stat_steal)
   if [[ $scen == thr ]]; then
+    if [[ ${PROFILE:-0} == 1 && $r == 1 && -n ${OPSPORT[$n]:-} ]] && ((DUR >= 3)); then
+      curl -s -o "$OUTDIR/raw/cpu.$n.pprof" "http://127.0.0.1:${OPSPORT[$n]}/debug/pprof/profile?seconds=$((DUR - 2))" &
+    fi
     wrk_cmd "$DUR" "$n"
     run_load "$out" $((DUR + 30)) "${CMD[@]}" || rc=$?
   else

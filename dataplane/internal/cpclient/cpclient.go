@@ -65,7 +65,7 @@ type Queue interface {
 type Options struct {
 	NodeID        string
 	BinaryVersion string
-	BatchSize     int           // request events per batch (and WebSocket events), default 500
+	BatchSize     int           // request events per batch (and WebSocket events), default 100
 	FlushEvery    time.Duration // send a partial batch after this long, default 1s
 	Window        int           // unacknowledged batches at most, default 8
 	// PoolStats, if set, is called every StatsEvery (default 30 s) and its result travels in the
@@ -91,7 +91,10 @@ type Client struct {
 // New returns a client; conn comes from Dial.
 func New(log *zap.Logger, conn grpc.ClientConnInterface, applier Applier, queue Queue, opts Options) *Client {
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = 500
+		// A browser's request event marshals to about 300 bytes, so 100 stay around gRPC's
+		// 32 KiB send-buffer tier; 500 took (and kept pooled) 1 MiB buffers, 2 MB of the
+		// data plane's heap under load.
+		opts.BatchSize = 100
 	}
 	if opts.FlushEvery <= 0 {
 		opts.FlushEvery = time.Second

@@ -126,7 +126,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveRecorded runs steps 2 to 5.
 func (h *Handler) serveRecorded(x *exchange) {
-	// 5. One event per request, however it ends: also when ReverseProxy aborts a response
+	// 5. One event per request, however it ends: also when the edge aborts a response
 	//    that broke off half-way (it panics with http.ErrAbortHandler).
 	defer h.finish(x)
 	h.serve(x)

@@ -127,8 +127,8 @@ func (h *Handler) event(x *exchange) *proxyv1.RequestEvent {
 	return ev
 }
 
-// errAborted explains a request that ended in a panic: normally ReverseProxy's
-// http.ErrAbortHandler when copying the response body failed on one side.
+// errAborted explains a request that ended in a panic: normally the http.ErrAbortHandler the
+// edge raises when copying the response body failed on one side.
 func errAborted(ctx context.Context, p any) error {
 	switch {
 	case p != http.ErrAbortHandler:

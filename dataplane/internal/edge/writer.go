@@ -7,8 +7,8 @@ import (
 )
 
 // responseWriter records the status and the body bytes of a response for its event. It keeps
-// the abilities of the writer below: Flush (streaming), Hijack (protocol upgrades through
-// ReverseProxy) and, through Unwrap, everything http.ResponseController offers.
+// the abilities of the writer below: Flush (streaming), Hijack (protocol upgrades tunnelled by
+// the backend client) and, through Unwrap, everything http.ResponseController offers.
 type responseWriter struct {
 	rw          http.ResponseWriter
 	status      int
@@ -62,8 +62,8 @@ func (w *responseWriter) FlushError() error {
 
 func (w *responseWriter) Flush() { _ = w.FlushError() }
 
-// Hijack hands the connection over, which ReverseProxy does after a backend's 101 Switching
-// Protocols; it writes that response itself, so the status is recorded here.
+// Hijack hands the connection over, which the backend client does after a backend's 101
+// Switching Protocols; it writes that response itself, so the status is recorded here.
 func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.rw).Hijack()
 	if err == nil && !w.wroteHeader {

@@ -6,8 +6,8 @@
 // names are HTTP tokens, values hold no CR, LF or other control characters, variables are known,
 // and hop-by-hop headers (Connection, Keep-Alive, Proxy-Connection, TE, Trailer,
 // Transfer-Encoding, Upgrade and the like) cannot be added, since they describe one connection
-// and are never forwarded: httputil.ReverseProxy removes them, and the names a Connection header
-// lists, from both the request and the response. Content-Length and Content-Encoding cannot be
+// and are never forwarded: the backend client (package proxy) removes them, and the names a
+// Connection header lists, from both the request and the response. Content-Length and Content-Encoding cannot be
 // added or removed either: they frame the body, which the proxy and the compression policy own.
 //
 // Values may hold the variables ${client_ip}, ${request_id}, ${host} and ${scheme}. They are
