@@ -15,6 +15,8 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/h1"
 )
 
 // Limits bound what one client can hold. The zero value of a field means its default.
@@ -113,7 +115,8 @@ type Servers struct {
 	tls   *TLS
 	plain *Plain
 
-	httpSrv, tlsSrv *http.Server
+	httpSrv         *h1.Server
+	tlsMux          *tlsMux
 	h3Srv           *http3.Server
 	httpLis, tlsLis net.Listener
 	udp             net.PacketConn
@@ -173,10 +176,20 @@ func Listen(cfg Config) (_ *Servers, err error) {
 		if s.udp == nil {
 			altSvcPort = 0 // nothing to advertise
 		}
-		s.tlsSrv = newHTTPServer(NewGuard(AltSvc(cfg.Handler, cfg.Edges, altSvcPort), cfg.Reject), lim, cfg.ErrorLog)
+		handler := NewGuard(AltSvc(cfg.Handler, cfg.Edges, altSvcPort), cfg.Reject)
+		h2 := newHTTPServer(handler, lim, cfg.ErrorLog)
 		// http.Server only reads TLSConfig to decide that HTTP/2 is on, and writes to it while
-		// doing so: give it a copy. Handshakes use s.tls.Config() through the TLS listener.
-		s.tlsSrv.TLSConfig = s.tls.Config().Clone()
+		// doing so: give it a copy. Handshakes use s.tls.Config() in tlsMux.
+		h2.TLSConfig = s.tls.Config().Clone()
+		s.tlsMux = &tlsMux{
+			ln:               s.tlsLis,
+			conf:             s.tls.Config(),
+			handshakeTimeout: lim.ReadHeaderTimeout,
+			h1:               newH1Server(handler, lim, cfg.ErrorLog),
+			h2:               h2,
+			h2ln:             newConnQueue(s.tlsLis.Addr()),
+			errorLog:         cfg.ErrorLog,
+		}
 	}
 	if s.httpLis != nil {
 		httpsPort := cfg.HTTPSPort
@@ -186,13 +199,14 @@ func Listen(cfg Config) (_ *Servers, err error) {
 		if s.plain, err = NewPlain(PlainConfig{Next: cfg.Handler, Edges: cfg.Edges, HTTPSPort: httpsPort, ErrorLog: cfg.ErrorLog}); err != nil {
 			return nil, err
 		}
-		s.httpSrv = newHTTPServer(NewGuard(s.plain, cfg.Reject), lim, cfg.ErrorLog)
+		s.httpSrv = newH1Server(NewGuard(s.plain, cfg.Reject), lim, cfg.ErrorLog)
 	}
 	s.rotationCtx, s.stopRotation = context.WithCancel(context.Background())
 	return s, nil
 }
 
-// newHTTPServer is the HTTP/1.1 and HTTP/2 server of one TCP listener.
+// newHTTPServer is the HTTP/2 server of the HTTPS listener (tlsMux gives it the connections
+// that negotiated h2).
 func newHTTPServer(h http.Handler, lim Limits, errorLog *log.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
@@ -211,6 +225,17 @@ func newHTTPServer(h http.Handler, lim Limits, errorLog *log.Logger) *http.Serve
 			WriteByteTimeout: lim.WriteByteTimeout,
 		},
 		ErrorLog: errorLog,
+	}
+}
+
+// newH1Server is the HTTP/1.x server of the plain-HTTP listener.
+func newH1Server(h http.Handler, lim Limits, errorLog *log.Logger) *h1.Server {
+	return &h1.Server{
+		Handler:           h,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
+		ErrorLog:          errorLog,
 	}
 }
 
@@ -299,9 +324,8 @@ func (s *Servers) Serve() error {
 		})
 	}
 	wg.Go(func() { s.tls.RunTicketKeyRotation(s.rotationCtx) })
-	if s.tlsSrv != nil {
-		tlsLis := tls.NewListener(s.tlsLis, s.tls.Config())
-		run(ListenerHTTPS, func() error { return s.tlsSrv.Serve(tlsLis) })
+	if s.tlsMux != nil {
+		run(ListenerHTTPS, s.tlsMux.Serve)
 	}
 	if s.h3Srv != nil {
 		run(ListenerHTTP3, func() error { return s.h3Srv.Serve(s.udp) })
@@ -346,8 +370,8 @@ func (s *Servers) Shutdown(ctx context.Context) error {
 			}
 		})
 	}
-	if s.tlsSrv != nil {
-		stop(ListenerHTTPS, s.tlsSrv.Shutdown, s.tlsSrv.Close)
+	if s.tlsMux != nil {
+		stop(ListenerHTTPS, s.tlsMux.Shutdown, s.tlsMux.Close)
 	}
 	if s.h3Srv != nil {
 		stop(ListenerHTTP3, s.h3Srv.Shutdown, s.h3Srv.Close)

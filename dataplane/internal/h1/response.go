@@ -1,0 +1,396 @@
+package h1
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// response is the http.ResponseWriter of one request. Its head is written when the handler
+// first writes body bytes, flushes or returns, so that a body of unknown length that fits in
+// the pending buffer still gets a Content-Length instead of chunking.
+type response struct {
+	c      *conn
+	req    *http.Request
+	body   *body // nil without a request body
+	header http.Header
+
+	status      int  // final status, 0 before WriteHeader
+	committed   bool // the head is in the write buffer
+	chunked     bool
+	closeAfter  bool  // "Connection: close" was sent or will be: no next request
+	declaredLen int64 // Content-Length of the head, -1 unknown
+	written     int64 // body bytes accepted from the handler
+	pending     []byte
+	hijacked    bool
+	handlerDone bool
+}
+
+// pendingMax is the body a handler may write before the head must go out; it then has a
+// Content-Length if the handler is done, else it is chunked.
+const pendingMax = 2048
+
+var _ interface {
+	http.ResponseWriter
+	http.Flusher
+	http.Hijacker
+	io.StringWriter
+} = (*response)(nil)
+
+func (w *response) Header() http.Header { return w.header }
+
+func (w *response) WriteHeader(code int) {
+	if w.hijacked {
+		w.c.srv.logf("h1: WriteHeader(%d) on a hijacked connection", code)
+		return
+	}
+	if w.status != 0 {
+		return // superfluous, like net/http minus the log line
+	}
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		w.writeInformational(code)
+		return
+	}
+	w.status = code
+}
+
+// writeInformational sends a 1xx (103 Early Hints, ...) at once, with the header as it is.
+func (w *response) writeInformational(code int) {
+	if w.req.ProtoMinor == 0 {
+		return // HTTP/1.0 clients do not expect interim responses (RFC 9110 §15.2)
+	}
+	bw := w.c.bw
+	writeStatusLine(bw, code)
+	w.writeFields(bw, false)
+	_, _ = bw.WriteString("\r\n")
+	_ = bw.Flush()
+}
+
+func (w *response) Write(p []byte) (int, error) {
+	return w.write(len(p), p, "")
+}
+
+func (w *response) WriteString(s string) (int, error) {
+	return w.write(len(s), nil, s)
+}
+
+func (w *response) write(n int, p []byte, s string) (int, error) {
+	if w.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if !bodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if !w.committed {
+		if cl := w.header.Get("Content-Length"); cl == "" && len(w.pending)+n <= pendingMax {
+			if p != nil {
+				w.pending = append(w.pending, p...)
+			} else {
+				w.pending = append(w.pending, s...)
+			}
+			w.written += int64(n)
+			return n, nil
+		}
+		w.commit()
+	}
+	if w.declaredLen >= 0 && w.written+int64(n) > w.declaredLen {
+		return 0, http.ErrContentLength
+	}
+	w.written += int64(n)
+	if w.req.Method == http.MethodHead {
+		return n, nil
+	}
+	var err error
+	bw := w.c.bw
+	if w.chunked {
+		writeChunkHeader(bw, n)
+	}
+	if p != nil {
+		_, err = bw.Write(p)
+	} else {
+		_, err = bw.WriteString(s)
+	}
+	if w.chunked {
+		_, err = bw.WriteString("\r\n")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write response: %w", err)
+	}
+	return n, nil
+}
+
+// commit writes the head, and the pending body bytes, to the write buffer.
+func (w *response) commit() {
+	if w.committed {
+		return
+	}
+	w.committed = true
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	h := w.header
+	bw := w.c.bw
+	w.declaredLen = -1
+
+	// Framing: a Content-Length of the handler, or of the whole body when the handler is done,
+	// or chunked (HTTP/1.1) or until close (HTTP/1.0).
+	delete(h, "Transfer-Encoding")
+	hasBody := bodyAllowed(w.status)
+	if cl := h["Content-Length"]; len(cl) > 0 {
+		n, ok := parseContentLength(strings.TrimSpace(cl[0]))
+		if ok && hasBody {
+			w.declaredLen = n
+		} else {
+			delete(h, "Content-Length")
+		}
+	}
+	if w.declaredLen < 0 && hasBody {
+		switch {
+		case w.handlerDone:
+			w.declaredLen = int64(len(w.pending))
+			if w.req.Method != http.MethodHead || w.declaredLen > 0 {
+				h["Content-Length"] = []string{strconv.FormatInt(w.declaredLen, 10)}
+			}
+		case w.req.ProtoMinor == 0:
+			w.closeAfter = true
+		default:
+			w.chunked = true
+		}
+	}
+	// A request body the handler left unread: read it away now if the handler is done (what
+	// follows is then the next request), or say we close if it is too large to ever be.
+	if w.body != nil && !w.closeAfter {
+		if w.handlerDone && !w.body.drain() || !w.handlerDone && w.body.tooLarge() {
+			w.closeAfter = true
+		}
+	}
+	if w.status == http.StatusSwitchingProtocols {
+		w.closeAfter = false
+	} else if w.c.srv.shuttingDown() || httpguts.HeaderValuesContainsToken(h["Connection"], "close") || w.req.Close {
+		w.closeAfter = true
+	}
+
+	writeStatusLine(bw, w.status)
+	w.writeFields(bw, true)
+	if _, ok := h["Date"]; !ok {
+		_, _ = bw.WriteString("Date: ")
+		_, _ = bw.Write(w.c.srv.date.now())
+		_, _ = bw.WriteString("\r\n")
+	}
+	if w.chunked {
+		_, _ = bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	switch {
+	case w.closeAfter && !httpguts.HeaderValuesContainsToken(h["Connection"], "close"):
+		_, _ = bw.WriteString("Connection: close\r\n")
+	case !w.closeAfter && w.req.ProtoMinor == 0 && w.status != http.StatusSwitchingProtocols:
+		_, _ = bw.WriteString("Connection: keep-alive\r\n")
+	}
+	_, _ = bw.WriteString("\r\n")
+
+	if len(w.pending) > 0 && w.req.Method != http.MethodHead {
+		if w.chunked {
+			writeChunkHeader(bw, len(w.pending))
+		}
+		_, _ = bw.Write(w.pending)
+		if w.chunked {
+			_, _ = bw.WriteString("\r\n")
+		}
+	}
+	w.pending = w.pending[:0]
+}
+
+// writeFields writes the header fields, neutralising CR and LF in values (response splitting)
+// and leaving out invalid names, trailers and, on the final head, hop-by-hop framing fields
+// this server writes itself.
+func (w *response) writeFields(bw *bufio.Writer, final bool) {
+	var trailers []string
+	if final {
+		trailers = w.header["Trailer"]
+	}
+	for k, vv := range w.header {
+		if !httpguts.ValidHeaderFieldName(k) || strings.HasPrefix(k, http.TrailerPrefix) {
+			continue
+		}
+		if final && (k == "Transfer-Encoding" || len(trailers) > 0 && k != "Trailer" && declared(trailers, k)) {
+			continue
+		}
+		for _, v := range vv {
+			_, _ = bw.WriteString(k)
+			_, _ = bw.WriteString(": ")
+			writeFieldValue(bw, v)
+			_, _ = bw.WriteString("\r\n")
+		}
+	}
+}
+
+// declared reports whether name is listed in the Trailer header values.
+func declared(trailers []string, name string) bool {
+	for _, t := range trailers {
+		for _, f := range strings.Split(t, ",") {
+			if http.CanonicalHeaderKey(strings.TrimSpace(f)) == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func writeFieldValue(bw *bufio.Writer, v string) {
+	if strings.IndexByte(v, '\r') < 0 && strings.IndexByte(v, '\n') < 0 {
+		_, _ = bw.WriteString(strings.TrimSpace(v))
+		return
+	}
+	_, _ = bw.WriteString(strings.TrimSpace(strings.NewReplacer("\r", " ", "\n", " ").Replace(v)))
+}
+
+// bodyAllowed reports whether a response with this status may have a body (RFC 9110 §6.4.1).
+func bodyAllowed(status int) bool {
+	return !(status >= 100 && status < 200 || status == http.StatusNoContent || status == http.StatusNotModified)
+}
+
+func writeChunkHeader(bw *bufio.Writer, n int) {
+	var b [16]byte
+	_, _ = bw.Write(strconv.AppendInt(b[:0], int64(n), 16))
+	_, _ = bw.WriteString("\r\n")
+}
+
+// statusLines are the preformatted status lines of the codes the proxy sends most.
+var statusLines = func() map[int]string {
+	m := map[int]string{}
+	for code := 100; code < 600; code++ {
+		if text := http.StatusText(code); text != "" {
+			m[code] = "HTTP/1.1 " + strconv.Itoa(code) + " " + text + "\r\n"
+		}
+	}
+	return m
+}()
+
+func writeStatusLine(bw *bufio.Writer, code int) {
+	if line, ok := statusLines[code]; ok {
+		_, _ = bw.WriteString(line)
+		return
+	}
+	_, _ = fmt.Fprintf(bw, "HTTP/1.1 %03d status code %d\r\n", code, code)
+}
+
+// FlushError sends what was written so far; the head goes out first if it has not.
+func (w *response) FlushError() error {
+	if w.hijacked {
+		return http.ErrHijacked
+	}
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	w.commit()
+	if err := w.c.bw.Flush(); err != nil {
+		return fmt.Errorf("flush response: %w", err)
+	}
+	return nil
+}
+
+func (w *response) Flush() { _ = w.FlushError() }
+
+// finish completes the response after the handler returned: the head if it is still pending,
+// the last chunk and the trailers. It reports whether the connection may serve another request.
+func (w *response) finish() bool {
+	w.handlerDone = true
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.commit()
+	bw := w.c.bw
+	if w.chunked {
+		_, _ = bw.WriteString("0\r\n")
+		w.writeTrailers(bw)
+		_, _ = bw.WriteString("\r\n")
+	}
+	if w.declaredLen >= 0 && w.written < w.declaredLen && w.req.Method != http.MethodHead {
+		w.closeAfter = true // a short body leaves the client waiting for bytes that never come
+	}
+	return !w.closeAfter
+}
+
+// writeTrailers writes the declared trailers and those set with http.TrailerPrefix.
+func (w *response) writeTrailers(bw *bufio.Writer) {
+	for k, vv := range w.header {
+		name, prefixed := strings.CutPrefix(k, http.TrailerPrefix)
+		if !prefixed && (k == "Trailer" || !declared(w.header["Trailer"], k)) {
+			continue
+		}
+		if !httpguts.ValidHeaderFieldName(name) {
+			continue
+		}
+		for _, v := range vv {
+			_, _ = bw.WriteString(name)
+			_, _ = bw.WriteString(": ")
+			writeFieldValue(bw, v)
+			_, _ = bw.WriteString("\r\n")
+		}
+	}
+}
+
+// Hijack hands the connection to the handler (a protocol upgrade). What was written so far is
+// flushed first; the returned reader holds what the client sent beyond the request head.
+func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	if w.committed {
+		if err := w.c.bw.Flush(); err != nil {
+			return nil, nil, fmt.Errorf("hijack: flush: %w", err)
+		}
+	}
+	if err := w.c.stopWatch(); err != nil {
+		return nil, nil, fmt.Errorf("hijack: %w", err)
+	}
+	w.hijacked = true
+	w.c.hijacked.Store(true)
+	return w.c.rwc, bufio.NewReadWriter(w.c.br, w.c.bw), nil
+}
+
+// SetReadDeadline and SetWriteDeadline are what http.ResponseController calls.
+func (w *response) SetReadDeadline(t time.Time) error  { return w.c.rwc.SetReadDeadline(t) }
+func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
+
+// EnableFullDuplex is what http.ResponseController calls; this server always lets a handler
+// read the request body while writing the response.
+func (w *response) EnableFullDuplex() error { return nil }
+
+// dateCache formats the Date header once a second.
+type dateCache struct {
+	v atomic.Pointer[dateValue]
+}
+
+type dateValue struct {
+	sec int64
+	b   []byte
+}
+
+func (d *dateCache) now() []byte {
+	now := time.Now()
+	sec := now.Unix()
+	if v := d.v.Load(); v != nil && v.sec == sec {
+		return v.b
+	}
+	v := &dateValue{sec: sec, b: now.UTC().AppendFormat(nil, http.TimeFormat)}
+	d.v.Store(v)
+	return v.b
+}
