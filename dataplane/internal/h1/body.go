@@ -20,11 +20,11 @@ type body struct {
 	br      *bufio.Reader
 	chunked bool
 
-	mu       sync.Mutex // a handler may read and close from different goroutines
-	eof      bool       // the whole body was read, trailers included
-	closed   bool
-	err      error // sticky read error
-	continue100 bool // the client waits for "100 Continue" before sending the body
+	mu          sync.Mutex // a handler may read and close from different goroutines
+	eof         bool       // the whole body was read, trailers included
+	closed      bool
+	err         error // sticky read error
+	continue100 bool  // the client waits for "100 Continue" before sending the body
 }
 
 func newBody(c *conn, r *http.Request, continue100 bool) *body {
