@@ -88,17 +88,18 @@ func (h *Handler) event(x *exchange) *proxyv1.RequestEvent {
 	if status == 0 {
 		status = http.StatusOK // what net/http sends for a handler that wrote nothing
 	}
+	host, path, ua := detach(clean(x.r.Host, maxHostLen), clean(x.r.URL.Path, maxPathLen), clean(x.r.UserAgent(), maxUserAgentLen))
 	ev := &proxyv1.RequestEvent{
 		Time:      timestamppb.New(x.start),
 		RequestId: x.requestID,
-		Host:      clean(x.r.Host, maxHostLen),
+		Host:      host,
 		Method:    clean(x.r.Method, 32),
-		Path:      clean(x.r.URL.Path, maxPathLen),
+		Path:      path,
 		Status:    int32(status),
 		Duration:  durationpb.New(time.Since(x.start)),
 		BytesIn:   x.body.n.Load(),
 		BytesOut:  x.w.bytes,
-		UserAgent: clean(x.r.UserAgent(), maxUserAgentLen),
+		UserAgent: ua,
 		Protocol:  x.r.Proto,
 	}
 	masker := h.defaultMasker
@@ -125,6 +126,19 @@ func (h *Handler) event(x *exchange) *proxyv1.RequestEvent {
 	}
 	ev.Slow = x.slow
 	return ev
+}
+
+// detach copies the request strings an event keeps into one allocation of their own. The HTTP/1.1
+// server parses a request head into one string that they point into, and the event queue would
+// otherwise keep every whole head (cookies and all) alive until the control plane has the event.
+func detach(host, path, ua string) (string, string, string) {
+	var b strings.Builder
+	b.Grow(len(host) + len(path) + len(ua))
+	b.WriteString(host)
+	b.WriteString(path)
+	b.WriteString(ua)
+	s := b.String()
+	return s[:len(host)], s[len(host) : len(host)+len(path)], s[len(host)+len(path):]
 }
 
 // errAborted explains a request that ended in a panic: normally the http.ErrAbortHandler the

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+	"unsafe"
 )
 
 func TestClean(t *testing.T) {
@@ -63,5 +64,22 @@ func TestFinishRecordsPanicAndPanicsOn(t *testing.T) {
 	evs := log.snapshot()
 	if len(evs) != 1 || evs[0].GetStatus() != 500 || !strings.Contains(evs[0].GetError(), "panic: boom") {
 		t.Fatalf("events %v", evs)
+	}
+}
+
+// TestDetach: the strings an event keeps share nothing with the request head they came from.
+func TestDetach(t *testing.T) {
+	head := "GET /path HTTP/1.1\r\nHost: example.org\r\nUser-Agent: curl/8\r\n\r\n"
+	host, path, ua := head[26:37], head[4:9], head[51:57]
+	gotHost, gotPath, gotUA := detach(host, path, ua)
+	if gotHost != "example.org" || gotPath != "/path" || gotUA != "curl/8" {
+		t.Fatalf("detach = %q %q %q", gotHost, gotPath, gotUA)
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.StringData(head)))
+	hi := lo + uintptr(len(head))
+	for _, s := range []string{gotHost, gotPath, gotUA} {
+		if p := uintptr(unsafe.Pointer(unsafe.StringData(s))); p >= lo && p < hi {
+			t.Errorf("%q still points into the head", s)
+		}
 	}
 }

@@ -31,7 +31,8 @@ var (
 )
 
 // head is one request head as received: the request line and the header lines, without their
-// line ends. Every string points into raw, so a request costs one string for its whole head.
+// line ends. Every string points into raw, so a request costs one string for its whole head; and
+// any of them kept after the request keeps all of raw (clone what outlives a request).
 type head struct {
 	raw                   string
 	method, target, proto string
@@ -138,6 +139,30 @@ func parseVersion(proto string) (major, minor int, err *headError) {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
+var protos = [2]string{"HTTP/1.0", "HTTP/1.1"}
+
+// internMethod returns the common methods as constants, so that a request's Method does not
+// keep its whole head alive in whatever outlives the request (an access event, say).
+func internMethod(m string) string {
+	switch m {
+	case http.MethodGet:
+		return http.MethodGet
+	case http.MethodHead:
+		return http.MethodHead
+	case http.MethodPost:
+		return http.MethodPost
+	case http.MethodPut:
+		return http.MethodPut
+	case http.MethodPatch:
+		return http.MethodPatch
+	case http.MethodDelete:
+		return http.MethodDelete
+	case http.MethodOptions:
+		return http.MethodOptions
+	}
+	return m
+}
+
 // parseRequest turns a head into a request. It refuses what a proxy must not forward or cannot
 // frame unambiguously: see the package documentation.
 func parseRequest(h head) (*http.Request, *headError) {
@@ -149,8 +174,8 @@ func parseRequest(h head) (*http.Request, *headError) {
 		return nil, badRequest("invalid method")
 	}
 	r := &http.Request{
-		Method:     h.method,
-		Proto:      h.proto,
+		Method:     internMethod(h.method),
+		Proto:      protos[minor],
 		ProtoMajor: major,
 		ProtoMinor: minor,
 		RequestURI: h.target,
