@@ -7,8 +7,11 @@
 # issue 4 on), all on 127.0.0.1. Then two scenarios, each in interleaved rounds (order rotated every
 # round, so the shared machine's drift hits every peer alike):
 #   1. throughput: wrk -c64 closed loop -> req/s, ratio to direct, proxy CPU us/request, RSS;
-#   2. fixed rate: h2load --h1 at RATE req/s (open loop) -> p50/p99 and the p99 added to direct's p99
-#      of the same round.
+#   2. fixed rate: pace (scripts/bench/pace) sends RATE req/s at evenly spaced instants (open loop,
+#      latency counted from when each request was due) -> p50/p99 and the p99 added to direct's p99
+#      of the same round. While it runs, an idle-priority busy loop keeps each CPU out of its idle
+#      state (RATE_IDLE_POLL), as idle=poll would: on this VM a halted vCPU takes 0.1-1 ms to wake,
+#      which every request would pay on both sides and no proxy can do anything about.
 # The load generator is pinned to CPU 1, origin and proxies to CPU 0, like /work/shared/bench. Prints
 # the tables (medians over rounds); raw output and logs are kept in scripts/bench/results/<stamp>/
 # (git-ignored). Everything it starts is stopped by PID on exit.
@@ -17,19 +20,20 @@
 #   DUR=6            seconds per wrk run            ROUNDS=2       interleaved throughput rounds
 #   CONNS=64         wrk connections                WARM=2         seconds of unrecorded wrk warm-up per peer
 #   URL_PATH=/small  /small (1 KiB) or /large (64 KiB), both scenarios
-#   RATE=2000        total req/s of the fixed-rate run        RATE_CONNS=8  h2load connections (RATE/RATE_CONNS each)
-#   RATE_DUR=7       measured seconds per fixed-rate run      RATE_WARM=1   h2load warm-up seconds (not counted)
-#   RATE_ROUNDS=$ROUNDS  fixed-rate rounds (0 = skip the scenario)
+#   RATE=2000        total req/s of the fixed-rate run        RATE_CONNS=16 keep-alive connections (round robin)
+#   RATE_DUR=7       measured seconds per fixed-rate run      RATE_WARM=1   warm-up seconds (not counted)
+#   RATE_ROUNDS=$((2 * ROUNDS))  fixed-rate rounds (0 = skip the scenario); p99 on a shared VM is noisy
+#   RATE_IDLE_POLL=1 busy loops at SCHED_IDLE priority on every CPU during the fixed-rate runs (0 = none)
 #   PEERS=direct,nginx,haproxy,caddy,dataplane,dataplane-all   subset to run ("direct" is always added;
 #                    without dataplane* nothing of ours is built)
 #   PORT_BASE=28100  ports used: +0 origin, +1 nginx, +2 dataplane, +3 its ops, +4 control plane gRPC,
 #                    +5 control plane admin, +6 haproxy, +7 caddy, +8 dataplane-all, +9 its ops
 #                    (all 127.0.0.1; checked free first)
 #   SKIP_BUILD=1     do not run `make build` (use the existing bin/dataplane, bin/controlplane)
-#   CLIENT_CPU=1 SERVER_CPU=0      taskset CPU lists for wrk/h2load / for origin and proxies
+#   CLIENT_CPU=1 SERVER_CPU=0      taskset CPU lists for wrk/pace / for origin and proxies
 #   READY_TIMEOUT=30 seconds to wait for each process to become ready
 #   SETTLE_MAX=5     before each run, wait up to this many seconds for the control plane to be idle
-#   KEEP_H2LOG=1     keep h2load's per-request logs (raw/rate.*.h2log: start us, status, latency us)
+#   KEEP_H2LOG=1     keep pace's per-request logs (raw/rate.*.h2log: due time us, status, latency us)
 #   PROFILE=1        data planes serve /debug/pprof/ (PROXY_PPROF); a CPU profile of each data plane is
 #                    taken during its first throughput run: raw/cpu.<peer>.pprof (go tool pprof bin/dataplane F)
 set -euo pipefail
@@ -43,10 +47,11 @@ CONNS=${CONNS:-64}
 WARM=${WARM:-2}
 URL_PATH=${URL_PATH:-/small}
 RATE=${RATE:-2000}
-RATE_CONNS=${RATE_CONNS:-8}
+RATE_CONNS=${RATE_CONNS:-16}
 RATE_DUR=${RATE_DUR:-7}
 RATE_WARM=${RATE_WARM:-1}
-RATE_ROUNDS=${RATE_ROUNDS:-$ROUNDS}
+RATE_ROUNDS=${RATE_ROUNDS:-$((2 * ROUNDS))}
+RATE_IDLE_POLL=${RATE_IDLE_POLL:-1}
 PEERS=${PEERS:-direct,nginx,haproxy,caddy,dataplane,dataplane-all}
 PORT_BASE=${PORT_BASE:-28100}
 SKIP_BUILD=${SKIP_BUILD:-0}
@@ -95,7 +100,6 @@ want_ours() { want dataplane || want dataplane-all; }
 
 # ------------------------------------------------------------------ 1. tools (Debian)
 need_pkgs=(wrk)
-((RATE_ROUNDS == 0)) || need_pkgs+=(nghttp2-client)   # h2load
 for p in nginx haproxy caddy; do if want "$p"; then need_pkgs+=("$p"); fi; done
 missing=()
 for p in "${need_pkgs[@]}"; do
@@ -114,7 +118,7 @@ if ((${#missing[@]})); then
   done
 fi
 tools=(wrk taskset curl ss go make awk sort)
-((RATE_ROUNDS == 0)) || tools+=(h2load)
+((RATE_ROUNDS == 0 || RATE_IDLE_POLL == 0)) || tools+=(chrt)
 for p in nginx haproxy caddy; do if want "$p"; then tools+=("$p"); fi; done
 for t in "${tools[@]}"; do
   command -v "$t" >/dev/null || die "missing tool: $t"
@@ -283,6 +287,9 @@ if want_ours; then
 fi
 log "building the bench origin (scripts/bench/origin, GOWORK=off)"
 (cd "$HERE/origin" && GOWORK=off go build -o "$TMP/origin" .) || die "origin build failed"
+if ((RATE_ROUNDS)); then
+  (cd "$HERE/pace" && GOWORK=off go build -o "$TMP/pace" .) || die "pace build failed"
+fi
 
 {
   echo "date: $(date -Is)"
@@ -293,7 +300,7 @@ log "building the bench origin (scripts/bench/origin, GOWORK=off)"
   if want haproxy; then echo "haproxy: $(haproxy -v 2>&1 | head -1 | sed -E 's@ - https?://.*@@')"; fi
   if want caddy; then echo "caddy: $(caddy version 2>&1 | head -1)"; fi
   echo "wrk: $(wrk -v 2>&1 | head -1)"
-  if ((RATE_ROUNDS)); then echo "h2load: $(h2load --version 2>&1 | head -1)"; fi
+  if ((RATE_ROUNDS)); then echo "fixed rate: scripts/bench/pace, idle poll: $RATE_IDLE_POLL"; fi
   echo "settings: DUR=$DUR ROUNDS=$ROUNDS CONNS=$CONNS WARM=$WARM URL_PATH=$URL_PATH RATE=$RATE RATE_CONNS=$RATE_CONNS RATE_DUR=$RATE_DUR RATE_WARM=$RATE_WARM RATE_ROUNDS=$RATE_ROUNDS PEERS=$PEERS PORT_BASE=$PORT_BASE"
   echo "loadavg at start: $(cat /proc/loadavg)"
 } >"$OUTDIR/versions.txt"
@@ -417,7 +424,7 @@ to_us() {       # wrk latency "850.00us" / "1.23ms" / "1.02s" -> microseconds
     if (s ~ /us$/) m = 1; else if (s ~ /ms$/) m = 1000; else if (s ~ /m$/) m = 60000000; else if (s ~ /s$/) m = 1000000
     printf "%.0f", v * m }'
 }
-h2log_pcts() {  # h2load --log-file -> "n p50 p99" (us) of the 2xx answers (h2load logs no warm-up requests)
+h2log_pcts() {  # pace's log (h2load --log-file's format) -> "n p50 p99" (us) of the 2xx answers (no warm-up in it)
   awk -F'\t' '$2 >= 200 && $2 < 300 { print $3 }' "$1" | sort -n |
     awk '{ a[++c] = $1 } END { if (c == 0) { print "0 0 0"; exit }
       i50 = int(c * 0.50); i99 = int(c * 0.99); if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1
@@ -474,8 +481,8 @@ measure() {     # scenario round peer
     wrk_cmd "$DUR" "$n"
     run_load "$out" $((DUR + 30)) "${CMD[@]}" || rc=$?
   else
-    run_load "$out" $((RATE_DUR + RATE_WARM + 30)) h2load --h1 -t1 -c"$RATE_CONNS" --rps=$((RATE / RATE_CONNS)) \
-      -D "$RATE_DUR" --warm-up-time="$RATE_WARM" --log-file="$out.h2log" -H ":authority: ${HOSTHDR[$n]}" "${URL[$n]}" || rc=$?   # :authority = Host: for h1
+    run_load "$out" $((RATE_DUR + RATE_WARM + 30)) "$TMP/pace" -url "${URL[$n]}" -host "${HOSTHDR[$n]}" -rate "$RATE" \
+      -conns "$RATE_CONNS" -duration "${RATE_DUR}s" -warmup "${RATE_WARM}s" -log "$out.h2log" || rc=$?
   fi
   p1=$(cpu_ticks "${ppids[@]}")
   read -r s1 t1 < <(stat_steal)
@@ -492,11 +499,11 @@ measure() {     # scenario round peer
     errs=$(awk '/Socket errors:/ { gsub(",", ""); s = $4 + $6 + $8 + $10 } /Non-2xx or 3xx/ { x = $NF }
       END { print s + x + 0 }' "$out")
   else
-    # h2load: "finished in 8.00s, 2000.00 req/s, ..."; its counts and its log leave the warm-up out, the
+    # pace: "rps 2000.00", "requests 14000", "errors 0"; its counts and its log leave the warm-up out, the
     # CPU counters do not: requests = done x (RATE_DUR + RATE_WARM) / RATE_DUR (the rate is the same in both)
-    rps=$(awk '/^finished in/ { print $4 }' "$out")
-    reqs=$(awk -v d="$RATE_DUR" -v w="$RATE_WARM" '/^requests:/ { printf "%.0f", $6 * (d + w) / d }' "$out")
-    errs=$(awk '/^requests:/ { e += $10 + $12 + $14 } /^status codes:/ { e += $7 + $9 } END { print e + 0 }' "$out")
+    rps=$(awk '$1 == "rps" { print $2 }' "$out")
+    reqs=$(awk -v d="$RATE_DUR" -v w="$RATE_WARM" '$1 == "requests" { printf "%.0f", $2 * (d + w) / d }' "$out")
+    errs=$(awk '$1 == "errors" { print $2 + 0 }' "$out")
     read -r _ p50 p99 < <(h2log_pcts "$out.h2log")
     if [[ $KEEP_H2LOG != 1 ]]; then rm -f "$out.h2log"; fi
   fi
@@ -519,9 +526,18 @@ for n in "${SEL[@]}"; do
   mapfile -t pids < <(tree_of "${MEASURED[$n]}")
   RSS_END[$n]=$(status_kb VmRSS "${pids[@]}")
 done
+declare -a POLLERS=()
+if ((RATE_ROUNDS && RATE_IDLE_POLL)); then
+  # SCHED_IDLE: they run only when nothing else wants the CPU, and give it up at once when something does.
+  for ((c = 0; c < NCPU; c++)); do
+    chrt -i 0 taskset -c "$c" sh -c 'while :; do :; done' &
+    POLLERS+=($!) STARTED+=($!)
+  done
+fi
 for ((r = 1; r <= RATE_ROUNDS; r++)); do
   for ((j = 0; j < n_sel; j++)); do measure rate "$r" "${SEL[$(((j + r - 1) % n_sel))]}"; done
 done
+for p in "${POLLERS[@]}"; do stop_pid "$p"; done
 
 # ------------------------------------------------------------------ 7. tables
 CP_RSS=0 CP_HWM=0
@@ -574,7 +590,7 @@ END {
   n = split(order, peers, " ")
   split(rss, kv, " "); for (i in kv) { split(kv[i], x, "="); mem[x[1]] = x[2] }
   printf "\nproxy-manager bench, GET %s. Throughput: wrk -t1 -c%d, %ss x %d interleaved rounds. ", path, conns, dur, rounds
-  if (rrounds > 0) printf "Fixed rate: h2load --h1, %d req/s over %d connections, %ss (+%ss warm-up) x %d rounds.", rate, rconns, rdur, rwarm, rrounds
+  if (rrounds > 0) printf "Fixed rate: pace, %d req/s evenly spaced over %d connections, %ss (+%ss warm-up) x %d rounds.", rate, rconns, rdur, rwarm, rrounds
   printf " Medians over rounds.\n\n"
   printf "| peer | req/s | vs direct | p50 | p99 | proxy CPU us/req | origin CPU us/req | peak RSS under load | RSS at end | p99 @%d req/s | added p99 @%d req/s | errors |\n", rate, rate
   printf "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
@@ -590,7 +606,7 @@ END {
       err["thr", p] + err["rate", p]
   }
   if (rrounds > 0) {
-    printf "\nFixed rate, %d req/s (open loop, h2load --h1 -c%d --rps=%d):\n\n", rate, rconns, int(rate / rconns)
+    printf "\nFixed rate, %d req/s (open loop, evenly spaced, latency from when each request was due; %d connections):\n\n", rate, rconns
     printf "| peer | achieved req/s | p50 | p99 | added p50 | added p99 | proxy CPU us/req | peak RSS | errors |\n"
     printf "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     for (i = 1; i <= n; i++) {

@@ -1,0 +1,3 @@
+module github.com/proxy-manager/proxy-manager/scripts/bench/pace
+
+go 1.22
