@@ -370,9 +370,6 @@ func TestClientGoneCancelsRequest(t *testing.T) {
 // TestPipelinedDuringWatch: a request that runs past watchDelay while the next one is already
 // sent; the watch reads the next request's first byte, which must not be lost.
 func TestPipelinedDuringWatch(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits for the watch delay")
-	}
 	_, addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			time.Sleep(watchDelay + 200*time.Millisecond)
