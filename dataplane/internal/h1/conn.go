@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"strings"
@@ -125,12 +126,12 @@ func (c *conn) serve(ctx context.Context) {
 		h, scratch, err := readHead(c.br, c.scratch, c.srv.maxHeaderBytes())
 		c.scratch = scratch
 		if err != nil {
-			c.answerHeadError(err)
+			c.answerHeadError(ctx, "", err)
 			return
 		}
 		req, herr := parseRequest(h)
 		if herr != nil {
-			c.answerHeadError(herr)
+			c.answerHeadError(ctx, h.method, herr)
 			return
 		}
 		if err := c.rwc.SetReadDeadline(time.Time{}); err != nil {
@@ -155,7 +156,8 @@ func (c *conn) serveRequest(ctx context.Context, req *http.Request) (keep bool) 
 			continue100 = req.ContentLength != 0
 			delete(req.Header, "Expect")
 		} else {
-			c.answerError(http.StatusExpectationFailed, "unsupported Expect header")
+			req.Close, req.Body = true, http.NoBody
+			c.reject(req.WithContext(ctx), http.StatusExpectationFailed, "unsupported Expect header")
 			return false
 		}
 	}
@@ -271,7 +273,7 @@ func (c *conn) writeContinue() error {
 
 // answerHeadError answers a request head that could not be read or was refused, then the
 // connection is closed. A client that went away or timed out gets nothing.
-func (c *conn) answerHeadError(err error) {
+func (c *conn) answerHeadError(ctx context.Context, method string, err error) {
 	var herr *headError
 	if !errors.As(err, &herr) {
 		var ne net.Error
@@ -280,7 +282,29 @@ func (c *conn) answerHeadError(err error) {
 		}
 		herr = badRequest("unreadable request head")
 	}
-	c.answerError(herr.status, herr.reason)
+	if !validMethod(method) {
+		method = http.MethodGet
+	}
+	c.reject((&http.Request{
+		Method: internMethod(method), URL: &url.URL{Path: "/"}, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, Body: http.NoBody, Close: true, RemoteAddr: c.remoteAddr, TLS: c.tlsState, RequestURI: "/",
+	}).WithContext(ctx), herr.status, herr.reason)
+}
+
+// reject answers a refused request through Server.Reject (the edge's error page), or in plain
+// text without one; the connection is closed after it.
+func (c *conn) reject(req *http.Request, status int, reason string) {
+	if c.srv.Reject == nil {
+		c.answerError(status, reason)
+		return
+	}
+	_ = c.rwc.SetDeadline(time.Now().Add(5 * time.Second))
+	w := &response{c: c, req: req, header: make(http.Header, 4), declaredLen: -1, closeAfter: true}
+	c.srv.Reject(w, req, status, reason)
+	if !w.hijacked {
+		w.finish()
+		_ = c.bw.Flush()
+	}
 }
 
 // answerError writes a plain-text error response that closes the connection.

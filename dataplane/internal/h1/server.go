@@ -4,7 +4,8 @@
 // a copy of every response header map, sorted header writes, a second buffered writer), and
 // because a proxy must refuse ambiguous framing that net/http accepts.
 //
-// What it refuses before any handler runs, closing the connection after the answer:
+// What it refuses before any handler runs, closing the connection after the answer (given by
+// Server.Reject, the edge's error page, when set):
 //   - 400: a malformed request line or header line, a header name that is not a token, a value
 //     with control characters, obsolete line folding (RFC 9112 §5.2), no Host in HTTP/1.1,
 //     several Host headers or an invalid one, an invalid or several differing Content-Length
@@ -50,6 +51,11 @@ type Server struct {
 	MaxHeaderBytes int
 	// ErrorLog receives handler panics and accept errors; nil: the log package's logger.
 	ErrorLog *log.Logger
+	// Reject answers a request head the server refuses (the status and reason of the package
+	// documentation), on a request that has the method if it was readable, path "/", no Host and
+	// no headers; the response closes the connection. nil: a plain-text answer. Give it the edge's
+	// error page, so that the client gets a request id and the refusal is an event like any other.
+	Reject func(w http.ResponseWriter, r *http.Request, status int, reason string)
 
 	date dateCache
 	bufs bufferPool

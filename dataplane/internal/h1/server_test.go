@@ -488,3 +488,39 @@ func TestShutdown(t *testing.T) {
 		t.Errorf("Shutdown: %v", err)
 	}
 }
+
+func TestRejectHook(t *testing.T) {
+	var got []string
+	var mu sync.Mutex
+	_, addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), func(s *Server) {
+		s.Reject = func(w http.ResponseWriter, r *http.Request, status int, reason string) {
+			mu.Lock()
+			got = append(got, fmt.Sprintf("%s %d %s", r.Method, status, reason))
+			mu.Unlock()
+			w.Header().Set("X-Request-ID", "rid-1")
+			w.WriteHeader(status)
+			io.WriteString(w, "page")
+		}
+	})
+	for _, tc := range []struct {
+		raw    string
+		status int
+		want   string
+	}{
+		{"POST / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400, "POST 400 obsolete line folding"},
+		{"GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505, "GET 505 HTTP version not supported"},
+		{"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "GET 400 invalid method"},
+		{"PUT /x HTTP/1.1\r\nHost: a\r\nExpect: magic\r\nContent-Length: 1\r\n\r\nx", 417, "PUT 417 unsupported Expect header"},
+	} {
+		resps, bodies, closed := exchange(t, addr, tc.raw+"GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+		if len(resps) != 1 || !closed || resps[0].StatusCode != tc.status || bodies[0] != "page" ||
+			resps[0].Header.Get("X-Request-ID") != "rid-1" || !resps[0].Close {
+			t.Errorf("%q: %d responses, closed %v, %v", tc.raw, len(resps), closed, resps)
+		}
+		mu.Lock()
+		if len(got) == 0 || got[len(got)-1] != tc.want {
+			t.Errorf("Reject calls %q, want last %q", got, tc.want)
+		}
+		mu.Unlock()
+	}
+}

@@ -185,7 +185,7 @@ func Listen(cfg Config) (_ *Servers, err error) {
 			ln:               s.tlsLis,
 			conf:             s.tls.Config(),
 			handshakeTimeout: lim.ReadHeaderTimeout,
-			h1:               newH1Server(handler, lim, cfg.ErrorLog),
+			h1:               newH1Server(handler, cfg.Reject, lim, cfg.ErrorLog),
 			h2:               h2,
 			h2ln:             newConnQueue(s.tlsLis.Addr()),
 			errorLog:         cfg.ErrorLog,
@@ -199,7 +199,7 @@ func Listen(cfg Config) (_ *Servers, err error) {
 		if s.plain, err = NewPlain(PlainConfig{Next: cfg.Handler, Edges: cfg.Edges, HTTPSPort: httpsPort, ErrorLog: cfg.ErrorLog}); err != nil {
 			return nil, err
 		}
-		s.httpSrv = newH1Server(NewGuard(s.plain, cfg.Reject), lim, cfg.ErrorLog)
+		s.httpSrv = newH1Server(NewGuard(s.plain, cfg.Reject), cfg.Reject, lim, cfg.ErrorLog)
 	}
 	s.rotationCtx, s.stopRotation = context.WithCancel(context.Background())
 	return s, nil
@@ -228,10 +228,13 @@ func newHTTPServer(h http.Handler, lim Limits, errorLog *log.Logger) *http.Serve
 	}
 }
 
-// newH1Server is the HTTP/1.x server of the plain-HTTP listener.
-func newH1Server(h http.Handler, lim Limits, errorLog *log.Logger) *h1.Server {
+// newH1Server is an HTTP/1.x server: of the plain-HTTP listener, and of the HTTPS one for
+// connections that did not negotiate h2. reject answers the heads it refuses (the edge's error
+// page with a request id).
+func newH1Server(h http.Handler, reject RejectFunc, lim Limits, errorLog *log.Logger) *h1.Server {
 	return &h1.Server{
 		Handler:           h,
+		Reject:            reject, // nil: plain text
 		ReadHeaderTimeout: lim.ReadHeaderTimeout,
 		IdleTimeout:       lim.IdleTimeout,
 		MaxHeaderBytes:    lim.MaxHeaderBytes,
