@@ -201,11 +201,9 @@ func (c *conn) serveRequest(ctx context.Context, req *http.Request) (keep bool) 
 	}
 	keep = w.finish()
 	if b != nil && !b.drain() {
+		// A body still streaming when the head went out (without "Connection: close") and then too
+		// long to read away: the client learns by the close.
 		keep = false
-		if w.committed && !w.closeAfter {
-			// The head went out without "Connection: close": the client learns by the close.
-			w.closeAfter = true
-		}
 	}
 	if err := c.bw.Flush(); err != nil {
 		return false
