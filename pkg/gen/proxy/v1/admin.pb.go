@@ -22,6 +22,184 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ListBansRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBansRequest) Reset() {
+	*x = ListBansRequest{}
+	mi := &file_proxy_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBansRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBansRequest) ProtoMessage() {}
+
+func (x *ListBansRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBansRequest.ProtoReflect.Descriptor instead.
+func (*ListBansRequest) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+type ListBansResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Bans          []*Ban                 `protobuf:"bytes,1,rep,name=bans,proto3" json:"bans,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListBansResponse) Reset() {
+	*x = ListBansResponse{}
+	mi := &file_proxy_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListBansResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListBansResponse) ProtoMessage() {}
+
+func (x *ListBansResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListBansResponse.ProtoReflect.Descriptor instead.
+func (*ListBansResponse) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListBansResponse) GetBans() []*Ban {
+	if x != nil {
+		return x.Bans
+	}
+	return nil
+}
+
+type LiftBanRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ClientIp string                 `protobuf:"bytes,1,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	// route_id lifts only the ban on that route; empty lifts every ban of the address.
+	RouteId       string `protobuf:"bytes,2,opt,name=route_id,json=routeId,proto3" json:"route_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LiftBanRequest) Reset() {
+	*x = LiftBanRequest{}
+	mi := &file_proxy_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LiftBanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LiftBanRequest) ProtoMessage() {}
+
+func (x *LiftBanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LiftBanRequest.ProtoReflect.Descriptor instead.
+func (*LiftBanRequest) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LiftBanRequest) GetClientIp() string {
+	if x != nil {
+		return x.ClientIp
+	}
+	return ""
+}
+
+func (x *LiftBanRequest) GetRouteId() string {
+	if x != nil {
+		return x.RouteId
+	}
+	return ""
+}
+
+type LiftBanResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// lifted counts the bans ended.
+	Lifted        int32 `protobuf:"varint,1,opt,name=lifted,proto3" json:"lifted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LiftBanResponse) Reset() {
+	*x = LiftBanResponse{}
+	mi := &file_proxy_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LiftBanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LiftBanResponse) ProtoMessage() {}
+
+func (x *LiftBanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LiftBanResponse.ProtoReflect.Descriptor instead.
+func (*LiftBanResponse) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LiftBanResponse) GetLifted() int32 {
+	if x != nil {
+		return x.Lifted
+	}
+	return 0
+}
+
 type ListDataplanesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -30,7 +208,7 @@ type ListDataplanesRequest struct {
 
 func (x *ListDataplanesRequest) Reset() {
 	*x = ListDataplanesRequest{}
-	mi := &file_proxy_v1_admin_proto_msgTypes[0]
+	mi := &file_proxy_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -42,7 +220,7 @@ func (x *ListDataplanesRequest) String() string {
 func (*ListDataplanesRequest) ProtoMessage() {}
 
 func (x *ListDataplanesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_admin_proto_msgTypes[0]
+	mi := &file_proxy_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -55,7 +233,7 @@ func (x *ListDataplanesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDataplanesRequest.ProtoReflect.Descriptor instead.
 func (*ListDataplanesRequest) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 type ListDataplanesResponse struct {
@@ -67,7 +245,7 @@ type ListDataplanesResponse struct {
 
 func (x *ListDataplanesResponse) Reset() {
 	*x = ListDataplanesResponse{}
-	mi := &file_proxy_v1_admin_proto_msgTypes[1]
+	mi := &file_proxy_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -79,7 +257,7 @@ func (x *ListDataplanesResponse) String() string {
 func (*ListDataplanesResponse) ProtoMessage() {}
 
 func (x *ListDataplanesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_admin_proto_msgTypes[1]
+	mi := &file_proxy_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -92,7 +270,7 @@ func (x *ListDataplanesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDataplanesResponse.ProtoReflect.Descriptor instead.
 func (*ListDataplanesResponse) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListDataplanesResponse) GetDataplanes() []*Dataplane {
@@ -128,7 +306,7 @@ type Dataplane struct {
 
 func (x *Dataplane) Reset() {
 	*x = Dataplane{}
-	mi := &file_proxy_v1_admin_proto_msgTypes[2]
+	mi := &file_proxy_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -140,7 +318,7 @@ func (x *Dataplane) String() string {
 func (*Dataplane) ProtoMessage() {}
 
 func (x *Dataplane) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_admin_proto_msgTypes[2]
+	mi := &file_proxy_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -153,7 +331,7 @@ func (x *Dataplane) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dataplane.ProtoReflect.Descriptor instead.
 func (*Dataplane) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Dataplane) GetNodeId() string {
@@ -262,7 +440,7 @@ type GetSnapshotRequest struct {
 
 func (x *GetSnapshotRequest) Reset() {
 	*x = GetSnapshotRequest{}
-	mi := &file_proxy_v1_admin_proto_msgTypes[3]
+	mi := &file_proxy_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -274,7 +452,7 @@ func (x *GetSnapshotRequest) String() string {
 func (*GetSnapshotRequest) ProtoMessage() {}
 
 func (x *GetSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_admin_proto_msgTypes[3]
+	mi := &file_proxy_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -287,7 +465,7 @@ func (x *GetSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*GetSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 type GetSnapshotResponse struct {
@@ -299,7 +477,7 @@ type GetSnapshotResponse struct {
 
 func (x *GetSnapshotResponse) Reset() {
 	*x = GetSnapshotResponse{}
-	mi := &file_proxy_v1_admin_proto_msgTypes[4]
+	mi := &file_proxy_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -311,7 +489,7 @@ func (x *GetSnapshotResponse) String() string {
 func (*GetSnapshotResponse) ProtoMessage() {}
 
 func (x *GetSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_admin_proto_msgTypes[4]
+	mi := &file_proxy_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -324,7 +502,7 @@ func (x *GetSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*GetSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetSnapshotResponse) GetSnapshot() *Snapshot {
@@ -342,7 +520,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_proxy_v1_admin_proto_msgTypes[5]
+	mi := &file_proxy_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -354,7 +532,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_admin_proto_msgTypes[5]
+	mi := &file_proxy_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -367,7 +545,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 type ListRoutesResponse struct {
@@ -380,7 +558,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_proxy_v1_admin_proto_msgTypes[6]
+	mi := &file_proxy_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -392,7 +570,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_admin_proto_msgTypes[6]
+	mi := &file_proxy_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -405,7 +583,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListRoutesResponse) GetVersion() uint64 {
@@ -430,7 +608,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_proxy_v1_admin_proto_msgTypes[7]
+	mi := &file_proxy_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -442,7 +620,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_admin_proto_msgTypes[7]
+	mi := &file_proxy_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -455,7 +633,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 type ReloadResponse struct {
@@ -471,7 +649,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_proxy_v1_admin_proto_msgTypes[8]
+	mi := &file_proxy_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +661,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_admin_proto_msgTypes[8]
+	mi := &file_proxy_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +674,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_proxy_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReloadResponse) GetChanged() bool {
@@ -524,7 +702,15 @@ var File_proxy_v1_admin_proto protoreflect.FileDescriptor
 
 const file_proxy_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x14proxy/v1/admin.proto\x12\bproxy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17proxy/v1/snapshot.proto\"\x17\n" +
+	"\x14proxy/v1/admin.proto\x12\bproxy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17proxy/v1/snapshot.proto\"\x11\n" +
+	"\x0fListBansRequest\"5\n" +
+	"\x10ListBansResponse\x12!\n" +
+	"\x04bans\x18\x01 \x03(\v2\r.proxy.v1.BanR\x04bans\"H\n" +
+	"\x0eLiftBanRequest\x12\x1b\n" +
+	"\tclient_ip\x18\x01 \x01(\tR\bclientIp\x12\x19\n" +
+	"\broute_id\x18\x02 \x01(\tR\arouteId\")\n" +
+	"\x0fLiftBanResponse\x12\x16\n" +
+	"\x06lifted\x18\x01 \x01(\x05R\x06lifted\"\x17\n" +
 	"\x15ListDataplanesRequest\"M\n" +
 	"\x16ListDataplanesResponse\x123\n" +
 	"\n" +
@@ -558,13 +744,15 @@ const file_proxy_v1_admin_proto_rawDesc = "" +
 	"\x0eReloadResponse\x12\x18\n" +
 	"\achanged\x18\x01 \x01(\bR\achanged\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x16\n" +
-	"\x06errors\x18\x03 \x03(\tR\x06errors2\xb5\x02\n" +
+	"\x06errors\x18\x03 \x03(\tR\x06errors2\xb8\x03\n" +
 	"\fAdminService\x12S\n" +
 	"\x0eListDataplanes\x12\x1f.proxy.v1.ListDataplanesRequest\x1a .proxy.v1.ListDataplanesResponse\x12J\n" +
 	"\vGetSnapshot\x12\x1c.proxy.v1.GetSnapshotRequest\x1a\x1d.proxy.v1.GetSnapshotResponse\x12G\n" +
 	"\n" +
 	"ListRoutes\x12\x1b.proxy.v1.ListRoutesRequest\x1a\x1c.proxy.v1.ListRoutesResponse\x12;\n" +
-	"\x06Reload\x12\x17.proxy.v1.ReloadRequest\x1a\x18.proxy.v1.ReloadResponseB\x9c\x01\n" +
+	"\x06Reload\x12\x17.proxy.v1.ReloadRequest\x1a\x18.proxy.v1.ReloadResponse\x12A\n" +
+	"\bListBans\x12\x19.proxy.v1.ListBansRequest\x1a\x1a.proxy.v1.ListBansResponse\x12>\n" +
+	"\aLiftBan\x12\x18.proxy.v1.LiftBanRequest\x1a\x19.proxy.v1.LiftBanResponseB\x9c\x01\n" +
 	"\fcom.proxy.v1B\n" +
 	"AdminProtoP\x01Z?github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1;proxyv1\xa2\x02\x03PXX\xaa\x02\bProxy.V1\xca\x02\bProxy\\V1\xe2\x02\x14Proxy\\V1\\GPBMetadata\xea\x02\tProxy::V1b\x06proto3"
 
@@ -580,41 +768,51 @@ func file_proxy_v1_admin_proto_rawDescGZIP() []byte {
 	return file_proxy_v1_admin_proto_rawDescData
 }
 
-var file_proxy_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_proxy_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_proxy_v1_admin_proto_goTypes = []any{
-	(*ListDataplanesRequest)(nil),  // 0: proxy.v1.ListDataplanesRequest
-	(*ListDataplanesResponse)(nil), // 1: proxy.v1.ListDataplanesResponse
-	(*Dataplane)(nil),              // 2: proxy.v1.Dataplane
-	(*GetSnapshotRequest)(nil),     // 3: proxy.v1.GetSnapshotRequest
-	(*GetSnapshotResponse)(nil),    // 4: proxy.v1.GetSnapshotResponse
-	(*ListRoutesRequest)(nil),      // 5: proxy.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),     // 6: proxy.v1.ListRoutesResponse
-	(*ReloadRequest)(nil),          // 7: proxy.v1.ReloadRequest
-	(*ReloadResponse)(nil),         // 8: proxy.v1.ReloadResponse
-	(*timestamppb.Timestamp)(nil),  // 9: google.protobuf.Timestamp
-	(*Snapshot)(nil),               // 10: proxy.v1.Snapshot
-	(*Route)(nil),                  // 11: proxy.v1.Route
+	(*ListBansRequest)(nil),        // 0: proxy.v1.ListBansRequest
+	(*ListBansResponse)(nil),       // 1: proxy.v1.ListBansResponse
+	(*LiftBanRequest)(nil),         // 2: proxy.v1.LiftBanRequest
+	(*LiftBanResponse)(nil),        // 3: proxy.v1.LiftBanResponse
+	(*ListDataplanesRequest)(nil),  // 4: proxy.v1.ListDataplanesRequest
+	(*ListDataplanesResponse)(nil), // 5: proxy.v1.ListDataplanesResponse
+	(*Dataplane)(nil),              // 6: proxy.v1.Dataplane
+	(*GetSnapshotRequest)(nil),     // 7: proxy.v1.GetSnapshotRequest
+	(*GetSnapshotResponse)(nil),    // 8: proxy.v1.GetSnapshotResponse
+	(*ListRoutesRequest)(nil),      // 9: proxy.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),     // 10: proxy.v1.ListRoutesResponse
+	(*ReloadRequest)(nil),          // 11: proxy.v1.ReloadRequest
+	(*ReloadResponse)(nil),         // 12: proxy.v1.ReloadResponse
+	(*Ban)(nil),                    // 13: proxy.v1.Ban
+	(*timestamppb.Timestamp)(nil),  // 14: google.protobuf.Timestamp
+	(*Snapshot)(nil),               // 15: proxy.v1.Snapshot
+	(*Route)(nil),                  // 16: proxy.v1.Route
 }
 var file_proxy_v1_admin_proto_depIdxs = []int32{
-	2,  // 0: proxy.v1.ListDataplanesResponse.dataplanes:type_name -> proxy.v1.Dataplane
-	9,  // 1: proxy.v1.Dataplane.last_ack_time:type_name -> google.protobuf.Timestamp
-	9,  // 2: proxy.v1.Dataplane.connected_since:type_name -> google.protobuf.Timestamp
-	9,  // 3: proxy.v1.Dataplane.last_seen:type_name -> google.protobuf.Timestamp
-	10, // 4: proxy.v1.GetSnapshotResponse.snapshot:type_name -> proxy.v1.Snapshot
-	11, // 5: proxy.v1.ListRoutesResponse.routes:type_name -> proxy.v1.Route
-	0,  // 6: proxy.v1.AdminService.ListDataplanes:input_type -> proxy.v1.ListDataplanesRequest
-	3,  // 7: proxy.v1.AdminService.GetSnapshot:input_type -> proxy.v1.GetSnapshotRequest
-	5,  // 8: proxy.v1.AdminService.ListRoutes:input_type -> proxy.v1.ListRoutesRequest
-	7,  // 9: proxy.v1.AdminService.Reload:input_type -> proxy.v1.ReloadRequest
-	1,  // 10: proxy.v1.AdminService.ListDataplanes:output_type -> proxy.v1.ListDataplanesResponse
-	4,  // 11: proxy.v1.AdminService.GetSnapshot:output_type -> proxy.v1.GetSnapshotResponse
-	6,  // 12: proxy.v1.AdminService.ListRoutes:output_type -> proxy.v1.ListRoutesResponse
-	8,  // 13: proxy.v1.AdminService.Reload:output_type -> proxy.v1.ReloadResponse
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	13, // 0: proxy.v1.ListBansResponse.bans:type_name -> proxy.v1.Ban
+	6,  // 1: proxy.v1.ListDataplanesResponse.dataplanes:type_name -> proxy.v1.Dataplane
+	14, // 2: proxy.v1.Dataplane.last_ack_time:type_name -> google.protobuf.Timestamp
+	14, // 3: proxy.v1.Dataplane.connected_since:type_name -> google.protobuf.Timestamp
+	14, // 4: proxy.v1.Dataplane.last_seen:type_name -> google.protobuf.Timestamp
+	15, // 5: proxy.v1.GetSnapshotResponse.snapshot:type_name -> proxy.v1.Snapshot
+	16, // 6: proxy.v1.ListRoutesResponse.routes:type_name -> proxy.v1.Route
+	4,  // 7: proxy.v1.AdminService.ListDataplanes:input_type -> proxy.v1.ListDataplanesRequest
+	7,  // 8: proxy.v1.AdminService.GetSnapshot:input_type -> proxy.v1.GetSnapshotRequest
+	9,  // 9: proxy.v1.AdminService.ListRoutes:input_type -> proxy.v1.ListRoutesRequest
+	11, // 10: proxy.v1.AdminService.Reload:input_type -> proxy.v1.ReloadRequest
+	0,  // 11: proxy.v1.AdminService.ListBans:input_type -> proxy.v1.ListBansRequest
+	2,  // 12: proxy.v1.AdminService.LiftBan:input_type -> proxy.v1.LiftBanRequest
+	5,  // 13: proxy.v1.AdminService.ListDataplanes:output_type -> proxy.v1.ListDataplanesResponse
+	8,  // 14: proxy.v1.AdminService.GetSnapshot:output_type -> proxy.v1.GetSnapshotResponse
+	10, // 15: proxy.v1.AdminService.ListRoutes:output_type -> proxy.v1.ListRoutesResponse
+	12, // 16: proxy.v1.AdminService.Reload:output_type -> proxy.v1.ReloadResponse
+	1,  // 17: proxy.v1.AdminService.ListBans:output_type -> proxy.v1.ListBansResponse
+	3,  // 18: proxy.v1.AdminService.LiftBan:output_type -> proxy.v1.LiftBanResponse
+	13, // [13:19] is the sub-list for method output_type
+	7,  // [7:13] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_proxy_v1_admin_proto_init() }
@@ -629,7 +827,7 @@ func file_proxy_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proxy_v1_admin_proto_rawDesc), len(file_proxy_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,8 @@ const (
 	AdminService_GetSnapshot_FullMethodName    = "/proxy.v1.AdminService/GetSnapshot"
 	AdminService_ListRoutes_FullMethodName     = "/proxy.v1.AdminService/ListRoutes"
 	AdminService_Reload_FullMethodName         = "/proxy.v1.AdminService/Reload"
+	AdminService_ListBans_FullMethodName       = "/proxy.v1.AdminService/ListBans"
+	AdminService_LiftBan_FullMethodName        = "/proxy.v1.AdminService/LiftBan"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -40,6 +42,10 @@ type AdminServiceClient interface {
 	ListRoutes(ctx context.Context, in *ListRoutesRequest, opts ...grpc.CallOption) (*ListRoutesResponse, error)
 	// Reload re-reads the configuration files now, as if they had changed.
 	Reload(ctx context.Context, in *ReloadRequest, opts ...grpc.CallOption) (*ReloadResponse, error)
+	// ListBans lists the bans in force on every data plane.
+	ListBans(ctx context.Context, in *ListBansRequest, opts ...grpc.CallOption) (*ListBansResponse, error)
+	// LiftBan ends the bans of one client address now; every data plane drops them within 2 s.
+	LiftBan(ctx context.Context, in *LiftBanRequest, opts ...grpc.CallOption) (*LiftBanResponse, error)
 }
 
 type adminServiceClient struct {
@@ -90,6 +96,26 @@ func (c *adminServiceClient) Reload(ctx context.Context, in *ReloadRequest, opts
 	return out, nil
 }
 
+func (c *adminServiceClient) ListBans(ctx context.Context, in *ListBansRequest, opts ...grpc.CallOption) (*ListBansResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListBansResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListBans_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) LiftBan(ctx context.Context, in *LiftBanRequest, opts ...grpc.CallOption) (*LiftBanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LiftBanResponse)
+	err := c.cc.Invoke(ctx, AdminService_LiftBan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -105,6 +131,10 @@ type AdminServiceServer interface {
 	ListRoutes(context.Context, *ListRoutesRequest) (*ListRoutesResponse, error)
 	// Reload re-reads the configuration files now, as if they had changed.
 	Reload(context.Context, *ReloadRequest) (*ReloadResponse, error)
+	// ListBans lists the bans in force on every data plane.
+	ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error)
+	// LiftBan ends the bans of one client address now; every data plane drops them within 2 s.
+	LiftBan(context.Context, *LiftBanRequest) (*LiftBanResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -126,6 +156,12 @@ func (UnimplementedAdminServiceServer) ListRoutes(context.Context, *ListRoutesRe
 }
 func (UnimplementedAdminServiceServer) Reload(context.Context, *ReloadRequest) (*ReloadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Reload not implemented")
+}
+func (UnimplementedAdminServiceServer) ListBans(context.Context, *ListBansRequest) (*ListBansResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListBans not implemented")
+}
+func (UnimplementedAdminServiceServer) LiftBan(context.Context, *LiftBanRequest) (*LiftBanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LiftBan not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -220,6 +256,42 @@ func _AdminService_Reload_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ListBans_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListBansRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListBans(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListBans_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListBans(ctx, req.(*ListBansRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_LiftBan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LiftBanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).LiftBan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_LiftBan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).LiftBan(ctx, req.(*LiftBanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -242,6 +314,14 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Reload",
 			Handler:    _AdminService_Reload_Handler,
+		},
+		{
+			MethodName: "ListBans",
+			Handler:    _AdminService_ListBans_Handler,
+		},
+		{
+			MethodName: "LiftBan",
+			Handler:    _AdminService_LiftBan_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

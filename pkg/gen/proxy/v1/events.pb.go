@@ -23,6 +23,74 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// SecurityKind says what a SecurityEvent records.
+type SecurityKind int32
+
+const (
+	SecurityKind_SECURITY_KIND_UNSPECIFIED SecurityKind = 0
+	// A request over a rate limit (429).
+	SecurityKind_SECURITY_KIND_THROTTLED SecurityKind = 1
+	// A client banned by this data plane (ban_until is set).
+	SecurityKind_SECURITY_KIND_BANNED SecurityKind = 2
+	// A failed login counted toward a ban.
+	SecurityKind_SECURITY_KIND_FAILED_LOGIN SecurityKind = 3
+	// A WAF rule matched (action "blocked" or "logged").
+	SecurityKind_SECURITY_KIND_WAF SecurityKind = 4
+	// A request refused by the route's GeoIP countries.
+	SecurityKind_SECURITY_KIND_GEO_BLOCKED SecurityKind = 5
+	// A login path used from a country the route has not seen that client's logins from.
+	SecurityKind_SECURITY_KIND_UNUSUAL_COUNTRY SecurityKind = 6
+)
+
+// Enum value maps for SecurityKind.
+var (
+	SecurityKind_name = map[int32]string{
+		0: "SECURITY_KIND_UNSPECIFIED",
+		1: "SECURITY_KIND_THROTTLED",
+		2: "SECURITY_KIND_BANNED",
+		3: "SECURITY_KIND_FAILED_LOGIN",
+		4: "SECURITY_KIND_WAF",
+		5: "SECURITY_KIND_GEO_BLOCKED",
+		6: "SECURITY_KIND_UNUSUAL_COUNTRY",
+	}
+	SecurityKind_value = map[string]int32{
+		"SECURITY_KIND_UNSPECIFIED":     0,
+		"SECURITY_KIND_THROTTLED":       1,
+		"SECURITY_KIND_BANNED":          2,
+		"SECURITY_KIND_FAILED_LOGIN":    3,
+		"SECURITY_KIND_WAF":             4,
+		"SECURITY_KIND_GEO_BLOCKED":     5,
+		"SECURITY_KIND_UNUSUAL_COUNTRY": 6,
+	}
+)
+
+func (x SecurityKind) Enum() *SecurityKind {
+	p := new(SecurityKind)
+	*p = x
+	return p
+}
+
+func (x SecurityKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SecurityKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_proxy_v1_events_proto_enumTypes[0].Descriptor()
+}
+
+func (SecurityKind) Type() protoreflect.EnumType {
+	return &file_proxy_v1_events_proto_enumTypes[0]
+}
+
+func (x SecurityKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SecurityKind.Descriptor instead.
+func (SecurityKind) EnumDescriptor() ([]byte, []int) {
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{0}
+}
+
 // WebSocketEventKind says whether a WebSocket connection opened or closed.
 type WebSocketEventKind int32
 
@@ -57,11 +125,11 @@ func (x WebSocketEventKind) String() string {
 }
 
 func (WebSocketEventKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_proxy_v1_events_proto_enumTypes[0].Descriptor()
+	return file_proxy_v1_events_proto_enumTypes[1].Descriptor()
 }
 
 func (WebSocketEventKind) Type() protoreflect.EnumType {
-	return &file_proxy_v1_events_proto_enumTypes[0]
+	return &file_proxy_v1_events_proto_enumTypes[1]
 }
 
 func (x WebSocketEventKind) Number() protoreflect.EnumNumber {
@@ -70,7 +138,7 @@ func (x WebSocketEventKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WebSocketEventKind.Descriptor instead.
 func (WebSocketEventKind) EnumDescriptor() ([]byte, []int) {
-	return file_proxy_v1_events_proto_rawDescGZIP(), []int{0}
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{1}
 }
 
 // StreamEventsRequest carries one batch.
@@ -175,6 +243,7 @@ type EventBatch struct {
 	Websockets    []*WebSocketEvent `protobuf:"bytes,6,rep,name=websockets,proto3" json:"websockets,omitempty"`
 	Circuits      []*CircuitEvent   `protobuf:"bytes,7,rep,name=circuits,proto3" json:"circuits,omitempty"`
 	Pools         []*PoolStats      `protobuf:"bytes,8,rep,name=pools,proto3" json:"pools,omitempty"`
+	Security      []*SecurityEvent  `protobuf:"bytes,9,rep,name=security,proto3" json:"security,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -265,6 +334,179 @@ func (x *EventBatch) GetPools() []*PoolStats {
 	return nil
 }
 
+func (x *EventBatch) GetSecurity() []*SecurityEvent {
+	if x != nil {
+		return x.Security
+	}
+	return nil
+}
+
+// SecurityEvent is something a security policy did or saw. Unlike RequestEvent it carries the
+// real client address: bans and violations need it (DESIGN: raw IPs leave the data plane only
+// for security features).
+type SecurityEvent struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Time      *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Kind      SecurityKind           `protobuf:"varint,2,opt,name=kind,proto3,enum=proxy.v1.SecurityKind" json:"kind,omitempty"`
+	RouteId   string                 `protobuf:"bytes,3,opt,name=route_id,json=routeId,proto3" json:"route_id,omitempty"`
+	ClientIp  string                 `protobuf:"bytes,4,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	Path      string                 `protobuf:"bytes,5,opt,name=path,proto3" json:"path,omitempty"`
+	RequestId string                 `protobuf:"bytes,6,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// action: "throttled", "banned", "blocked", "logged".
+	Action string `protobuf:"bytes,7,opt,name=action,proto3" json:"action,omitempty"`
+	// rule: the WAF rule ("sql_injection", ...) or the rate limit ("per_ip", "global", "/auth/*",
+	// "failed_logins").
+	Rule string `protobuf:"bytes,8,opt,name=rule,proto3" json:"rule,omitempty"`
+	// pattern: what matched (a libinjection fingerprint, "../", a header name).
+	Pattern string `protobuf:"bytes,9,opt,name=pattern,proto3" json:"pattern,omitempty"`
+	// snippet: the start of the matched value, at most 256 bytes.
+	Snippet string `protobuf:"bytes,10,opt,name=snippet,proto3" json:"snippet,omitempty"`
+	// count: requests in the window (throttled), violations or failures (banned).
+	Count    int64                  `protobuf:"varint,11,opt,name=count,proto3" json:"count,omitempty"`
+	BanUntil *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=ban_until,json=banUntil,proto3" json:"ban_until,omitempty"`
+	Country  string                 `protobuf:"bytes,13,opt,name=country,proto3" json:"country,omitempty"`
+	// alert_webhook: the route asked for a webhook on this event.
+	AlertWebhook  bool   `protobuf:"varint,14,opt,name=alert_webhook,json=alertWebhook,proto3" json:"alert_webhook,omitempty"`
+	Reason        string `protobuf:"bytes,15,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecurityEvent) Reset() {
+	*x = SecurityEvent{}
+	mi := &file_proxy_v1_events_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecurityEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecurityEvent) ProtoMessage() {}
+
+func (x *SecurityEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_events_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecurityEvent.ProtoReflect.Descriptor instead.
+func (*SecurityEvent) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SecurityEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *SecurityEvent) GetKind() SecurityKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SecurityKind_SECURITY_KIND_UNSPECIFIED
+}
+
+func (x *SecurityEvent) GetRouteId() string {
+	if x != nil {
+		return x.RouteId
+	}
+	return ""
+}
+
+func (x *SecurityEvent) GetClientIp() string {
+	if x != nil {
+		return x.ClientIp
+	}
+	return ""
+}
+
+func (x *SecurityEvent) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *SecurityEvent) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *SecurityEvent) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *SecurityEvent) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *SecurityEvent) GetPattern() string {
+	if x != nil {
+		return x.Pattern
+	}
+	return ""
+}
+
+func (x *SecurityEvent) GetSnippet() string {
+	if x != nil {
+		return x.Snippet
+	}
+	return ""
+}
+
+func (x *SecurityEvent) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *SecurityEvent) GetBanUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BanUntil
+	}
+	return nil
+}
+
+func (x *SecurityEvent) GetCountry() string {
+	if x != nil {
+		return x.Country
+	}
+	return ""
+}
+
+func (x *SecurityEvent) GetAlertWebhook() bool {
+	if x != nil {
+		return x.AlertWebhook
+	}
+	return false
+}
+
+func (x *SecurityEvent) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // CircuitEvent is a circuit breaker changing state for one backend.
 type CircuitEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -283,7 +525,7 @@ type CircuitEvent struct {
 
 func (x *CircuitEvent) Reset() {
 	*x = CircuitEvent{}
-	mi := &file_proxy_v1_events_proto_msgTypes[3]
+	mi := &file_proxy_v1_events_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -295,7 +537,7 @@ func (x *CircuitEvent) String() string {
 func (*CircuitEvent) ProtoMessage() {}
 
 func (x *CircuitEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_events_proto_msgTypes[3]
+	mi := &file_proxy_v1_events_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -308,7 +550,7 @@ func (x *CircuitEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CircuitEvent.ProtoReflect.Descriptor instead.
 func (*CircuitEvent) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_events_proto_rawDescGZIP(), []int{3}
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CircuitEvent) GetTime() *timestamppb.Timestamp {
@@ -372,7 +614,7 @@ type PoolStats struct {
 
 func (x *PoolStats) Reset() {
 	*x = PoolStats{}
-	mi := &file_proxy_v1_events_proto_msgTypes[4]
+	mi := &file_proxy_v1_events_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -384,7 +626,7 @@ func (x *PoolStats) String() string {
 func (*PoolStats) ProtoMessage() {}
 
 func (x *PoolStats) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_events_proto_msgTypes[4]
+	mi := &file_proxy_v1_events_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -397,7 +639,7 @@ func (x *PoolStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolStats.ProtoReflect.Descriptor instead.
 func (*PoolStats) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_events_proto_rawDescGZIP(), []int{4}
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PoolStats) GetTime() *timestamppb.Timestamp {
@@ -467,7 +709,7 @@ type BatchAck struct {
 
 func (x *BatchAck) Reset() {
 	*x = BatchAck{}
-	mi := &file_proxy_v1_events_proto_msgTypes[5]
+	mi := &file_proxy_v1_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -479,7 +721,7 @@ func (x *BatchAck) String() string {
 func (*BatchAck) ProtoMessage() {}
 
 func (x *BatchAck) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_events_proto_msgTypes[5]
+	mi := &file_proxy_v1_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -492,7 +734,7 @@ func (x *BatchAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchAck.ProtoReflect.Descriptor instead.
 func (*BatchAck) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_events_proto_rawDescGZIP(), []int{5}
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *BatchAck) GetBootId() string {
@@ -539,14 +781,20 @@ type RequestEvent struct {
 	// timeout names the timeout that ended the request: "connect", "read", "write", "slow_request".
 	Timeout string `protobuf:"bytes,20,opt,name=timeout,proto3" json:"timeout,omitempty"`
 	// slow is "warning" or "critical" when the request crossed the route's slow_request thresholds.
-	Slow          string `protobuf:"bytes,21,opt,name=slow,proto3" json:"slow,omitempty"`
+	Slow string `protobuf:"bytes,21,opt,name=slow,proto3" json:"slow,omitempty"`
+	// country (ISO 3166-1 alpha-2) and city of the client, when GeoIP is on.
+	Country string `protobuf:"bytes,22,opt,name=country,proto3" json:"country,omitempty"`
+	City    string `protobuf:"bytes,23,opt,name=city,proto3" json:"city,omitempty"`
+	// blocked_by names the security policy that answered instead of the backend: "ban",
+	// "rate_limit", "waf", "geoip"; empty otherwise (also for WAF log mode).
+	BlockedBy     string `protobuf:"bytes,24,opt,name=blocked_by,json=blockedBy,proto3" json:"blocked_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RequestEvent) Reset() {
 	*x = RequestEvent{}
-	mi := &file_proxy_v1_events_proto_msgTypes[6]
+	mi := &file_proxy_v1_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +806,7 @@ func (x *RequestEvent) String() string {
 func (*RequestEvent) ProtoMessage() {}
 
 func (x *RequestEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_events_proto_msgTypes[6]
+	mi := &file_proxy_v1_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +819,7 @@ func (x *RequestEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestEvent.ProtoReflect.Descriptor instead.
 func (*RequestEvent) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_events_proto_rawDescGZIP(), []int{6}
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RequestEvent) GetTime() *timestamppb.Timestamp {
@@ -721,6 +969,27 @@ func (x *RequestEvent) GetSlow() string {
 	return ""
 }
 
+func (x *RequestEvent) GetCountry() string {
+	if x != nil {
+		return x.Country
+	}
+	return ""
+}
+
+func (x *RequestEvent) GetCity() string {
+	if x != nil {
+		return x.City
+	}
+	return ""
+}
+
+func (x *RequestEvent) GetBlockedBy() string {
+	if x != nil {
+		return x.BlockedBy
+	}
+	return ""
+}
+
 // WebSocketEvent describes a proxied WebSocket connection when it opens and when it closes.
 type WebSocketEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -748,7 +1017,7 @@ type WebSocketEvent struct {
 
 func (x *WebSocketEvent) Reset() {
 	*x = WebSocketEvent{}
-	mi := &file_proxy_v1_events_proto_msgTypes[7]
+	mi := &file_proxy_v1_events_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +1029,7 @@ func (x *WebSocketEvent) String() string {
 func (*WebSocketEvent) ProtoMessage() {}
 
 func (x *WebSocketEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_events_proto_msgTypes[7]
+	mi := &file_proxy_v1_events_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +1042,7 @@ func (x *WebSocketEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketEvent.ProtoReflect.Descriptor instead.
 func (*WebSocketEvent) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_events_proto_rawDescGZIP(), []int{7}
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *WebSocketEvent) GetKind() WebSocketEventKind {
@@ -868,7 +1137,7 @@ const file_proxy_v1_events_proto_rawDesc = "" +
 	"\x13StreamEventsRequest\x12*\n" +
 	"\x05batch\x18\x01 \x01(\v2\x14.proxy.v1.EventBatchR\x05batch\"<\n" +
 	"\x14StreamEventsResponse\x12$\n" +
-	"\x03ack\x18\x01 \x01(\v2\x12.proxy.v1.BatchAckR\x03ack\"\xce\x02\n" +
+	"\x03ack\x18\x01 \x01(\v2\x12.proxy.v1.BatchAckR\x03ack\"\x83\x03\n" +
 	"\n" +
 	"EventBatch\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x17\n" +
@@ -880,7 +1149,26 @@ const file_proxy_v1_events_proto_rawDesc = "" +
 	"websockets\x18\x06 \x03(\v2\x18.proxy.v1.WebSocketEventR\n" +
 	"websockets\x122\n" +
 	"\bcircuits\x18\a \x03(\v2\x16.proxy.v1.CircuitEventR\bcircuits\x12)\n" +
-	"\x05pools\x18\b \x03(\v2\x13.proxy.v1.PoolStatsR\x05pools\"\xb0\x01\n" +
+	"\x05pools\x18\b \x03(\v2\x13.proxy.v1.PoolStatsR\x05pools\x123\n" +
+	"\bsecurity\x18\t \x03(\v2\x17.proxy.v1.SecurityEventR\bsecurity\"\xdc\x03\n" +
+	"\rSecurityEvent\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12*\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x16.proxy.v1.SecurityKindR\x04kind\x12\x19\n" +
+	"\broute_id\x18\x03 \x01(\tR\arouteId\x12\x1b\n" +
+	"\tclient_ip\x18\x04 \x01(\tR\bclientIp\x12\x12\n" +
+	"\x04path\x18\x05 \x01(\tR\x04path\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x06 \x01(\tR\trequestId\x12\x16\n" +
+	"\x06action\x18\a \x01(\tR\x06action\x12\x12\n" +
+	"\x04rule\x18\b \x01(\tR\x04rule\x12\x18\n" +
+	"\apattern\x18\t \x01(\tR\apattern\x12\x18\n" +
+	"\asnippet\x18\n" +
+	" \x01(\tR\asnippet\x12\x14\n" +
+	"\x05count\x18\v \x01(\x03R\x05count\x127\n" +
+	"\tban_until\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\bbanUntil\x12\x18\n" +
+	"\acountry\x18\r \x01(\tR\acountry\x12#\n" +
+	"\ralert_webhook\x18\x0e \x01(\bR\falertWebhook\x12\x16\n" +
+	"\x06reason\x18\x0f \x01(\tR\x06reason\"\xb0\x01\n" +
 	"\fCircuitEvent\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x18\n" +
 	"\abackend\x18\x02 \x01(\tR\abackend\x12\x12\n" +
@@ -899,7 +1187,7 @@ const file_proxy_v1_events_proto_rawDesc = "" +
 	"\tmax_conns\x18\b \x01(\x03R\bmaxConns\"?\n" +
 	"\bBatchAck\x12\x17\n" +
 	"\aboot_id\x18\x01 \x01(\tR\x06bootId\x12\x1a\n" +
-	"\bsequence\x18\x02 \x01(\x04R\bsequence\"\xa4\x05\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\"\xf1\x05\n" +
 	"\fRequestEvent\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1d\n" +
 	"\n" +
@@ -925,7 +1213,11 @@ const file_proxy_v1_events_proto_rawDesc = "" +
 	"\x10content_encoding\x18\x12 \x01(\tR\x0fcontentEncoding\x126\n" +
 	"\x17bytes_saved_compression\x18\x13 \x01(\x03R\x15bytesSavedCompression\x12\x18\n" +
 	"\atimeout\x18\x14 \x01(\tR\atimeout\x12\x12\n" +
-	"\x04slow\x18\x15 \x01(\tR\x04slow\"\xd3\x03\n" +
+	"\x04slow\x18\x15 \x01(\tR\x04slow\x12\x18\n" +
+	"\acountry\x18\x16 \x01(\tR\acountry\x12\x12\n" +
+	"\x04city\x18\x17 \x01(\tR\x04city\x12\x1d\n" +
+	"\n" +
+	"blocked_by\x18\x18 \x01(\tR\tblockedBy\"\xd3\x03\n" +
 	"\x0eWebSocketEvent\x120\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1c.proxy.v1.WebSocketEventKindR\x04kind\x12#\n" +
 	"\rconnection_id\x18\x02 \x01(\tR\fconnectionId\x12\x1d\n" +
@@ -941,7 +1233,15 @@ const file_proxy_v1_events_proto_rawDesc = "" +
 	"bytes_sent\x18\n" +
 	" \x01(\x03R\tbytesSent\x12%\n" +
 	"\x0ebytes_received\x18\v \x01(\x03R\rbytesReceived\x12!\n" +
-	"\fclose_reason\x18\f \x01(\tR\vcloseReason*|\n" +
+	"\fclose_reason\x18\f \x01(\tR\vcloseReason*\xdd\x01\n" +
+	"\fSecurityKind\x12\x1d\n" +
+	"\x19SECURITY_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17SECURITY_KIND_THROTTLED\x10\x01\x12\x18\n" +
+	"\x14SECURITY_KIND_BANNED\x10\x02\x12\x1e\n" +
+	"\x1aSECURITY_KIND_FAILED_LOGIN\x10\x03\x12\x15\n" +
+	"\x11SECURITY_KIND_WAF\x10\x04\x12\x1d\n" +
+	"\x19SECURITY_KIND_GEO_BLOCKED\x10\x05\x12!\n" +
+	"\x1dSECURITY_KIND_UNUSUAL_COUNTRY\x10\x06*|\n" +
 	"\x12WebSocketEventKind\x12%\n" +
 	"!WEB_SOCKET_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aWEB_SOCKET_EVENT_KIND_OPEN\x10\x01\x12\x1f\n" +
@@ -962,43 +1262,49 @@ func file_proxy_v1_events_proto_rawDescGZIP() []byte {
 	return file_proxy_v1_events_proto_rawDescData
 }
 
-var file_proxy_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_proxy_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_proxy_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_proxy_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_proxy_v1_events_proto_goTypes = []any{
-	(WebSocketEventKind)(0),       // 0: proxy.v1.WebSocketEventKind
-	(*StreamEventsRequest)(nil),   // 1: proxy.v1.StreamEventsRequest
-	(*StreamEventsResponse)(nil),  // 2: proxy.v1.StreamEventsResponse
-	(*EventBatch)(nil),            // 3: proxy.v1.EventBatch
-	(*CircuitEvent)(nil),          // 4: proxy.v1.CircuitEvent
-	(*PoolStats)(nil),             // 5: proxy.v1.PoolStats
-	(*BatchAck)(nil),              // 6: proxy.v1.BatchAck
-	(*RequestEvent)(nil),          // 7: proxy.v1.RequestEvent
-	(*WebSocketEvent)(nil),        // 8: proxy.v1.WebSocketEvent
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 10: google.protobuf.Duration
+	(SecurityKind)(0),             // 0: proxy.v1.SecurityKind
+	(WebSocketEventKind)(0),       // 1: proxy.v1.WebSocketEventKind
+	(*StreamEventsRequest)(nil),   // 2: proxy.v1.StreamEventsRequest
+	(*StreamEventsResponse)(nil),  // 3: proxy.v1.StreamEventsResponse
+	(*EventBatch)(nil),            // 4: proxy.v1.EventBatch
+	(*SecurityEvent)(nil),         // 5: proxy.v1.SecurityEvent
+	(*CircuitEvent)(nil),          // 6: proxy.v1.CircuitEvent
+	(*PoolStats)(nil),             // 7: proxy.v1.PoolStats
+	(*BatchAck)(nil),              // 8: proxy.v1.BatchAck
+	(*RequestEvent)(nil),          // 9: proxy.v1.RequestEvent
+	(*WebSocketEvent)(nil),        // 10: proxy.v1.WebSocketEvent
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 12: google.protobuf.Duration
 }
 var file_proxy_v1_events_proto_depIdxs = []int32{
-	3,  // 0: proxy.v1.StreamEventsRequest.batch:type_name -> proxy.v1.EventBatch
-	6,  // 1: proxy.v1.StreamEventsResponse.ack:type_name -> proxy.v1.BatchAck
-	7,  // 2: proxy.v1.EventBatch.requests:type_name -> proxy.v1.RequestEvent
-	8,  // 3: proxy.v1.EventBatch.websockets:type_name -> proxy.v1.WebSocketEvent
-	4,  // 4: proxy.v1.EventBatch.circuits:type_name -> proxy.v1.CircuitEvent
-	5,  // 5: proxy.v1.EventBatch.pools:type_name -> proxy.v1.PoolStats
-	9,  // 6: proxy.v1.CircuitEvent.time:type_name -> google.protobuf.Timestamp
-	9,  // 7: proxy.v1.PoolStats.time:type_name -> google.protobuf.Timestamp
-	10, // 8: proxy.v1.PoolStats.average_connection_age:type_name -> google.protobuf.Duration
-	9,  // 9: proxy.v1.RequestEvent.time:type_name -> google.protobuf.Timestamp
-	10, // 10: proxy.v1.RequestEvent.duration:type_name -> google.protobuf.Duration
-	0,  // 11: proxy.v1.WebSocketEvent.kind:type_name -> proxy.v1.WebSocketEventKind
-	9,  // 12: proxy.v1.WebSocketEvent.connected_at:type_name -> google.protobuf.Timestamp
-	9,  // 13: proxy.v1.WebSocketEvent.disconnected_at:type_name -> google.protobuf.Timestamp
-	1,  // 14: proxy.v1.EventService.StreamEvents:input_type -> proxy.v1.StreamEventsRequest
-	2,  // 15: proxy.v1.EventService.StreamEvents:output_type -> proxy.v1.StreamEventsResponse
-	15, // [15:16] is the sub-list for method output_type
-	14, // [14:15] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	4,  // 0: proxy.v1.StreamEventsRequest.batch:type_name -> proxy.v1.EventBatch
+	8,  // 1: proxy.v1.StreamEventsResponse.ack:type_name -> proxy.v1.BatchAck
+	9,  // 2: proxy.v1.EventBatch.requests:type_name -> proxy.v1.RequestEvent
+	10, // 3: proxy.v1.EventBatch.websockets:type_name -> proxy.v1.WebSocketEvent
+	6,  // 4: proxy.v1.EventBatch.circuits:type_name -> proxy.v1.CircuitEvent
+	7,  // 5: proxy.v1.EventBatch.pools:type_name -> proxy.v1.PoolStats
+	5,  // 6: proxy.v1.EventBatch.security:type_name -> proxy.v1.SecurityEvent
+	11, // 7: proxy.v1.SecurityEvent.time:type_name -> google.protobuf.Timestamp
+	0,  // 8: proxy.v1.SecurityEvent.kind:type_name -> proxy.v1.SecurityKind
+	11, // 9: proxy.v1.SecurityEvent.ban_until:type_name -> google.protobuf.Timestamp
+	11, // 10: proxy.v1.CircuitEvent.time:type_name -> google.protobuf.Timestamp
+	11, // 11: proxy.v1.PoolStats.time:type_name -> google.protobuf.Timestamp
+	12, // 12: proxy.v1.PoolStats.average_connection_age:type_name -> google.protobuf.Duration
+	11, // 13: proxy.v1.RequestEvent.time:type_name -> google.protobuf.Timestamp
+	12, // 14: proxy.v1.RequestEvent.duration:type_name -> google.protobuf.Duration
+	1,  // 15: proxy.v1.WebSocketEvent.kind:type_name -> proxy.v1.WebSocketEventKind
+	11, // 16: proxy.v1.WebSocketEvent.connected_at:type_name -> google.protobuf.Timestamp
+	11, // 17: proxy.v1.WebSocketEvent.disconnected_at:type_name -> google.protobuf.Timestamp
+	2,  // 18: proxy.v1.EventService.StreamEvents:input_type -> proxy.v1.StreamEventsRequest
+	3,  // 19: proxy.v1.EventService.StreamEvents:output_type -> proxy.v1.StreamEventsResponse
+	19, // [19:20] is the sub-list for method output_type
+	18, // [18:19] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_proxy_v1_events_proto_init() }
@@ -1011,8 +1317,8 @@ func file_proxy_v1_events_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proxy_v1_events_proto_rawDesc), len(file_proxy_v1_events_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   8,
+			NumEnums:      2,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -287,8 +287,10 @@ func (x *Nack) GetReason() string {
 
 // StreamSnapshotsResponse is one message from the control plane on the snapshot stream.
 type StreamSnapshotsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Snapshot      *Snapshot              `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Exactly one of snapshot and bans is set.
+	Snapshot      *Snapshot `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Bans          *BanList  `protobuf:"bytes,2,opt,name=bans,proto3" json:"bans,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -330,6 +332,147 @@ func (x *StreamSnapshotsResponse) GetSnapshot() *Snapshot {
 	return nil
 }
 
+func (x *StreamSnapshotsResponse) GetBans() *BanList {
+	if x != nil {
+		return x.Bans
+	}
+	return nil
+}
+
+// BanList is every ban in force, for all data planes.
+type BanList struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// version grows with every change of the list (independent of snapshot versions).
+	Version       uint64 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Bans          []*Ban `protobuf:"bytes,2,rep,name=bans,proto3" json:"bans,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BanList) Reset() {
+	*x = BanList{}
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BanList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BanList) ProtoMessage() {}
+
+func (x *BanList) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BanList.ProtoReflect.Descriptor instead.
+func (*BanList) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *BanList) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *BanList) GetBans() []*Ban {
+	if x != nil {
+		return x.Bans
+	}
+	return nil
+}
+
+// Ban refuses every request of one client address (403) until it expires.
+type Ban struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// client_ip is the real client address (after trusted_proxies), unmasked: a ban needs it.
+	ClientIp string `protobuf:"bytes,1,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	// route_id is the route whose limit was crossed; empty for a ban on every route.
+	RouteId   string                 `protobuf:"bytes,2,opt,name=route_id,json=routeId,proto3" json:"route_id,omitempty"`
+	BannedAt  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=banned_at,json=bannedAt,proto3" json:"banned_at,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// reason says why, e.g. "rate limit on /auth/*: 3 violations" or "5 failed logins".
+	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ban) Reset() {
+	*x = Ban{}
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ban) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ban) ProtoMessage() {}
+
+func (x *Ban) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ban.ProtoReflect.Descriptor instead.
+func (*Ban) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Ban) GetClientIp() string {
+	if x != nil {
+		return x.ClientIp
+	}
+	return ""
+}
+
+func (x *Ban) GetRouteId() string {
+	if x != nil {
+		return x.RouteId
+	}
+	return ""
+}
+
+func (x *Ban) GetBannedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BannedAt
+	}
+	return nil
+}
+
+func (x *Ban) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *Ban) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // Snapshot is everything a data plane enforces. It is immutable once sent.
 type Snapshot struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -352,7 +495,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[5]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -364,7 +507,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[5]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -377,7 +520,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{5}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Snapshot) GetVersion() uint64 {
@@ -448,7 +591,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[6]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +603,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[6]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +616,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{6}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Certificate) GetName() string {
@@ -559,13 +702,23 @@ type Edge struct {
 	AcmeChallengeBackend string `protobuf:"bytes,3,opt,name=acme_challenge_backend,json=acmeChallengeBackend,proto3" json:"acme_challenge_backend,omitempty"`
 	// https_redirect_disabled keeps hosts that have a certificate reachable over plain HTTP.
 	HttpsRedirectDisabled bool `protobuf:"varint,4,opt,name=https_redirect_disabled,json=httpsRedirectDisabled,proto3" json:"https_redirect_disabled,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// trusted_proxies are the networks (CIDRs) whose X-Forwarded-For / X-Real-IP headers and PROXY
+	// protocol headers are believed; the client address is the right-most untrusted one.
+	TrustedProxies []string `protobuf:"bytes,5,rep,name=trusted_proxies,json=trustedProxies,proto3" json:"trusted_proxies,omitempty"`
+	// proxy_protocol makes the listeners expect a PROXY protocol v1 or v2 header, accepted only from
+	// trusted_proxies, on every connection (a load balancer in front).
+	ProxyProtocol bool `protobuf:"varint,6,opt,name=proxy_protocol,json=proxyProtocol,proto3" json:"proxy_protocol,omitempty"`
+	// geoip_database is the path of the MaxMind .mmdb file as the data planes see it; empty: GeoIP off.
+	GeoipDatabase string `protobuf:"bytes,7,opt,name=geoip_database,json=geoipDatabase,proto3" json:"geoip_database,omitempty"`
+	// whitelist are client networks (CIDRs) never rate limited nor banned, on every route.
+	Whitelist     []string `protobuf:"bytes,8,rep,name=whitelist,proto3" json:"whitelist,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Edge) Reset() {
 	*x = Edge{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[7]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +730,7 @@ func (x *Edge) String() string {
 func (*Edge) ProtoMessage() {}
 
 func (x *Edge) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[7]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +743,7 @@ func (x *Edge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Edge.ProtoReflect.Descriptor instead.
 func (*Edge) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{7}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Edge) GetDefaultCertificate() string {
@@ -621,6 +774,34 @@ func (x *Edge) GetHttpsRedirectDisabled() bool {
 	return false
 }
 
+func (x *Edge) GetTrustedProxies() []string {
+	if x != nil {
+		return x.TrustedProxies
+	}
+	return nil
+}
+
+func (x *Edge) GetProxyProtocol() bool {
+	if x != nil {
+		return x.ProxyProtocol
+	}
+	return false
+}
+
+func (x *Edge) GetGeoipDatabase() string {
+	if x != nil {
+		return x.GeoipDatabase
+	}
+	return ""
+}
+
+func (x *Edge) GetWhitelist() []string {
+	if x != nil {
+		return x.Whitelist
+	}
+	return nil
+}
+
 // Route sends requests for some hosts and a path prefix to one backend, under a policy.
 type Route struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -643,7 +824,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[8]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +836,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[8]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +849,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{8}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Route) GetId() string {
@@ -746,7 +927,7 @@ type Policy struct {
 
 func (x *Policy) Reset() {
 	*x = Policy{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[9]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -758,7 +939,7 @@ func (x *Policy) String() string {
 func (*Policy) ProtoMessage() {}
 
 func (x *Policy) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[9]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -771,7 +952,7 @@ func (x *Policy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Policy.ProtoReflect.Descriptor instead.
 func (*Policy) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{9}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Policy) GetTimeouts() *Timeouts {
@@ -898,7 +1079,7 @@ type Timeouts struct {
 
 func (x *Timeouts) Reset() {
 	*x = Timeouts{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[10]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -910,7 +1091,7 @@ func (x *Timeouts) String() string {
 func (*Timeouts) ProtoMessage() {}
 
 func (x *Timeouts) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[10]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -923,7 +1104,7 @@ func (x *Timeouts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Timeouts.ProtoReflect.Descriptor instead.
 func (*Timeouts) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{10}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Timeouts) GetConnect() *durationpb.Duration {
@@ -965,7 +1146,7 @@ type Limits struct {
 
 func (x *Limits) Reset() {
 	*x = Limits{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[11]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -977,7 +1158,7 @@ func (x *Limits) String() string {
 func (*Limits) ProtoMessage() {}
 
 func (x *Limits) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[11]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -990,7 +1171,7 @@ func (x *Limits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Limits.ProtoReflect.Descriptor instead.
 func (*Limits) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{11}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Limits) GetMaxRequestBody() int64 {
@@ -1024,7 +1205,7 @@ type HeaderOps struct {
 
 func (x *HeaderOps) Reset() {
 	*x = HeaderOps{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[12]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1217,7 @@ func (x *HeaderOps) String() string {
 func (*HeaderOps) ProtoMessage() {}
 
 func (x *HeaderOps) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[12]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1230,7 @@ func (x *HeaderOps) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeaderOps.ProtoReflect.Descriptor instead.
 func (*HeaderOps) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{12}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *HeaderOps) GetAdd() map[string]string {
@@ -1077,7 +1258,7 @@ type Headers struct {
 
 func (x *Headers) Reset() {
 	*x = Headers{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[13]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1089,7 +1270,7 @@ func (x *Headers) String() string {
 func (*Headers) ProtoMessage() {}
 
 func (x *Headers) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[13]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1102,7 +1283,7 @@ func (x *Headers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Headers.ProtoReflect.Descriptor instead.
 func (*Headers) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{13}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Headers) GetPreset() string {
@@ -1139,7 +1320,7 @@ type RateLimitPath struct {
 
 func (x *RateLimitPath) Reset() {
 	*x = RateLimitPath{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[14]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1151,7 +1332,7 @@ func (x *RateLimitPath) String() string {
 func (*RateLimitPath) ProtoMessage() {}
 
 func (x *RateLimitPath) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[14]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1164,7 +1345,7 @@ func (x *RateLimitPath) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitPath.ProtoReflect.Descriptor instead.
 func (*RateLimitPath) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{14}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RateLimitPath) GetPath() string {
@@ -1208,13 +1389,14 @@ type RateLimit struct {
 	PerIp         int64                  `protobuf:"varint,2,opt,name=per_ip,json=perIp,proto3" json:"per_ip,omitempty"`
 	Paths         []*RateLimitPath       `protobuf:"bytes,3,rep,name=paths,proto3" json:"paths,omitempty"`
 	Whitelist     []string               `protobuf:"bytes,4,rep,name=whitelist,proto3" json:"whitelist,omitempty"`
+	FailedLogins  *FailedLogins          `protobuf:"bytes,5,opt,name=failed_logins,json=failedLogins,proto3" json:"failed_logins,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RateLimit) Reset() {
 	*x = RateLimit{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[15]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1408,7 @@ func (x *RateLimit) String() string {
 func (*RateLimit) ProtoMessage() {}
 
 func (x *RateLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[15]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1421,7 @@ func (x *RateLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimit.ProtoReflect.Descriptor instead.
 func (*RateLimit) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{15}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RateLimit) GetGlobal() int64 {
@@ -1270,6 +1452,100 @@ func (x *RateLimit) GetWhitelist() []string {
 	return nil
 }
 
+func (x *RateLimit) GetFailedLogins() *FailedLogins {
+	if x != nil {
+		return x.FailedLogins
+	}
+	return nil
+}
+
+// FailedLogins bans a client whose answers on the login paths are failures too often.
+type FailedLogins struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// paths are exact paths or prefixes ending in "*", as RateLimitPath.path.
+	Paths []string `protobuf:"bytes,1,rep,name=paths,proto3" json:"paths,omitempty"`
+	// statuses count as failures; default [401, 403].
+	Statuses      []int32              `protobuf:"varint,2,rep,packed,name=statuses,proto3" json:"statuses,omitempty"`
+	BanAfter      int64                `protobuf:"varint,3,opt,name=ban_after,json=banAfter,proto3" json:"ban_after,omitempty"`
+	Window        *durationpb.Duration `protobuf:"bytes,4,opt,name=window,proto3" json:"window,omitempty"`
+	BanDuration   *durationpb.Duration `protobuf:"bytes,5,opt,name=ban_duration,json=banDuration,proto3" json:"ban_duration,omitempty"`
+	AlertWebhook  bool                 `protobuf:"varint,6,opt,name=alert_webhook,json=alertWebhook,proto3" json:"alert_webhook,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FailedLogins) Reset() {
+	*x = FailedLogins{}
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FailedLogins) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FailedLogins) ProtoMessage() {}
+
+func (x *FailedLogins) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FailedLogins.ProtoReflect.Descriptor instead.
+func (*FailedLogins) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *FailedLogins) GetPaths() []string {
+	if x != nil {
+		return x.Paths
+	}
+	return nil
+}
+
+func (x *FailedLogins) GetStatuses() []int32 {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *FailedLogins) GetBanAfter() int64 {
+	if x != nil {
+		return x.BanAfter
+	}
+	return 0
+}
+
+func (x *FailedLogins) GetWindow() *durationpb.Duration {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *FailedLogins) GetBanDuration() *durationpb.Duration {
+	if x != nil {
+		return x.BanDuration
+	}
+	return nil
+}
+
+func (x *FailedLogins) GetAlertWebhook() bool {
+	if x != nil {
+		return x.AlertWebhook
+	}
+	return false
+}
+
 type WafRules struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	SqlInjection      bool                   `protobuf:"varint,1,opt,name=sql_injection,json=sqlInjection,proto3" json:"sql_injection,omitempty"`
@@ -1282,7 +1558,7 @@ type WafRules struct {
 
 func (x *WafRules) Reset() {
 	*x = WafRules{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[16]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1294,7 +1570,7 @@ func (x *WafRules) String() string {
 func (*WafRules) ProtoMessage() {}
 
 func (x *WafRules) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[16]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1307,7 +1583,7 @@ func (x *WafRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WafRules.ProtoReflect.Descriptor instead.
 func (*WafRules) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{16}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *WafRules) GetSqlInjection() bool {
@@ -1345,13 +1621,14 @@ type Waf struct {
 	Rules          *WafRules              `protobuf:"bytes,3,opt,name=rules,proto3" json:"rules,omitempty"`
 	MaxRequestSize int64                  `protobuf:"varint,4,opt,name=max_request_size,json=maxRequestSize,proto3" json:"max_request_size,omitempty"`
 	MaxHeaderSize  int64                  `protobuf:"varint,5,opt,name=max_header_size,json=maxHeaderSize,proto3" json:"max_header_size,omitempty"`
+	Exclusions     []*WafExclusion        `protobuf:"bytes,6,rep,name=exclusions,proto3" json:"exclusions,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Waf) Reset() {
 	*x = Waf{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[17]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1363,7 +1640,7 @@ func (x *Waf) String() string {
 func (*Waf) ProtoMessage() {}
 
 func (x *Waf) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[17]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,7 +1653,7 @@ func (x *Waf) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Waf.ProtoReflect.Descriptor instead.
 func (*Waf) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{17}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Waf) GetEnabled() bool {
@@ -1414,6 +1691,80 @@ func (x *Waf) GetMaxHeaderSize() int64 {
 	return 0
 }
 
+func (x *Waf) GetExclusions() []*WafExclusion {
+	if x != nil {
+		return x.Exclusions
+	}
+	return nil
+}
+
+// WafExclusion turns rules off for some paths or some parameters, for a legitimate request that
+// looks like an attack (a panel's file editor posting code).
+type WafExclusion struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// path is an exact path or a prefix ending in "*"; empty: every path.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// params are query, form or JSON field names (and header or cookie names) not inspected;
+	// empty: the whole request on that path.
+	Params []string `protobuf:"bytes,2,rep,name=params,proto3" json:"params,omitempty"`
+	// rules are the rules turned off ("sql_injection", "xss", "path_traversal",
+	// "suspicious_headers"); empty: all of them.
+	Rules         []string `protobuf:"bytes,3,rep,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WafExclusion) Reset() {
+	*x = WafExclusion{}
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WafExclusion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WafExclusion) ProtoMessage() {}
+
+func (x *WafExclusion) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WafExclusion.ProtoReflect.Descriptor instead.
+func (*WafExclusion) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *WafExclusion) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *WafExclusion) GetParams() []string {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+func (x *WafExclusion) GetRules() []string {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
 type RedactPath struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Pattern       string                 `protobuf:"bytes,1,opt,name=pattern,proto3" json:"pattern,omitempty"`
@@ -1424,7 +1775,7 @@ type RedactPath struct {
 
 func (x *RedactPath) Reset() {
 	*x = RedactPath{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[18]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1787,7 @@ func (x *RedactPath) String() string {
 func (*RedactPath) ProtoMessage() {}
 
 func (x *RedactPath) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[18]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1800,7 @@ func (x *RedactPath) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedactPath.ProtoReflect.Descriptor instead.
 func (*RedactPath) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{18}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RedactPath) GetPattern() string {
@@ -1479,7 +1830,7 @@ type Logging struct {
 
 func (x *Logging) Reset() {
 	*x = Logging{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[19]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +1842,7 @@ func (x *Logging) String() string {
 func (*Logging) ProtoMessage() {}
 
 func (x *Logging) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[19]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +1855,7 @@ func (x *Logging) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Logging.ProtoReflect.Descriptor instead.
 func (*Logging) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{19}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Logging) GetStripHeaders() []string {
@@ -1548,7 +1899,7 @@ type DataRetention struct {
 
 func (x *DataRetention) Reset() {
 	*x = DataRetention{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[20]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1560,7 +1911,7 @@ func (x *DataRetention) String() string {
 func (*DataRetention) ProtoMessage() {}
 
 func (x *DataRetention) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[20]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1573,7 +1924,7 @@ func (x *DataRetention) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataRetention.ProtoReflect.Descriptor instead.
 func (*DataRetention) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{20}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DataRetention) GetAccessLogs() *durationpb.Duration {
@@ -1624,7 +1975,7 @@ type HealthCheck struct {
 
 func (x *HealthCheck) Reset() {
 	*x = HealthCheck{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[21]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1636,7 +1987,7 @@ func (x *HealthCheck) String() string {
 func (*HealthCheck) ProtoMessage() {}
 
 func (x *HealthCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[21]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1649,7 +2000,7 @@ func (x *HealthCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
 func (*HealthCheck) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{21}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *HealthCheck) GetEnabled() bool {
@@ -1700,7 +2051,7 @@ type WebSocket struct {
 
 func (x *WebSocket) Reset() {
 	*x = WebSocket{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[22]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1712,7 +2063,7 @@ func (x *WebSocket) String() string {
 func (*WebSocket) ProtoMessage() {}
 
 func (x *WebSocket) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[22]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1725,7 +2076,7 @@ func (x *WebSocket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocket.ProtoReflect.Descriptor instead.
 func (*WebSocket) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{22}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *WebSocket) GetEnabled() bool {
@@ -1776,7 +2127,7 @@ type Compression struct {
 
 func (x *Compression) Reset() {
 	*x = Compression{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[23]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +2139,7 @@ func (x *Compression) String() string {
 func (*Compression) ProtoMessage() {}
 
 func (x *Compression) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[23]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +2152,7 @@ func (x *Compression) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Compression.ProtoReflect.Descriptor instead.
 func (*Compression) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{23}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Compression) GetEnabled() bool {
@@ -1851,7 +2202,7 @@ type ConnectionPool struct {
 
 func (x *ConnectionPool) Reset() {
 	*x = ConnectionPool{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[24]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1863,7 +2214,7 @@ func (x *ConnectionPool) String() string {
 func (*ConnectionPool) ProtoMessage() {}
 
 func (x *ConnectionPool) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[24]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1876,7 +2227,7 @@ func (x *ConnectionPool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionPool.ProtoReflect.Descriptor instead.
 func (*ConnectionPool) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{24}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ConnectionPool) GetMaxIdleConns() int64 {
@@ -1920,7 +2271,7 @@ type CircuitBreaker struct {
 
 func (x *CircuitBreaker) Reset() {
 	*x = CircuitBreaker{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[25]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1932,7 +2283,7 @@ func (x *CircuitBreaker) String() string {
 func (*CircuitBreaker) ProtoMessage() {}
 
 func (x *CircuitBreaker) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[25]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1945,7 +2296,7 @@ func (x *CircuitBreaker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CircuitBreaker.ProtoReflect.Descriptor instead.
 func (*CircuitBreaker) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{25}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CircuitBreaker) GetEnabled() bool {
@@ -1988,13 +2339,17 @@ type GeoIP struct {
 	Enabled               bool                   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
 	AllowedCountries      []string               `protobuf:"bytes,2,rep,name=allowed_countries,json=allowedCountries,proto3" json:"allowed_countries,omitempty"`
 	AlertOnUnusualCountry bool                   `protobuf:"varint,3,opt,name=alert_on_unusual_country,json=alertOnUnusualCountry,proto3" json:"alert_on_unusual_country,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	BlockedCountries      []string               `protobuf:"bytes,4,rep,name=blocked_countries,json=blockedCountries,proto3" json:"blocked_countries,omitempty"`
+	// login_paths are where alert_on_unusual_country applies (exact or prefix ending in "*");
+	// empty: the paths of rate_limit.failed_logins.
+	LoginPaths    []string `protobuf:"bytes,5,rep,name=login_paths,json=loginPaths,proto3" json:"login_paths,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GeoIP) Reset() {
 	*x = GeoIP{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[26]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2361,7 @@ func (x *GeoIP) String() string {
 func (*GeoIP) ProtoMessage() {}
 
 func (x *GeoIP) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[26]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2374,7 @@ func (x *GeoIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GeoIP.ProtoReflect.Descriptor instead.
 func (*GeoIP) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{26}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GeoIP) GetEnabled() bool {
@@ -2043,6 +2398,20 @@ func (x *GeoIP) GetAlertOnUnusualCountry() bool {
 	return false
 }
 
+func (x *GeoIP) GetBlockedCountries() []string {
+	if x != nil {
+		return x.BlockedCountries
+	}
+	return nil
+}
+
+func (x *GeoIP) GetLoginPaths() []string {
+	if x != nil {
+		return x.LoginPaths
+	}
+	return nil
+}
+
 type SlowRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Enabled       bool                   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
@@ -2056,7 +2425,7 @@ type SlowRequest struct {
 
 func (x *SlowRequest) Reset() {
 	*x = SlowRequest{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[27]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2437,7 @@ func (x *SlowRequest) String() string {
 func (*SlowRequest) ProtoMessage() {}
 
 func (x *SlowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[27]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2450,7 @@ func (x *SlowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlowRequest.ProtoReflect.Descriptor instead.
 func (*SlowRequest) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{27}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SlowRequest) GetEnabled() bool {
@@ -2134,7 +2503,7 @@ type Retry struct {
 
 func (x *Retry) Reset() {
 	*x = Retry{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[28]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2146,7 +2515,7 @@ func (x *Retry) String() string {
 func (*Retry) ProtoMessage() {}
 
 func (x *Retry) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[28]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2159,7 +2528,7 @@ func (x *Retry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Retry.ProtoReflect.Descriptor instead.
 func (*Retry) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{28}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Retry) GetEnabled() bool {
@@ -2222,9 +2591,20 @@ const file_proxy_v1_snapshot_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\"8\n" +
 	"\x04Nack\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"I\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"p\n" +
 	"\x17StreamSnapshotsResponse\x12.\n" +
-	"\bsnapshot\x18\x01 \x01(\v2\x12.proxy.v1.SnapshotR\bsnapshot\"\x88\x02\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x12.proxy.v1.SnapshotR\bsnapshot\x12%\n" +
+	"\x04bans\x18\x02 \x01(\v2\x11.proxy.v1.BanListR\x04bans\"F\n" +
+	"\aBanList\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\x12!\n" +
+	"\x04bans\x18\x02 \x03(\v2\r.proxy.v1.BanR\x04bans\"\xc9\x01\n" +
+	"\x03Ban\x12\x1b\n" +
+	"\tclient_ip\x18\x01 \x01(\tR\bclientIp\x12\x19\n" +
+	"\broute_id\x18\x02 \x01(\tR\arouteId\x127\n" +
+	"\tbanned_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bbannedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"\x88\x02\n" +
 	"\bSnapshot\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x129\n" +
 	"\n" +
@@ -2246,12 +2626,16 @@ const file_proxy_v1_snapshot_proto_rawDesc = "" +
 	"\tcert_file\x18\b \x01(\tR\bcertFile\x12\x19\n" +
 	"\bkey_file\x18\t \x01(\tR\akeyFile\x12-\n" +
 	"\x12sha256_fingerprint\x18\n" +
-	" \x01(\tR\x11sha256Fingerprint\"\xcc\x01\n" +
+	" \x01(\tR\x11sha256Fingerprint\"\xe1\x02\n" +
 	"\x04Edge\x12/\n" +
 	"\x13default_certificate\x18\x01 \x01(\tR\x12defaultCertificate\x12%\n" +
 	"\x0ehttp3_disabled\x18\x02 \x01(\bR\rhttp3Disabled\x124\n" +
 	"\x16acme_challenge_backend\x18\x03 \x01(\tR\x14acmeChallengeBackend\x126\n" +
-	"\x17https_redirect_disabled\x18\x04 \x01(\bR\x15httpsRedirectDisabled\"\xce\x01\n" +
+	"\x17https_redirect_disabled\x18\x04 \x01(\bR\x15httpsRedirectDisabled\x12'\n" +
+	"\x0ftrusted_proxies\x18\x05 \x03(\tR\x0etrustedProxies\x12%\n" +
+	"\x0eproxy_protocol\x18\x06 \x01(\bR\rproxyProtocol\x12%\n" +
+	"\x0egeoip_database\x18\a \x01(\tR\rgeoipDatabase\x12\x1c\n" +
+	"\twhitelist\x18\b \x03(\tR\twhitelist\"\xce\x01\n" +
 	"\x05Route\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1f\n" +
@@ -2310,23 +2694,38 @@ const file_proxy_v1_snapshot_proto_rawDesc = "" +
 	"\x06per_ip\x18\x02 \x01(\x03R\x05perIp\x12\x1b\n" +
 	"\tban_after\x18\x03 \x01(\x03R\bbanAfter\x12<\n" +
 	"\fban_duration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\vbanDuration\x12#\n" +
-	"\ralert_webhook\x18\x05 \x01(\bR\falertWebhook\"\x87\x01\n" +
+	"\ralert_webhook\x18\x05 \x01(\bR\falertWebhook\"\xc4\x01\n" +
 	"\tRateLimit\x12\x16\n" +
 	"\x06global\x18\x01 \x01(\x03R\x06global\x12\x15\n" +
 	"\x06per_ip\x18\x02 \x01(\x03R\x05perIp\x12-\n" +
 	"\x05paths\x18\x03 \x03(\v2\x17.proxy.v1.RateLimitPathR\x05paths\x12\x1c\n" +
-	"\twhitelist\x18\x04 \x03(\tR\twhitelist\"\x97\x01\n" +
+	"\twhitelist\x18\x04 \x03(\tR\twhitelist\x12;\n" +
+	"\rfailed_logins\x18\x05 \x01(\v2\x16.proxy.v1.FailedLoginsR\ffailedLogins\"\xf3\x01\n" +
+	"\fFailedLogins\x12\x14\n" +
+	"\x05paths\x18\x01 \x03(\tR\x05paths\x12\x1a\n" +
+	"\bstatuses\x18\x02 \x03(\x05R\bstatuses\x12\x1b\n" +
+	"\tban_after\x18\x03 \x01(\x03R\bbanAfter\x121\n" +
+	"\x06window\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06window\x12<\n" +
+	"\fban_duration\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\vbanDuration\x12#\n" +
+	"\ralert_webhook\x18\x06 \x01(\bR\falertWebhook\"\x97\x01\n" +
 	"\bWafRules\x12#\n" +
 	"\rsql_injection\x18\x01 \x01(\bR\fsqlInjection\x12\x10\n" +
 	"\x03xss\x18\x02 \x01(\bR\x03xss\x12%\n" +
 	"\x0epath_traversal\x18\x03 \x01(\bR\rpathTraversal\x12-\n" +
-	"\x12suspicious_headers\x18\x04 \x01(\bR\x11suspiciousHeaders\"\xaf\x01\n" +
+	"\x12suspicious_headers\x18\x04 \x01(\bR\x11suspiciousHeaders\"\xe7\x01\n" +
 	"\x03Waf\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x12\n" +
 	"\x04mode\x18\x02 \x01(\tR\x04mode\x12(\n" +
 	"\x05rules\x18\x03 \x01(\v2\x12.proxy.v1.WafRulesR\x05rules\x12(\n" +
 	"\x10max_request_size\x18\x04 \x01(\x03R\x0emaxRequestSize\x12&\n" +
-	"\x0fmax_header_size\x18\x05 \x01(\x03R\rmaxHeaderSize\"H\n" +
+	"\x0fmax_header_size\x18\x05 \x01(\x03R\rmaxHeaderSize\x126\n" +
+	"\n" +
+	"exclusions\x18\x06 \x03(\v2\x16.proxy.v1.WafExclusionR\n" +
+	"exclusions\"P\n" +
+	"\fWafExclusion\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
+	"\x06params\x18\x02 \x03(\tR\x06params\x12\x14\n" +
+	"\x05rules\x18\x03 \x03(\tR\x05rules\"H\n" +
 	"\n" +
 	"RedactPath\x12\x18\n" +
 	"\apattern\x18\x01 \x01(\tR\apattern\x12 \n" +
@@ -2375,11 +2774,14 @@ const file_proxy_v1_snapshot_proto_rawDesc = "" +
 	"\x11failure_threshold\x18\x02 \x01(\x03R\x10failureThreshold\x12+\n" +
 	"\x11success_threshold\x18\x03 \x01(\x03R\x10successThreshold\x123\n" +
 	"\atimeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x121\n" +
-	"\x06window\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x06window\"\x87\x01\n" +
+	"\x06window\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x06window\"\xd5\x01\n" +
 	"\x05GeoIP\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12+\n" +
 	"\x11allowed_countries\x18\x02 \x03(\tR\x10allowedCountries\x127\n" +
-	"\x18alert_on_unusual_country\x18\x03 \x01(\bR\x15alertOnUnusualCountry\"\xed\x01\n" +
+	"\x18alert_on_unusual_country\x18\x03 \x01(\bR\x15alertOnUnusualCountry\x12+\n" +
+	"\x11blocked_countries\x18\x04 \x03(\tR\x10blockedCountries\x12\x1f\n" +
+	"\vlogin_paths\x18\x05 \x03(\tR\n" +
+	"loginPaths\"\xed\x01\n" +
 	"\vSlowRequest\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x123\n" +
 	"\awarning\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\awarning\x125\n" +
@@ -2409,106 +2811,118 @@ func file_proxy_v1_snapshot_proto_rawDescGZIP() []byte {
 	return file_proxy_v1_snapshot_proto_rawDescData
 }
 
-var file_proxy_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_proxy_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_proxy_v1_snapshot_proto_goTypes = []any{
 	(*StreamSnapshotsRequest)(nil),  // 0: proxy.v1.StreamSnapshotsRequest
 	(*Hello)(nil),                   // 1: proxy.v1.Hello
 	(*Ack)(nil),                     // 2: proxy.v1.Ack
 	(*Nack)(nil),                    // 3: proxy.v1.Nack
 	(*StreamSnapshotsResponse)(nil), // 4: proxy.v1.StreamSnapshotsResponse
-	(*Snapshot)(nil),                // 5: proxy.v1.Snapshot
-	(*Certificate)(nil),             // 6: proxy.v1.Certificate
-	(*Edge)(nil),                    // 7: proxy.v1.Edge
-	(*Route)(nil),                   // 8: proxy.v1.Route
-	(*Policy)(nil),                  // 9: proxy.v1.Policy
-	(*Timeouts)(nil),                // 10: proxy.v1.Timeouts
-	(*Limits)(nil),                  // 11: proxy.v1.Limits
-	(*HeaderOps)(nil),               // 12: proxy.v1.HeaderOps
-	(*Headers)(nil),                 // 13: proxy.v1.Headers
-	(*RateLimitPath)(nil),           // 14: proxy.v1.RateLimitPath
-	(*RateLimit)(nil),               // 15: proxy.v1.RateLimit
-	(*WafRules)(nil),                // 16: proxy.v1.WafRules
-	(*Waf)(nil),                     // 17: proxy.v1.Waf
-	(*RedactPath)(nil),              // 18: proxy.v1.RedactPath
-	(*Logging)(nil),                 // 19: proxy.v1.Logging
-	(*DataRetention)(nil),           // 20: proxy.v1.DataRetention
-	(*HealthCheck)(nil),             // 21: proxy.v1.HealthCheck
-	(*WebSocket)(nil),               // 22: proxy.v1.WebSocket
-	(*Compression)(nil),             // 23: proxy.v1.Compression
-	(*ConnectionPool)(nil),          // 24: proxy.v1.ConnectionPool
-	(*CircuitBreaker)(nil),          // 25: proxy.v1.CircuitBreaker
-	(*GeoIP)(nil),                   // 26: proxy.v1.GeoIP
-	(*SlowRequest)(nil),             // 27: proxy.v1.SlowRequest
-	(*Retry)(nil),                   // 28: proxy.v1.Retry
-	nil,                             // 29: proxy.v1.Policy.ErrorPagesEntry
-	nil,                             // 30: proxy.v1.HeaderOps.AddEntry
-	(*timestamppb.Timestamp)(nil),   // 31: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 32: google.protobuf.Duration
+	(*BanList)(nil),                 // 5: proxy.v1.BanList
+	(*Ban)(nil),                     // 6: proxy.v1.Ban
+	(*Snapshot)(nil),                // 7: proxy.v1.Snapshot
+	(*Certificate)(nil),             // 8: proxy.v1.Certificate
+	(*Edge)(nil),                    // 9: proxy.v1.Edge
+	(*Route)(nil),                   // 10: proxy.v1.Route
+	(*Policy)(nil),                  // 11: proxy.v1.Policy
+	(*Timeouts)(nil),                // 12: proxy.v1.Timeouts
+	(*Limits)(nil),                  // 13: proxy.v1.Limits
+	(*HeaderOps)(nil),               // 14: proxy.v1.HeaderOps
+	(*Headers)(nil),                 // 15: proxy.v1.Headers
+	(*RateLimitPath)(nil),           // 16: proxy.v1.RateLimitPath
+	(*RateLimit)(nil),               // 17: proxy.v1.RateLimit
+	(*FailedLogins)(nil),            // 18: proxy.v1.FailedLogins
+	(*WafRules)(nil),                // 19: proxy.v1.WafRules
+	(*Waf)(nil),                     // 20: proxy.v1.Waf
+	(*WafExclusion)(nil),            // 21: proxy.v1.WafExclusion
+	(*RedactPath)(nil),              // 22: proxy.v1.RedactPath
+	(*Logging)(nil),                 // 23: proxy.v1.Logging
+	(*DataRetention)(nil),           // 24: proxy.v1.DataRetention
+	(*HealthCheck)(nil),             // 25: proxy.v1.HealthCheck
+	(*WebSocket)(nil),               // 26: proxy.v1.WebSocket
+	(*Compression)(nil),             // 27: proxy.v1.Compression
+	(*ConnectionPool)(nil),          // 28: proxy.v1.ConnectionPool
+	(*CircuitBreaker)(nil),          // 29: proxy.v1.CircuitBreaker
+	(*GeoIP)(nil),                   // 30: proxy.v1.GeoIP
+	(*SlowRequest)(nil),             // 31: proxy.v1.SlowRequest
+	(*Retry)(nil),                   // 32: proxy.v1.Retry
+	nil,                             // 33: proxy.v1.Policy.ErrorPagesEntry
+	nil,                             // 34: proxy.v1.HeaderOps.AddEntry
+	(*timestamppb.Timestamp)(nil),   // 35: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 36: google.protobuf.Duration
 }
 var file_proxy_v1_snapshot_proto_depIdxs = []int32{
 	1,  // 0: proxy.v1.StreamSnapshotsRequest.hello:type_name -> proxy.v1.Hello
 	2,  // 1: proxy.v1.StreamSnapshotsRequest.ack:type_name -> proxy.v1.Ack
 	3,  // 2: proxy.v1.StreamSnapshotsRequest.nack:type_name -> proxy.v1.Nack
-	5,  // 3: proxy.v1.StreamSnapshotsResponse.snapshot:type_name -> proxy.v1.Snapshot
-	31, // 4: proxy.v1.Snapshot.created_at:type_name -> google.protobuf.Timestamp
-	8,  // 5: proxy.v1.Snapshot.routes:type_name -> proxy.v1.Route
-	6,  // 6: proxy.v1.Snapshot.certificates:type_name -> proxy.v1.Certificate
-	7,  // 7: proxy.v1.Snapshot.edge:type_name -> proxy.v1.Edge
-	31, // 8: proxy.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	31, // 9: proxy.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	9,  // 10: proxy.v1.Route.policy:type_name -> proxy.v1.Policy
-	10, // 11: proxy.v1.Policy.timeouts:type_name -> proxy.v1.Timeouts
-	11, // 12: proxy.v1.Policy.limits:type_name -> proxy.v1.Limits
-	13, // 13: proxy.v1.Policy.headers:type_name -> proxy.v1.Headers
-	15, // 14: proxy.v1.Policy.rate_limit:type_name -> proxy.v1.RateLimit
-	17, // 15: proxy.v1.Policy.waf:type_name -> proxy.v1.Waf
-	19, // 16: proxy.v1.Policy.logging:type_name -> proxy.v1.Logging
-	20, // 17: proxy.v1.Policy.data_retention:type_name -> proxy.v1.DataRetention
-	21, // 18: proxy.v1.Policy.health_check:type_name -> proxy.v1.HealthCheck
-	22, // 19: proxy.v1.Policy.websocket:type_name -> proxy.v1.WebSocket
-	23, // 20: proxy.v1.Policy.compression:type_name -> proxy.v1.Compression
-	24, // 21: proxy.v1.Policy.connection_pool:type_name -> proxy.v1.ConnectionPool
-	25, // 22: proxy.v1.Policy.circuit_breaker:type_name -> proxy.v1.CircuitBreaker
-	29, // 23: proxy.v1.Policy.error_pages:type_name -> proxy.v1.Policy.ErrorPagesEntry
-	26, // 24: proxy.v1.Policy.geoip:type_name -> proxy.v1.GeoIP
-	27, // 25: proxy.v1.Policy.slow_request:type_name -> proxy.v1.SlowRequest
-	28, // 26: proxy.v1.Policy.retry:type_name -> proxy.v1.Retry
-	32, // 27: proxy.v1.Timeouts.connect:type_name -> google.protobuf.Duration
-	32, // 28: proxy.v1.Timeouts.read:type_name -> google.protobuf.Duration
-	32, // 29: proxy.v1.Timeouts.write:type_name -> google.protobuf.Duration
-	32, // 30: proxy.v1.Timeouts.idle:type_name -> google.protobuf.Duration
-	30, // 31: proxy.v1.HeaderOps.add:type_name -> proxy.v1.HeaderOps.AddEntry
-	12, // 32: proxy.v1.Headers.request:type_name -> proxy.v1.HeaderOps
-	12, // 33: proxy.v1.Headers.response:type_name -> proxy.v1.HeaderOps
-	32, // 34: proxy.v1.RateLimitPath.ban_duration:type_name -> google.protobuf.Duration
-	14, // 35: proxy.v1.RateLimit.paths:type_name -> proxy.v1.RateLimitPath
-	16, // 36: proxy.v1.Waf.rules:type_name -> proxy.v1.WafRules
-	18, // 37: proxy.v1.Logging.redact_paths:type_name -> proxy.v1.RedactPath
-	32, // 38: proxy.v1.DataRetention.access_logs:type_name -> google.protobuf.Duration
-	32, // 39: proxy.v1.DataRetention.error_logs:type_name -> google.protobuf.Duration
-	32, // 40: proxy.v1.DataRetention.security_logs:type_name -> google.protobuf.Duration
-	32, // 41: proxy.v1.DataRetention.audit_logs:type_name -> google.protobuf.Duration
-	32, // 42: proxy.v1.DataRetention.metrics:type_name -> google.protobuf.Duration
-	32, // 43: proxy.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
-	32, // 44: proxy.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
-	32, // 45: proxy.v1.WebSocket.max_duration:type_name -> google.protobuf.Duration
-	32, // 46: proxy.v1.WebSocket.idle_timeout:type_name -> google.protobuf.Duration
-	32, // 47: proxy.v1.WebSocket.ping_interval:type_name -> google.protobuf.Duration
-	32, // 48: proxy.v1.ConnectionPool.idle_timeout:type_name -> google.protobuf.Duration
-	32, // 49: proxy.v1.CircuitBreaker.timeout:type_name -> google.protobuf.Duration
-	32, // 50: proxy.v1.CircuitBreaker.window:type_name -> google.protobuf.Duration
-	32, // 51: proxy.v1.SlowRequest.warning:type_name -> google.protobuf.Duration
-	32, // 52: proxy.v1.SlowRequest.critical:type_name -> google.protobuf.Duration
-	32, // 53: proxy.v1.SlowRequest.timeout:type_name -> google.protobuf.Duration
-	32, // 54: proxy.v1.Retry.initial_delay:type_name -> google.protobuf.Duration
-	32, // 55: proxy.v1.Retry.max_delay:type_name -> google.protobuf.Duration
-	0,  // 56: proxy.v1.SnapshotService.StreamSnapshots:input_type -> proxy.v1.StreamSnapshotsRequest
-	4,  // 57: proxy.v1.SnapshotService.StreamSnapshots:output_type -> proxy.v1.StreamSnapshotsResponse
-	57, // [57:58] is the sub-list for method output_type
-	56, // [56:57] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	7,  // 3: proxy.v1.StreamSnapshotsResponse.snapshot:type_name -> proxy.v1.Snapshot
+	5,  // 4: proxy.v1.StreamSnapshotsResponse.bans:type_name -> proxy.v1.BanList
+	6,  // 5: proxy.v1.BanList.bans:type_name -> proxy.v1.Ban
+	35, // 6: proxy.v1.Ban.banned_at:type_name -> google.protobuf.Timestamp
+	35, // 7: proxy.v1.Ban.expires_at:type_name -> google.protobuf.Timestamp
+	35, // 8: proxy.v1.Snapshot.created_at:type_name -> google.protobuf.Timestamp
+	10, // 9: proxy.v1.Snapshot.routes:type_name -> proxy.v1.Route
+	8,  // 10: proxy.v1.Snapshot.certificates:type_name -> proxy.v1.Certificate
+	9,  // 11: proxy.v1.Snapshot.edge:type_name -> proxy.v1.Edge
+	35, // 12: proxy.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	35, // 13: proxy.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	11, // 14: proxy.v1.Route.policy:type_name -> proxy.v1.Policy
+	12, // 15: proxy.v1.Policy.timeouts:type_name -> proxy.v1.Timeouts
+	13, // 16: proxy.v1.Policy.limits:type_name -> proxy.v1.Limits
+	15, // 17: proxy.v1.Policy.headers:type_name -> proxy.v1.Headers
+	17, // 18: proxy.v1.Policy.rate_limit:type_name -> proxy.v1.RateLimit
+	20, // 19: proxy.v1.Policy.waf:type_name -> proxy.v1.Waf
+	23, // 20: proxy.v1.Policy.logging:type_name -> proxy.v1.Logging
+	24, // 21: proxy.v1.Policy.data_retention:type_name -> proxy.v1.DataRetention
+	25, // 22: proxy.v1.Policy.health_check:type_name -> proxy.v1.HealthCheck
+	26, // 23: proxy.v1.Policy.websocket:type_name -> proxy.v1.WebSocket
+	27, // 24: proxy.v1.Policy.compression:type_name -> proxy.v1.Compression
+	28, // 25: proxy.v1.Policy.connection_pool:type_name -> proxy.v1.ConnectionPool
+	29, // 26: proxy.v1.Policy.circuit_breaker:type_name -> proxy.v1.CircuitBreaker
+	33, // 27: proxy.v1.Policy.error_pages:type_name -> proxy.v1.Policy.ErrorPagesEntry
+	30, // 28: proxy.v1.Policy.geoip:type_name -> proxy.v1.GeoIP
+	31, // 29: proxy.v1.Policy.slow_request:type_name -> proxy.v1.SlowRequest
+	32, // 30: proxy.v1.Policy.retry:type_name -> proxy.v1.Retry
+	36, // 31: proxy.v1.Timeouts.connect:type_name -> google.protobuf.Duration
+	36, // 32: proxy.v1.Timeouts.read:type_name -> google.protobuf.Duration
+	36, // 33: proxy.v1.Timeouts.write:type_name -> google.protobuf.Duration
+	36, // 34: proxy.v1.Timeouts.idle:type_name -> google.protobuf.Duration
+	34, // 35: proxy.v1.HeaderOps.add:type_name -> proxy.v1.HeaderOps.AddEntry
+	14, // 36: proxy.v1.Headers.request:type_name -> proxy.v1.HeaderOps
+	14, // 37: proxy.v1.Headers.response:type_name -> proxy.v1.HeaderOps
+	36, // 38: proxy.v1.RateLimitPath.ban_duration:type_name -> google.protobuf.Duration
+	16, // 39: proxy.v1.RateLimit.paths:type_name -> proxy.v1.RateLimitPath
+	18, // 40: proxy.v1.RateLimit.failed_logins:type_name -> proxy.v1.FailedLogins
+	36, // 41: proxy.v1.FailedLogins.window:type_name -> google.protobuf.Duration
+	36, // 42: proxy.v1.FailedLogins.ban_duration:type_name -> google.protobuf.Duration
+	19, // 43: proxy.v1.Waf.rules:type_name -> proxy.v1.WafRules
+	21, // 44: proxy.v1.Waf.exclusions:type_name -> proxy.v1.WafExclusion
+	22, // 45: proxy.v1.Logging.redact_paths:type_name -> proxy.v1.RedactPath
+	36, // 46: proxy.v1.DataRetention.access_logs:type_name -> google.protobuf.Duration
+	36, // 47: proxy.v1.DataRetention.error_logs:type_name -> google.protobuf.Duration
+	36, // 48: proxy.v1.DataRetention.security_logs:type_name -> google.protobuf.Duration
+	36, // 49: proxy.v1.DataRetention.audit_logs:type_name -> google.protobuf.Duration
+	36, // 50: proxy.v1.DataRetention.metrics:type_name -> google.protobuf.Duration
+	36, // 51: proxy.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
+	36, // 52: proxy.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
+	36, // 53: proxy.v1.WebSocket.max_duration:type_name -> google.protobuf.Duration
+	36, // 54: proxy.v1.WebSocket.idle_timeout:type_name -> google.protobuf.Duration
+	36, // 55: proxy.v1.WebSocket.ping_interval:type_name -> google.protobuf.Duration
+	36, // 56: proxy.v1.ConnectionPool.idle_timeout:type_name -> google.protobuf.Duration
+	36, // 57: proxy.v1.CircuitBreaker.timeout:type_name -> google.protobuf.Duration
+	36, // 58: proxy.v1.CircuitBreaker.window:type_name -> google.protobuf.Duration
+	36, // 59: proxy.v1.SlowRequest.warning:type_name -> google.protobuf.Duration
+	36, // 60: proxy.v1.SlowRequest.critical:type_name -> google.protobuf.Duration
+	36, // 61: proxy.v1.SlowRequest.timeout:type_name -> google.protobuf.Duration
+	36, // 62: proxy.v1.Retry.initial_delay:type_name -> google.protobuf.Duration
+	36, // 63: proxy.v1.Retry.max_delay:type_name -> google.protobuf.Duration
+	0,  // 64: proxy.v1.SnapshotService.StreamSnapshots:input_type -> proxy.v1.StreamSnapshotsRequest
+	4,  // 65: proxy.v1.SnapshotService.StreamSnapshots:output_type -> proxy.v1.StreamSnapshotsResponse
+	65, // [65:66] is the sub-list for method output_type
+	64, // [64:65] is the sub-list for method input_type
+	64, // [64:64] is the sub-list for extension type_name
+	64, // [64:64] is the sub-list for extension extendee
+	0,  // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_proxy_v1_snapshot_proto_init() }
@@ -2527,7 +2941,7 @@ func file_proxy_v1_snapshot_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proxy_v1_snapshot_proto_rawDesc), len(file_proxy_v1_snapshot_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -41,6 +41,10 @@ const (
 //     version to try.
 //  4. A data plane that reconnects says Hello again with the version it holds; if it is current the
 //     control plane sends nothing until the next change.
+//  5. Bans travel on the same stream, apart from snapshots: right after Hello the control plane
+//     sends the whole list of active bans (a BanList, possibly empty), then a new whole list each
+//     time it changes (a ban decided by any data plane, a ban lifted or expired). A BanList replaces
+//     the previous one; it is not acknowledged. Bans change without a new snapshot version.
 type SnapshotServiceClient interface {
 	// StreamSnapshots is the bidirectional snapshot stream described above.
 	StreamSnapshots(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamSnapshotsRequest, StreamSnapshotsResponse], error)
@@ -86,6 +90,10 @@ type SnapshotService_StreamSnapshotsClient = grpc.BidiStreamingClient[StreamSnap
 //     version to try.
 //  4. A data plane that reconnects says Hello again with the version it holds; if it is current the
 //     control plane sends nothing until the next change.
+//  5. Bans travel on the same stream, apart from snapshots: right after Hello the control plane
+//     sends the whole list of active bans (a BanList, possibly empty), then a new whole list each
+//     time it changes (a ban decided by any data plane, a ban lifted or expired). A BanList replaces
+//     the previous one; it is not acknowledged. Bans change without a new snapshot version.
 type SnapshotServiceServer interface {
 	// StreamSnapshots is the bidirectional snapshot stream described above.
 	StreamSnapshots(grpc.BidiStreamingServer[StreamSnapshotsRequest, StreamSnapshotsResponse]) error
