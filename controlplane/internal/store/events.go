@@ -26,8 +26,8 @@ VALUES (?, ?, ?, ?, 0, ?, ?) RETURNING route_id`
 	insertRequestLogSQL = `INSERT INTO request_logs (timestamp, timestamp_ms, route_id, service_id, node_id, host,
   method, path, status_code, response_time_ms, client_ip, user_agent, bytes_sent, bytes_received,
   error_message, request_id, backend, protocol, snapshot_version, retry_count, content_encoding,
-  bytes_saved_compression, timeout_kind, slow)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+  bytes_saved_compression, timeout_kind, slow, country, city, blocked_by)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	insertDropsSQL = `INSERT INTO dataplane_drops (timestamp, node_id, boot_id, sequence, dropped_events)
 VALUES (?, ?, ?, ?, ?)`
 )
@@ -76,7 +76,7 @@ type routeRef struct {
 
 func (s *Store) insertBatch(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBatch, seq int64, now time.Time) error {
 	res, err := tx.ExecContext(ctx, insertBatchSQL, b.GetNodeId(), b.GetBootId(), seq, now.Unix(),
-		len(b.GetRequests())+len(b.GetWebsockets()))
+		len(b.GetRequests())+len(b.GetWebsockets())+len(b.GetSecurity()))
 	if err != nil {
 		return fmt.Errorf("insert event_batches: %w", err)
 	}
@@ -101,6 +101,9 @@ func (s *Store) insertBatch(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBat
 		return err
 	}
 	if err := savePoolStats(ctx, tx, b, now); err != nil {
+		return err
+	}
+	if err := s.saveSecurity(ctx, tx, b, now); err != nil {
 		return err
 	}
 
@@ -192,7 +195,8 @@ func insertRequestLog(ctx context.Context, stmt *sql.Stmt, nodeID string, ev *pr
 		nullString(ev.GetClientIp()), nullString(ev.GetUserAgent()), ev.GetBytesOut(), ev.GetBytesIn(),
 		nullString(ev.GetError()), nullString(ev.GetRequestId()), nullString(ev.GetBackend()),
 		nullString(ev.GetProtocol()), version, ev.GetRetryCount(), nullString(ev.GetContentEncoding()),
-		ev.GetBytesSavedCompression(), nullString(ev.GetTimeout()), nullString(ev.GetSlow()))
+		ev.GetBytesSavedCompression(), nullString(ev.GetTimeout()), nullString(ev.GetSlow()),
+		nullString(ev.GetCountry()), nullString(ev.GetCity()), nullString(ev.GetBlockedBy()))
 	return err
 }
 

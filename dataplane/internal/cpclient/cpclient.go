@@ -57,6 +57,7 @@ type Queue interface {
 	Take(max int) []*proxyv1.RequestEvent
 	TakeWebSockets(max int) []*proxyv1.WebSocketEvent
 	TakeCircuits(max int) []*proxyv1.CircuitEvent
+	TakeSecurity(max int) []*proxyv1.SecurityEvent
 	TakeDropped() uint64
 	Len() int
 }

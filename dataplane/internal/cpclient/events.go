@@ -153,6 +153,7 @@ func (c *Client) eventStream(ctx context.Context) error {
 				Requests:   c.queue.Take(c.opts.BatchSize),
 				Websockets: c.queue.TakeWebSockets(c.opts.BatchSize),
 				Circuits:   c.queue.TakeCircuits(c.opts.BatchSize),
+				Security:   c.queue.TakeSecurity(c.opts.BatchSize),
 				// Taken after the events: a drop between the two is counted in the next batch.
 				DroppedEvents: c.queue.TakeDropped(),
 			}
@@ -160,7 +161,7 @@ func (c *Client) eventStream(ctx context.Context) error {
 				c.lastStats = time.Now()
 				b.Pools = c.opts.PoolStats(c.lastStats)
 			}
-			if len(b.Requests)+len(b.Websockets)+len(b.Circuits)+len(b.Pools) == 0 && b.DroppedEvents == 0 {
+			if len(b.Requests)+len(b.Websockets)+len(b.Circuits)+len(b.Security)+len(b.Pools) == 0 && b.DroppedEvents == 0 {
 				c.events.unseq() // nothing to send after all (no pools in use)
 				break
 			}

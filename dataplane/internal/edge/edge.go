@@ -50,6 +50,9 @@ type Config struct {
 	WebSockets *websocket.Tracker
 	// Log receives what the request path reports (slow requests); nil means no logging.
 	Log *zap.Logger
+	// Security takes the security events (rate limits, bans, WAF, GeoIP); nil means Events if
+	// it takes them too (as *events.Queue does), else they are discarded.
+	Security SecuritySink
 }
 
 // Handler is the data plane's http.Handler.
@@ -61,6 +64,7 @@ type Handler struct {
 	// websockets counts open WebSockets across snapshots; wsEvents takes their events.
 	websockets *websocket.Tracker
 	wsEvents   WebSocketSink
+	security   SecuritySink
 	// defaultMasker masks the client IP of requests that matched no route.
 	defaultMasker ipmask.Masker
 	log           *zap.Logger
@@ -84,6 +88,14 @@ func New(cfg Config) (*Handler, error) {
 			h.wsEvents = ws
 		} else {
 			h.wsEvents = discardWebSockets{}
+		}
+	}
+	h.security = cfg.Security
+	if h.security == nil {
+		if s, ok := cfg.Events.(SecuritySink); ok {
+			h.security = s
+		} else {
+			h.security = discardSecurity{}
 		}
 	}
 	var err error

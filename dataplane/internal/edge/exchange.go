@@ -35,6 +35,12 @@ type exchange struct {
 	slow      string        // "warning" or "critical"
 	encoding  string        // compression applied, and the bytes it saved
 	saved     int64
+	// clientIP is the client's address without port, as the security policies see it.
+	clientIP string
+	// country and city are the client's, from GeoIP ("" when off or unknown).
+	country, city string
+	// blockedBy names the security policy that answered instead of the backend.
+	blockedBy string
 }
 
 // begin sets the request id on the request (for the backend) and the response, and wraps
@@ -47,6 +53,7 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *exchange {
 	r.Header[requestid.Header] = id
 	w.Header()[requestid.Header] = id
 	x.w = responseWriter{rw: w}
+	x.clientIP = clientIP(r)
 	if r.Body != nil && r.Body != http.NoBody {
 		x.body.rc = r.Body
 		r.Body = &x.body
@@ -125,6 +132,7 @@ func (h *Handler) event(x *exchange) *proxyv1.RequestEvent {
 		ev.Timeout = x.timeout
 	}
 	ev.Slow = x.slow
+	ev.Country, ev.City, ev.BlockedBy = x.country, x.city, x.blockedBy
 	return ev
 }
 

@@ -26,6 +26,7 @@ type Queue struct {
 	requests   ring[*proxyv1.RequestEvent]
 	websockets ring[*proxyv1.WebSocketEvent]
 	circuits   ring[*proxyv1.CircuitEvent]
+	security   ring[*proxyv1.SecurityEvent]
 	dropped    uint64 // events dropped since the last TakeDropped
 }
 
@@ -102,6 +103,7 @@ func NewQueue(capacity int) *Queue {
 		requests:   ring[*proxyv1.RequestEvent]{max: capacity},
 		websockets: ring[*proxyv1.WebSocketEvent]{max: webSocketCapacity(capacity)},
 		circuits:   ring[*proxyv1.CircuitEvent]{max: circuitCapacity},
+		security:   ring[*proxyv1.SecurityEvent]{max: securityCapacity(capacity)},
 	}
 }
 
@@ -151,11 +153,39 @@ func (q *Queue) PushCircuit(e *proxyv1.CircuitEvent) {
 	q.signal()
 }
 
+// securityCapacity bounds the security events kept: a flood of attacks (each WAF match, each
+// 429) must neither exhaust memory nor push out the access log, so they have a ring of their own.
+func securityCapacity(capacity int) int { return max(capacity/10, 1000) }
+
+// PushSecurity adds a security event (a throttled or banned client, a WAF match, a GeoIP refusal).
+// When its ring is full the oldest is dropped and counted. It never blocks.
+func (q *Queue) PushSecurity(e *proxyv1.SecurityEvent) {
+	if e == nil {
+		return
+	}
+	q.mu.Lock()
+	if q.security.push(e) {
+		q.dropped++
+	}
+	q.mu.Unlock()
+	q.signal()
+}
+
+// TakeSecurity removes and returns up to max of the oldest security events.
+func (q *Queue) TakeSecurity(max int) []*proxyv1.SecurityEvent {
+	q.mu.Lock()
+	out := q.security.take(max)
+	left := q.lenLocked()
+	q.mu.Unlock()
+	q.rearm(out != nil, left)
+	return out
+}
+
 // TakeCircuits removes and returns up to max of the oldest circuit-breaker events.
 func (q *Queue) TakeCircuits(max int) []*proxyv1.CircuitEvent {
 	q.mu.Lock()
 	out := q.circuits.take(max)
-	left := q.requests.n + q.websockets.n + q.circuits.n
+	left := q.lenLocked()
 	q.mu.Unlock()
 	q.rearm(len(out) > 0, left)
 	return out
@@ -166,7 +196,7 @@ func (q *Queue) TakeCircuits(max int) []*proxyv1.CircuitEvent {
 func (q *Queue) Take(max int) []*proxyv1.RequestEvent {
 	q.mu.Lock()
 	out := q.requests.take(max)
-	left := q.requests.n + q.websockets.n + q.circuits.n
+	left := q.lenLocked()
 	q.mu.Unlock()
 	q.rearm(out != nil, left)
 	return out
@@ -177,7 +207,7 @@ func (q *Queue) Take(max int) []*proxyv1.RequestEvent {
 func (q *Queue) TakeWebSockets(max int) []*proxyv1.WebSocketEvent {
 	q.mu.Lock()
 	out := q.websockets.take(max)
-	left := q.requests.n + q.websockets.n + q.circuits.n
+	left := q.lenLocked()
 	q.mu.Unlock()
 	q.rearm(out != nil, left)
 	return out
@@ -200,7 +230,11 @@ func (q *Queue) Ready() <-chan struct{} { return q.ready }
 func (q *Queue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.requests.n + q.websockets.n + q.circuits.n
+	return q.lenLocked()
+}
+
+func (q *Queue) lenLocked() int {
+	return q.requests.n + q.websockets.n + q.circuits.n + q.security.n
 }
 
 // Cap returns the most request events the queue holds.

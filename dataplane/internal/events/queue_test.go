@@ -281,3 +281,24 @@ func TestRingGrows(t *testing.T) {
 		t.Errorf("drained ring kept a buffer of %d", len(r.buf))
 	}
 }
+
+func TestSecurityEventsHaveTheirOwnBoundedRing(t *testing.T) {
+	q := NewQueue(10) // security ring: max(10/10, 1000) = 1000
+	for i := range 1001 {
+		q.PushSecurity(&proxyv1.SecurityEvent{Count: int64(i)})
+	}
+	q.Push(&proxyv1.RequestEvent{RequestId: "r"})
+	if got := q.Len(); got != 1001 {
+		t.Fatalf("Len = %d, want 1001 (1000 security + 1 request)", got)
+	}
+	got := q.TakeSecurity(2000)
+	if len(got) != 1000 || got[0].GetCount() != 1 {
+		t.Fatalf("TakeSecurity took %d, first count %d; want 1000 with the oldest dropped", len(got), got[0].GetCount())
+	}
+	if d := q.TakeDropped(); d != 1 {
+		t.Fatalf("dropped = %d, want 1", d)
+	}
+	if r := q.Take(10); len(r) != 1 {
+		t.Fatalf("request events = %d, want 1 (untouched by the security flood)", len(r))
+	}
+}
