@@ -1552,8 +1552,10 @@ type WafRules struct {
 	Xss               bool                   `protobuf:"varint,2,opt,name=xss,proto3" json:"xss,omitempty"`
 	PathTraversal     bool                   `protobuf:"varint,3,opt,name=path_traversal,json=pathTraversal,proto3" json:"path_traversal,omitempty"`
 	SuspiciousHeaders bool                   `protobuf:"varint,4,opt,name=suspicious_headers,json=suspiciousHeaders,proto3" json:"suspicious_headers,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// command_injection: shell commands and code execution payloads (CRS's RCE rules).
+	CommandInjection bool `protobuf:"varint,5,opt,name=command_injection,json=commandInjection,proto3" json:"command_injection,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *WafRules) Reset() {
@@ -1610,6 +1612,13 @@ func (x *WafRules) GetPathTraversal() bool {
 func (x *WafRules) GetSuspiciousHeaders() bool {
 	if x != nil {
 		return x.SuspiciousHeaders
+	}
+	return false
+}
+
+func (x *WafRules) GetCommandInjection() bool {
+	if x != nil {
+		return x.CommandInjection
 	}
 	return false
 }
@@ -2707,12 +2716,13 @@ const file_proxy_v1_snapshot_proto_rawDesc = "" +
 	"\tban_after\x18\x03 \x01(\x03R\bbanAfter\x121\n" +
 	"\x06window\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06window\x12<\n" +
 	"\fban_duration\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\vbanDuration\x12#\n" +
-	"\ralert_webhook\x18\x06 \x01(\bR\falertWebhook\"\x97\x01\n" +
+	"\ralert_webhook\x18\x06 \x01(\bR\falertWebhook\"\xc4\x01\n" +
 	"\bWafRules\x12#\n" +
 	"\rsql_injection\x18\x01 \x01(\bR\fsqlInjection\x12\x10\n" +
 	"\x03xss\x18\x02 \x01(\bR\x03xss\x12%\n" +
 	"\x0epath_traversal\x18\x03 \x01(\bR\rpathTraversal\x12-\n" +
-	"\x12suspicious_headers\x18\x04 \x01(\bR\x11suspiciousHeaders\"\xe7\x01\n" +
+	"\x12suspicious_headers\x18\x04 \x01(\bR\x11suspiciousHeaders\x12+\n" +
+	"\x11command_injection\x18\x05 \x01(\bR\x10commandInjection\"\xe7\x01\n" +
 	"\x03Waf\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x12\n" +
 	"\x04mode\x18\x02 \x01(\tR\x04mode\x12(\n" +
