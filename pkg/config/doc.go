@@ -64,7 +64,8 @@
 //
 // A route's effective policy is, from bottom to top: the built-in defaults (timeouts 5s/30s/
 // 30s/120s, logging that masks IPs and PII, retention 7d/30d/90d/365d/30d), the global
-// defaults:, the site's sections, the route's options:. Mappings merge key by key; lists and
+// defaults:, the site's tier (tier: public, private or admin; see tier.go), the site's
+// sections, the route's options:. Mappings merge key by key; lists and
 // single values replace. A section with an enabled: field is on when written, unless it says
 // enabled: false; the defaults of an enabled section (a health check's interval, say) are
 // filled in, and the section is then checked as a whole.

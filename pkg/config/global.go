@@ -34,6 +34,7 @@ type Global struct {
 
 	defaults *yaml.Node            // the defaults layer: built-in, then defaults:
 	origin   map[*yaml.Node]string // nodes of defaults that come from the global file
+	tiers    map[string]*yaml.Node // each tier's layer over defaults, made when a site asks (tier.go)
 }
 
 // globalFile is the schema of the global file.

@@ -87,7 +87,7 @@ func Load(globalPath, sitesDir string) (*Config, error) {
 			continue
 		}
 		hashFile(h, "site:"+name, data)
-		if s := parseSite(path, data, g.defaults, g.origin, errs); s != nil {
+		if s := parseSite(path, data, g, errs); s != nil {
 			cfg.Sites = append(cfg.Sites, s)
 		}
 	}

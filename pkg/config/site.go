@@ -20,10 +20,19 @@ type Site struct {
 	// Routes in the order they are written; the flat form has one, at path "/".
 	Routes []Route
 	// Policy is the site's effective policy: built-in defaults, then the global defaults,
-	// then the site's own sections. Routes may override it.
+	// then the site's tier, then the site's own sections. Routes may override it.
 	Policy Policy
+	// Tier is the security tier the site says (tier:), or "" for none; see tier.go.
+	Tier string
+	// Audit is the audit level of the site's routes: audit:, or the tier's, or standard.
+	Audit string
 
 	nameAt *yaml.Node // where the name is written (nil: the file name)
+	// For the effective configuration: where tier: and audit: are written, and the files
+	// of the nodes that came from another layer.
+	tierAt, auditAt *yaml.Node
+	origin          map[*yaml.Node]string
+	trees           []*yaml.Node // each route's policy as written, layers merged
 }
 
 // Route sends requests for some hosts under a path prefix to one backend.
@@ -51,6 +60,8 @@ type siteFile struct {
 	Backend backendURL   `yaml:"backend"`
 	Routes  []routeSpec  `yaml:"routes"`
 	Options *yaml.Node   `yaml:"options"`
+	Tier    string       `yaml:"tier"`
+	Audit   string       `yaml:"audit"`
 }
 
 type serviceSpec struct {
@@ -149,7 +160,7 @@ func policyKeys() []string { return keysOf(Policy{}) }
 func ParseSite(file string, data []byte) (*Site, error) {
 	errs := &errorSink{}
 	g := emptyGlobal()
-	s := parseSite(file, data, g.defaults, g.origin, errs)
+	s := parseSite(file, data, g, errs)
 	if s != nil {
 		checkRoutes([]*Site{s}, errs)
 	}
@@ -159,11 +170,11 @@ func ParseSite(file string, data []byte) (*Site, error) {
 	return s, nil
 }
 
-// parseSite parses a site file with base (built-in and global defaults) under its policy;
-// origin names the files of base's nodes. It reports into errs and returns what it could
-// make of the file (nil if nothing).
-func parseSite(file string, data []byte, base *yaml.Node, origin map[*yaml.Node]string, errs *errorSink) *Site {
-	d := &decoder{file: file, root: "site", errs: errs, origin: origin}
+// parseSite parses a site file with g's defaults layer (built-in and global defaults, and the
+// site's tier) under its policy. It reports into errs and returns what it could make of the
+// file (nil if nothing).
+func parseSite(file string, data []byte, g *Global, errs *errorSink) *Site {
+	d := &decoder{file: file, root: "site", errs: errs, origin: g.origin}
 	before := len(errs.list)
 	root := parseDocument(d, data)
 	if root == nil {
@@ -201,7 +212,15 @@ func parseSite(file string, data []byte, base *yaml.Node, origin map[*yaml.Node]
 	var sf siteFile
 	d.decode(mappingNode(root, sitePairs), "", &sf)
 
-	s := &Site{File: file, Enabled: true}
+	s := &Site{File: file, Enabled: true, Tier: sf.Tier, Audit: sf.Audit, origin: g.origin,
+		tierAt: valueOf(root, "tier"), auditAt: valueOf(root, "audit")}
+	if !contains(tierNames, s.Tier) {
+		s.Tier = "" // reported
+	}
+	if !contains(auditLevels, s.Audit) {
+		s.Audit = TierAudit(s.Tier)
+	}
+	base := g.tierBase(s.Tier)
 	if sf.Enabled != nil {
 		s.Enabled = *sf.Enabled
 	}
@@ -244,11 +263,14 @@ func parseSite(file string, data []byte, base *yaml.Node, origin map[*yaml.Node]
 			}
 			r := Route{Hosts: rs.Domains, Path: rs.Path, Backend: string(rs.Backend), Policy: s.Policy,
 				Line: rs.node.Line, Column: rs.node.Column, hostAt: rs.hostAt}
+			tree := effective
 			if !isNull(rs.Options) {
 				r.Policy = Policy{}
-				d.decode(overlay(effective, rs.Options), fmt.Sprintf("routes[%d].options", i), &r.Policy)
+				tree = overlay(effective, rs.Options)
+				d.decode(tree, fmt.Sprintf("routes[%d].options", i), &r.Policy)
 			}
 			s.Routes = append(s.Routes, r)
+			s.trees = append(s.trees, tree)
 		}
 	case keyAt["host"] != nil && keyAt["backend"] == nil:
 		d.failf(keyAt["host"], "", "missing %q: the URL requests for this host are sent to, such as http://app:8080", "backend")
@@ -259,6 +281,7 @@ func parseSite(file string, data []byte, base *yaml.Node, origin map[*yaml.Node]
 			hn := valueOf(root, "host")
 			s.Routes = []Route{{Hosts: sf.Host, Path: "/", Backend: string(sf.Backend), Policy: s.Policy,
 				Line: hn.Line, Column: hn.Column, hostAt: hostNodes(hn)}}
+			s.trees = []*yaml.Node{effective}
 		}
 	default:
 		d.failf(root, "", `no route: write "host" and "backend", or "routes"`)
