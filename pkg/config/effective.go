@@ -69,6 +69,9 @@ func (s *Site) EffectiveYAML() ([]byte, error) {
 	if err := enc.Close(); err != nil {
 		return nil, fmt.Errorf("effective configuration of %s: %w", s.File, err)
 	}
+	if !bytes.HasSuffix(b.Bytes(), []byte("\n")) {
+		b.WriteByte('\n') // the encoder ends on a comment without one
+	}
 	return b.Bytes(), nil
 }
 
@@ -121,8 +124,11 @@ func (e effective) value(v reflect.Value, src *yaml.Node) *yaml.Node {
 		}
 		return e.annotate(str(string(t)), src, originDefault)
 	}
-	if v.Type().Implements(stringer) && v.Kind() != reflect.Struct && v.Kind() != reflect.Map && v.Kind() != reflect.Slice {
-		return e.annotate(str(v.Interface().(fmt.Stringer).String()), src, originDefault)
+	if v.Type().Implements(stringer) && v.CanInt() {
+		if v.Int() == 0 {
+			return e.annotate(scalar("!!int", "0"), src, originDefault) // no limit, clearer than 0B
+		}
+		return e.annotate(str(v.Interface().(fmt.Stringer).String()), src, originDefault) // a Size
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
