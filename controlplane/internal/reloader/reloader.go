@@ -28,6 +28,8 @@ type Store interface {
 	SaveSnapshotVersion(ctx context.Context, version uint64, configHash string, at time.Time) error
 	SyncRoutes(ctx context.Context, routes []*proxyv1.Route, now time.Time) error
 	Audit(ctx context.Context, e store.AuditEntry) error
+	RouteConfigs(ctx context.Context) (map[string]string, error)
+	RecordRouteConfigs(ctx context.Context, configs map[string]string, entries []store.AuditEntry) error
 }
 
 // Publisher hands a new snapshot to every data plane.
@@ -112,6 +114,8 @@ func (r *Reloader) Reload(ctx context.Context, source string) (changed bool, ver
 	if err := r.store.SaveSnapshotVersion(ctx, snap.GetVersion(), hash, now); err != nil {
 		r.log.Error("record snapshot version", zap.Uint64("version", snap.GetVersion()), zap.Error(err))
 	}
+	// Read before SyncRoutes marks removed routes inactive (routeaudit.go).
+	prevRoutes, prevErr := r.store.RouteConfigs(ctx)
 	if err := r.store.SyncRoutes(ctx, snap.GetRoutes(), now); err != nil {
 		r.log.Error("record routes", zap.Uint64("version", snap.GetVersion()), zap.Error(err))
 	}
@@ -126,7 +130,24 @@ func (r *Reloader) Reload(ctx context.Context, source string) (changed bool, ver
 		ResourceID: fmt.Sprint(r.version), OldValue: old, NewValue: hash, Source: source,
 		Notes: fmt.Sprintf("version %d: %d routes from %d sites, %d certificates", r.version, len(snap.GetRoutes()), len(cfg.Sites), len(snap.GetCertificates())),
 	})
+	if prevErr != nil {
+		r.log.Error("read route records; route changes of this version are not audited", zap.Uint64("version", r.version), zap.Error(prevErr))
+	} else {
+		r.auditRoutes(ctx, prevRoutes, snap, auditLevels(cfg), source, now)
+	}
 	return true, r.version, nil
+}
+
+// auditRoutes records the routes of snap and writes the audit entries of their sites' audit
+// levels (routeaudit.go).
+func (r *Reloader) auditRoutes(ctx context.Context, prev map[string]string, snap *proxyv1.Snapshot, levels map[string]string, source string, now time.Time) {
+	records, entries, err := routeChanges(prev, snap.GetRoutes(), levels, snap.GetVersion(), source, now)
+	if err == nil {
+		err = r.store.RecordRouteConfigs(ctx, records, entries)
+	}
+	if err != nil {
+		r.log.Error("audit route changes", zap.Uint64("version", snap.GetVersion()), zap.Error(err))
+	}
 }
 
 // reject logs every error with its file, line and column, and records the rejection.
