@@ -43,11 +43,17 @@ func FuzzParseSite(f *testing.F) {
 	f.Add([]byte("routes:\n  - domains: [a.example.org]\n    backend: http://a\n    options: {<<: *x}\n"))
 	f.Add([]byte("x-a: &a {timeouts: {connect: 1s}}\nroutes:\n  - {domains: [a.b], backend: 'http://a', options: *a}\n"))
 	f.Add([]byte("a: &a [*a, *a]\n"))
+	f.Add([]byte("tier: admin\naudit: full\nhost: a.example.org\nbackend: http://a\nwaf: {rules: {xss: false}}\nrate_limit: {paths: [{path: /login, per_ip: 3}]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := ParseSite("fuzz.yaml", data)
-		checkErrors(t, err)
+		checkErrors(t, err) // also: a tier's values never cause an error of their own
 		if err == nil && len(s.Routes) == 0 {
 			t.Fatalf("a valid site without routes")
+		}
+		if err == nil {
+			if _, err := s.EffectiveYAML(); err != nil {
+				t.Fatalf("effective configuration of a valid site: %v", err)
+			}
 		}
 	})
 }
