@@ -15,7 +15,7 @@ type Global struct {
 	// File is the path the global file was read from ("" when there is none).
 	File string
 	// Defaults is the policy every route starts from: the built-in defaults with the file's
-	// defaults: on top. A site's own values win over it, key by key.
+	// defaults: on top. A site's tier and own values win over it, key by key.
 	Defaults Policy
 	// TrustedProxies are the networks whose X-Forwarded-For and PROXY protocol headers are
 	// believed when finding a client's address.

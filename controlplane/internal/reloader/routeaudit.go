@@ -1,6 +1,8 @@
 package reloader
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -31,6 +33,10 @@ import (
 // so that a change made while the control plane was stopped is still audited at the next
 // start. A change is audited at the higher of the route's old and new levels, so that an edit
 // lowering a site's level is itself audited at the level it had.
+//
+// Values of headers added to requests (headers.request.add) are often credentials for the
+// backend (API keys, Authorization): they are recorded and audited as a fingerprint only, which
+// still shows that they changed.
 
 // Audit actions of the route entries.
 const (
@@ -82,6 +88,7 @@ func routeChanges(prev map[string]string, routes []*proxyv1.Route, levels map[st
 	}
 	live := map[string]bool{}
 	for _, r := range routes {
+		r = withoutSecrets(r)
 		id, level := r.GetId(), levels[r.GetId()]
 		if level == "" {
 			level = config.AuditStandard
@@ -133,6 +140,21 @@ func routeChanges(prev map[string]string, routes []*proxyv1.Route, levels map[st
 		}
 	}
 	return records, entries, nil
+}
+
+// withoutSecrets returns r, or a copy of r with the values of headers added to requests
+// replaced by a fingerprint.
+func withoutSecrets(r *proxyv1.Route) *proxyv1.Route {
+	if len(r.GetPolicy().GetHeaders().GetRequest().GetAdd()) == 0 {
+		return r
+	}
+	c := proto.Clone(r).(*proxyv1.Route)
+	add := c.GetPolicy().GetHeaders().GetRequest().GetAdd()
+	for k, v := range add {
+		sum := sha256.Sum256([]byte(v))
+		add[k] = "redacted sha256:" + hex.EncodeToString(sum[:8])
+	}
+	return c
 }
 
 // parseRecord decodes a recorded route; ok is false for "" or a record that does not decode.

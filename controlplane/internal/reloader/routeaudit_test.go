@@ -112,6 +112,37 @@ func TestRouteChanges(t *testing.T) {
 	}
 }
 
+func TestRouteChangesRedactRequestHeaders(t *testing.T) {
+	secret := func(v string) *proxyv1.Route {
+		r := route("a.test/", "http://a", 0)
+		r.Policy = &proxyv1.Policy{Headers: &proxyv1.Headers{Request: &proxyv1.HeaderOps{Add: map[string]string{"Authorization": v}}}}
+		return r
+	}
+	now := time.Unix(1_800_000_000, 0)
+	levels := map[string]string{"a.test/": "full"}
+	live := secret("Bearer s3cret")
+	records, entries, err := routeChanges(map[string]string{}, []*proxyv1.Route{live}, levels, 1, "startup", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(records["a.test/"], "s3cret") || strings.Contains(entries[0].NewValue, "s3cret") {
+		t.Fatalf("a request header value was recorded: %s / %s", records["a.test/"], entries[0].NewValue)
+	}
+	if live.GetPolicy().GetHeaders().GetRequest().GetAdd()["Authorization"] != "Bearer s3cret" {
+		t.Fatal("the live route was modified")
+	}
+	_, entries, err = routeChanges(records, []*proxyv1.Route{secret("Bearer other")}, levels, 2, "file_watcher", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || !strings.Contains(entries[0].Notes, "changed policy.headers") || strings.Contains(entries[0].OldValue+entries[0].NewValue, "Bearer") {
+		t.Fatalf("a changed secret: %+v", entries)
+	}
+	if _, entries, _ := routeChanges(records, []*proxyv1.Route{secret("Bearer s3cret")}, levels, 2, "file_watcher", now); len(entries) != 0 {
+		t.Fatalf("an unchanged secret was audited: %+v", entries)
+	}
+}
+
 // Through the reloader and a real store: each tier audits its routes at its level, also for
 // a change made while the control plane was stopped.
 func TestAuditLevelsThroughReloads(t *testing.T) {
