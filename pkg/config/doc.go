@@ -25,6 +25,10 @@
 //	options:
 //	  circuit_breaker: {enabled: true, failure_threshold: 5}
 //
+// Either form may say tier: public, private or admin (a layer of defaults for rate limits, WAF,
+// PII masking and retention, see tier.go) and audit: standard, enhanced or full, at the top
+// level. Site.EffectiveYAML shows what a site runs with and where each value comes from.
+//
 // The policy sections are those of Policy: timeouts, limits, headers, rate_limit, waf,
 // logging, data_retention, health_check, websocket, compression, connection_pool,
 // circuit_breaker, error_pages, geoip, slow_request and retry.
