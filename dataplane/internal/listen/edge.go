@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/certstore"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/clientip"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 )
 
@@ -30,6 +31,12 @@ type Edge struct {
 	HTTPSRedirectDisabled bool
 	// ACMEBackend receives /.well-known/acme-challenge/ requests from the HTTP port; nil: 404.
 	ACMEBackend *url.URL
+	// ProxyProtocol makes the TCP listeners require a PROXY protocol header from
+	// TrustedProxies on every new connection (proxyproto.go).
+	ProxyProtocol bool
+	// TrustedProxies are the peers a PROXY protocol header is accepted from; never nil in an
+	// Edge made by NewEdge.
+	TrustedProxies *clientip.Resolver
 }
 
 // NewEdge builds the Edge of a snapshot: it parses every certificate and checks the ACME
@@ -40,10 +47,19 @@ func NewEdge(snap *proxyv1.Snapshot) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %d: %w", snap.GetVersion(), err)
 	}
+	trusted, err := clientip.New(cfg.GetTrustedProxies())
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %d: %w", snap.GetVersion(), err)
+	}
+	if cfg.GetProxyProtocol() && !trusted.TrustsAny() {
+		return nil, fmt.Errorf("snapshot %d: proxy_protocol without trusted_proxies would refuse every connection", snap.GetVersion())
+	}
 	e := &Edge{
 		Certs:                 certs,
 		HTTP3Disabled:         cfg.GetHttp3Disabled(),
 		HTTPSRedirectDisabled: cfg.GetHttpsRedirectDisabled(),
+		ProxyProtocol:         cfg.GetProxyProtocol(),
+		TrustedProxies:        trusted,
 	}
 	if raw := cfg.GetAcmeChallengeBackend(); raw != "" {
 		if e.ACMEBackend, err = parseBackend(raw); err != nil {
