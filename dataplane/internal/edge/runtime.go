@@ -29,8 +29,8 @@ type Runtime struct {
 	table   *route.Table
 	// clientIP finds a request's client from the snapshot's trusted_proxies.
 	clientIP *clientip.Resolver
-	routes  []Route // in snapshot order: route.Entry.Index points here
-	close   sync.Once
+	routes   []Route // in snapshot order: route.Entry.Index points here
+	close    sync.Once
 }
 
 // Route is one route ready to serve: its backend (with timeouts, pool, retries and circuit
