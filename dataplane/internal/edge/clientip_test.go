@@ -2,12 +2,14 @@ package edge
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/events"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 )
@@ -81,4 +83,35 @@ func TestBuildRefusesBadTrustedProxies(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "not-a-network") {
 		t.Fatalf("Build: %v", err)
 	}
+}
+
+// BenchmarkEdgeTrustedProxy is BenchmarkEdgeProxy for a request that came through a trusted
+// proxy: the X-Forwarded-For walk and the chain the backend gets are the difference.
+func BenchmarkEdgeTrustedProxy(b *testing.B) {
+	backend := benchBackend(b)
+	pools := proxy.NewPools(proxy.Options{})
+	b.Cleanup(pools.Close)
+	var holder Holder
+	rt, err := Build(&proxyv1.Snapshot{Version: 1, Edge: &proxyv1.Edge{TrustedProxies: []string{"192.0.2.0/24", "10.0.0.0/8"}},
+		Routes: []*proxyv1.Route{newRoute("api", backend.URL, "/api", "example.org")}}, pools, BuildOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	holder.Store(rt)
+	h, err := New(Config{Runtimes: &holder, Events: events.NewQueue(4096)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodGet, "http://example.org/api/items", nil) // from 192.0.2.1
+			req.Header["X-Forwarded-For"] = []string{"198.51.100.7, 10.0.0.3"}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("status %d", rec.Code)
+			}
+		}
+	})
 }
