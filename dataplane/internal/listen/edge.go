@@ -1,7 +1,8 @@
 // Package listen runs the data plane's client-facing listeners around one http.Handler (the
 // edge): HTTPS over TCP (HTTP/1.1 and HTTP/2 by ALPN), HTTP/3 over QUIC on UDP, and plain HTTP
 // (port 80), which redirects hosts that have a certificate to HTTPS and passes ACME HTTP-01
-// challenges through to a backend.
+// challenges through to a backend. While the snapshot asks for it, the TCP listeners take a
+// PROXY protocol header from trusted proxies at the start of every connection (proxyproto.go).
 //
 // What the listeners need from a snapshot (its certificates and its Edge switches) is an Edge,
 // built once per snapshot by NewEdge and read through an EdgeSource (an EdgeHolder) at every
