@@ -40,6 +40,7 @@
 //	  waf: {enabled: true}
 //	trusted_proxies:   # IPs or CIDRs whose X-Forwarded-For / PROXY protocol is believed
 //	  - 10.0.0.0/8
+//	proxy_protocol: false  # true: TCP listeners expect a PROXY protocol header from trusted_proxies
 //	webhooks:          # alert receivers
 //	  - name: discord-alerts
 //	    url: https://discord.com/api/webhooks/...

@@ -301,6 +301,11 @@ global.yaml:9:5: webhooks[2]: missing name and events`,
 global.yaml:1:46: trusted_proxies[2]: "fe80::1%eth0" is not an IP address or CIDR network`,
 		},
 		{
+			desc: "proxy_protocol without trusted proxies",
+			src:  "webhooks: []\nproxy_protocol: true\n",
+			want: `global.yaml:2:17: proxy_protocol: needs trusted_proxies: a PROXY protocol header is accepted only from a trusted proxy (the load balancer), so every connection would be refused`,
+		},
+		{
 			desc: "defaults are checked like a site's policy",
 			src:  "defaults:\n  timeout: {connect: 1s}\n  waf: {mode: blok}\n",
 			want: `global.yaml:2:3: unknown key "timeout" in defaults; did you mean "timeouts"?

@@ -20,6 +20,9 @@ type Global struct {
 	// TrustedProxies are the networks whose X-Forwarded-For and PROXY protocol headers are
 	// believed when finding a client's address.
 	TrustedProxies PrefixList
+	// ProxyProtocol makes the data planes' TCP listeners expect a PROXY protocol (v1 or v2)
+	// header on every connection, from TrustedProxies only (a load balancer in front).
+	ProxyProtocol bool
 	// Webhooks receive alerts.
 	Webhooks []Webhook
 	// GeoIP names the GeoIP database (geoip: at the top level of the global file).
@@ -41,6 +44,7 @@ type Global struct {
 type globalFile struct {
 	Defaults       *yaml.Node     `yaml:"defaults"`
 	TrustedProxies PrefixList     `yaml:"trusted_proxies"`
+	ProxyProtocol  bool           `yaml:"proxy_protocol"`
 	Webhooks       []Webhook      `yaml:"webhooks"`
 	GeoIP          *GeoIPDatabase `yaml:"geoip"`
 	Backup         *Backup        `yaml:"backup"`
@@ -285,6 +289,9 @@ func (b *Backup) check(s *section) {
 }
 
 func (g *globalFile) check(s *section) {
+	if g.ProxyProtocol && len(g.TrustedProxies) == 0 {
+		s.errorf("proxy_protocol", "needs trusted_proxies: a PROXY protocol header is accepted only from a trusted proxy (the load balancer), so every connection would be refused")
+	}
 	seen := map[string]*yaml.Node{}
 	for i := range g.Webhooks {
 		w := &g.Webhooks[i]
@@ -328,6 +335,7 @@ func parseGlobal(file string, data []byte, errs *errorSink) *Global {
 	var gf globalFile
 	d.decode(withoutExtensionKeys(root), "", &gf)
 	g.TrustedProxies, g.Webhooks, g.Backup = gf.TrustedProxies, gf.Webhooks, Backup{}
+	g.ProxyProtocol = gf.ProxyProtocol
 	if gf.GeoIP != nil {
 		g.GeoIP = *gf.GeoIP
 	}

@@ -42,6 +42,7 @@ func loadErr(t *testing.T, dir string, files map[string]string) string {
 
 const globalYAML = `
 trusted_proxies: [10.0.0.0/8, 192.168.1.10]
+proxy_protocol: true
 defaults:
   timeouts: {connect: 3s}
   waf: {enabled: true, mode: block}
@@ -118,6 +119,7 @@ options:
 		{"default under options", vault.Timeouts.Connect, 3 * time.Second},
 		{"default section without site section", vault.WAF.Mode, "block"},
 		{"trusted proxy IP", cfg.Global.TrustedProxies[1].String(), "192.168.1.10/32"},
+		{"proxy protocol", cfg.Global.ProxyProtocol, true},
 		{"webhook throttle", cfg.Global.Webhooks[0].Throttle, 5 * time.Minute},
 		{"backup on", cfg.Global.Backup.Enabled, true},
 		{"backup default schedule", cfg.Global.Backup.Full.Schedule.String(), "0 2 * * 0"},

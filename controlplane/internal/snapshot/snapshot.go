@@ -68,7 +68,8 @@ func Build(cfg *config.Config, version uint64, now time.Time) (*proxyv1.Snapshot
 	return snap, nil
 }
 
-// edge translates the global file's tls: and acme: sections. Certificates are not part of
+// edge translates the global file's tls: and acme: sections, trusted_proxies and
+// proxy_protocol. Certificates are not part of
 // the configuration files: the reloader adds them from the certificate directory.
 func edge(g *config.Global) *proxyv1.Edge {
 	if g == nil {
@@ -79,7 +80,18 @@ func edge(g *config.Global) *proxyv1.Edge {
 		Http3Disabled:         !g.TLS.HTTP3,
 		AcmeChallengeBackend:  g.ACME.ChallengeBackend,
 		HttpsRedirectDisabled: !g.TLS.RedirectHTTP,
+		TrustedProxies:        prefixes(g.TrustedProxies),
+		ProxyProtocol:         g.ProxyProtocol,
 	}
+}
+
+// prefixes writes networks as CIDRs ("10.0.0.0/8", "192.0.2.7/32"); nil for none.
+func prefixes(l config.PrefixList) []string {
+	var out []string
+	for _, p := range l {
+		out = append(out, p.String())
+	}
+	return out
 }
 
 // RouteID is the stable, human-readable id of a route: its first host and its path prefix

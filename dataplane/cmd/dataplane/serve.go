@@ -70,6 +70,7 @@ func serve(ctx context.Context, args []string) error {
 	servers, err := listen.Listen(listen.Config{
 		HTTPAddr: s.listenAddr, TLSAddr: s.tlsAddr, H3Addr: s.h3Addr,
 		Handler: handler, Edges: edges, Reject: handler.Reject, ErrorLog: zap.NewStdLog(log.Named("http")),
+		Log: log.Named("listen"),
 	})
 	if err != nil {
 		return bindError(err)

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 
@@ -146,13 +145,12 @@ func (h *Handler) serveRecorded(x *exchange) {
 
 // serve runs steps 2 to 4.
 func (h *Handler) serve(x *exchange) {
-	// 2. The configuration: none yet means not ready.
-	rt := h.runtimes.Load()
+	// 2. The configuration (loaded in begin, with the client): none yet means not ready.
+	rt := x.runtime
 	if rt == nil {
 		h.fail(x, http.StatusServiceUnavailable, errNoSnapshot)
 		return
 	}
-	x.runtime = rt
 
 	// 3. The route, by Host and path. An unknown host or path gets a 404 page. CONNECT (a tunnel
 	//    to anywhere, also HTTP/2 and HTTP/3 extended CONNECT) is not something a reverse proxy
@@ -182,7 +180,7 @@ func (h *Handler) serve(x *exchange) {
 	//    the backend; response headers when the final status goes out (error pages included).
 	var vars headers.Vars
 	if rte.headers != nil {
-		vars = headers.VarsFrom(x.r, clientIP(x.r), x.requestID)
+		vars = headers.VarsFrom(x.r, x.clientIP, x.requestID)
 		if rte.headers.ServePreflight(&x.w, x.r, vars) {
 			return
 		}
@@ -292,15 +290,6 @@ func (h *Handler) failPage(x *exchange, status int, msg string, err error) {
 		// A failed write means the client left; the event records the status all the same.
 		_ = h.pages.Write(&x.w, x.r, page)
 	}
-}
-
-// clientIP is the address of the client connection without its port, for ${client_ip}.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // Reject answers a request the listeners refuse before routing (an invalid Host, for example)

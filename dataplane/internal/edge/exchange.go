@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/clientip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
@@ -35,16 +37,21 @@ type exchange struct {
 	slow      string        // "warning" or "critical"
 	encoding  string        // compression applied, and the bytes it saved
 	saved     int64
-	// clientIP is the client's address without port, as the security policies see it.
-	clientIP string
+	// clientIP is the client's address without port, as the security policies see it: the
+	// peer, or through trusted proxies the address they forwarded (clientip). clientAddr is the
+	// same address parsed (invalid when unknown); client also has the chain for the backend.
+	clientIP   string
+	clientAddr netip.Addr
+	client     clientip.Client
 	// country and city are the client's, from GeoIP ("" when off or unknown).
 	country, city string
 	// blockedBy names the security policy that answered instead of the backend.
 	blockedBy string
 }
 
-// begin sets the request id on the request (for the backend) and the response, and wraps
-// the response writer and request body to count what passes.
+// begin sets the request id on the request (for the backend) and the response, loads the
+// Runtime and finds the client with it, and wraps the response writer and request body to
+// count what passes.
 func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *exchange {
 	x := &exchange{start: time.Now(), r: r}
 	x.requestID = h.ids.FromHeader(r.Header.Get(requestid.Header))
@@ -53,7 +60,15 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *exchange {
 	r.Header[requestid.Header] = id
 	w.Header()[requestid.Header] = id
 	x.w = responseWriter{rw: w}
-	x.clientIP = clientIP(r)
+	// The client, as the snapshot's trusted_proxies decide, for every step after this one.
+	x.runtime = h.runtimes.Load()
+	x.client = x.runtime.resolveClient(r)
+	x.clientIP, x.clientAddr = x.client.IP, x.client.Addr
+	if x.client.ForwardedFor != "" {
+		// Through trusted proxies: the backend is told the chain (proxy.WithClient).
+		x.r = r.WithContext(proxy.WithClient(r.Context(), &x.client))
+		r = x.r
+	}
 	if r.Body != nil && r.Body != http.NoBody {
 		x.body.rc = r.Body
 		r.Body = &x.body
@@ -115,7 +130,7 @@ func (h *Handler) event(x *exchange) *proxyv1.RequestEvent {
 		ev.Backend = x.route.backendURL
 		masker = x.route.masker
 	}
-	ev.ClientIp = masker.MaskString(x.r.RemoteAddr)
+	ev.ClientIp = masker.Mask(x.clientAddr)
 	if x.runtime != nil {
 		ev.SnapshotVersion = x.runtime.version
 	}

@@ -3,10 +3,12 @@ package edge
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/breaker"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/clientip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/compress"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/limits"
@@ -25,8 +27,10 @@ import (
 type Runtime struct {
 	version uint64
 	table   *route.Table
-	routes  []Route // in snapshot order: route.Entry.Index points here
-	close   sync.Once
+	// clientIP finds a request's client from the snapshot's trusted_proxies.
+	clientIP *clientip.Resolver
+	routes   []Route // in snapshot order: route.Entry.Index points here
+	close    sync.Once
 }
 
 // Route is one route ready to serve: its backend (with timeouts, pool, retries and circuit
@@ -68,10 +72,15 @@ func Build(snap *proxyv1.Snapshot, pools *proxy.Pools, opts BuildOptions) (_ *Ru
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %d: %w", snap.GetVersion(), err)
 	}
+	clients, err := clientip.New(snap.GetEdge().GetTrustedProxies())
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %d: %w", snap.GetVersion(), err)
+	}
 	rt := &Runtime{
-		version: snap.GetVersion(),
-		table:   table,
-		routes:  make([]Route, len(snap.GetRoutes())),
+		version:  snap.GetVersion(),
+		table:    table,
+		clientIP: clients,
+		routes:   make([]Route, len(snap.GetRoutes())),
 	}
 	defer func() {
 		if err != nil {
@@ -91,6 +100,15 @@ func Build(snap *proxyv1.Snapshot, pools *proxy.Pools, opts BuildOptions) (_ *Ru
 
 // Version returns the snapshot version the Runtime was built from.
 func (rt *Runtime) Version() uint64 { return rt.version }
+
+// resolveClient returns the client of r. Before the first snapshot (nil Runtime) no proxy is
+// trusted.
+func (rt *Runtime) resolveClient(r *http.Request) clientip.Client {
+	if rt == nil {
+		return clientip.Peer(r.RemoteAddr)
+	}
+	return rt.clientIP.Resolve(r.RemoteAddr, r.Header)
+}
 
 // Match returns the route for a request's Host header and path, nil if there is none.
 func (rt *Runtime) Match(host, path string) *Route {

@@ -98,7 +98,7 @@ func (h *Handler) webSocketEvent(x *exchange, t *tunnel) *proxyv1.WebSocketEvent
 		RouteId:      x.route.id,
 		Host:         clean(x.r.Host, maxHostLen),
 		Path:         clean(x.r.URL.Path, maxPathLen),
-		ClientIp:     x.route.masker.MaskString(x.r.RemoteAddr),
+		ClientIp:     x.route.masker.Mask(x.clientAddr),
 		ConnectedAt:  timestamppb.New(time.Now()),
 	}
 }

@@ -1,7 +1,8 @@
 // Package listen runs the data plane's client-facing listeners around one http.Handler (the
 // edge): HTTPS over TCP (HTTP/1.1 and HTTP/2 by ALPN), HTTP/3 over QUIC on UDP, and plain HTTP
 // (port 80), which redirects hosts that have a certificate to HTTPS and passes ACME HTTP-01
-// challenges through to a backend.
+// challenges through to a backend. While the snapshot asks for it, the TCP listeners take a
+// PROXY protocol header from trusted proxies at the start of every connection (proxyproto.go).
 //
 // What the listeners need from a snapshot (its certificates and its Edge switches) is an Edge,
 // built once per snapshot by NewEdge and read through an EdgeSource (an EdgeHolder) at every
@@ -17,6 +18,7 @@ import (
 	"sync/atomic"
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/certstore"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/clientip"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 )
 
@@ -30,6 +32,12 @@ type Edge struct {
 	HTTPSRedirectDisabled bool
 	// ACMEBackend receives /.well-known/acme-challenge/ requests from the HTTP port; nil: 404.
 	ACMEBackend *url.URL
+	// ProxyProtocol makes the TCP listeners require a PROXY protocol header from
+	// TrustedProxies on every new connection (proxyproto.go).
+	ProxyProtocol bool
+	// TrustedProxies are the peers a PROXY protocol header is accepted from; never nil in an
+	// Edge made by NewEdge.
+	TrustedProxies *clientip.Resolver
 }
 
 // NewEdge builds the Edge of a snapshot: it parses every certificate and checks the ACME
@@ -40,10 +48,19 @@ func NewEdge(snap *proxyv1.Snapshot) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %d: %w", snap.GetVersion(), err)
 	}
+	trusted, err := clientip.New(cfg.GetTrustedProxies())
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %d: %w", snap.GetVersion(), err)
+	}
+	if cfg.GetProxyProtocol() && !trusted.TrustsAny() {
+		return nil, fmt.Errorf("snapshot %d: proxy_protocol without trusted_proxies would refuse every connection", snap.GetVersion())
+	}
 	e := &Edge{
 		Certs:                 certs,
 		HTTP3Disabled:         cfg.GetHttp3Disabled(),
 		HTTPSRedirectDisabled: cfg.GetHttpsRedirectDisabled(),
+		ProxyProtocol:         cfg.GetProxyProtocol(),
+		TrustedProxies:        trusted,
 	}
 	if raw := cfg.GetAcmeChallengeBackend(); raw != "" {
 		if e.ACMEBackend, err = parseBackend(raw); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+	"go.uber.org/zap"
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/h1"
 )
@@ -87,6 +88,9 @@ type Config struct {
 	ErrorLog *log.Logger
 	// Logger receives HTTP/3 debug messages; nil: none.
 	Logger *slog.Logger
+	// Log receives what the TCP listeners report about connections (PROXY protocol refusals);
+	// nil: none.
+	Log *zap.Logger
 }
 
 // Listener names used in BindError.
@@ -120,6 +124,8 @@ type Servers struct {
 	h3Srv           *http3.Server
 	httpLis, tlsLis net.Listener
 	udp             net.PacketConn
+
+	proxyCount proxyCounters
 
 	stopRotation context.CancelFunc
 	rotationCtx  context.Context
@@ -163,6 +169,17 @@ func Listen(cfg Config) (_ *Servers, err error) {
 		if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			return nil, &BindError{Listener: ListenerHTTP, Network: "tcp", Addr: cfg.HTTPAddr, Err: err}
 		}
+	}
+
+	// The TCP listeners take PROXY protocol headers while the Edge in force asks for them.
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if s.tlsLis != nil {
+		s.tlsLis = newProxyListener(s.tlsLis, cfg.Edges, lim.ReadHeaderTimeout, cfg.Log, &s.proxyCount)
+	}
+	if s.httpLis != nil {
+		s.httpLis = newProxyListener(s.httpLis, cfg.Edges, lim.ReadHeaderTimeout, cfg.Log, &s.proxyCount)
 	}
 
 	if s.udp != nil {
@@ -295,6 +312,9 @@ func addrOf(l net.Listener) net.Addr {
 	}
 	return l.Addr()
 }
+
+// ProxyProtocolStats returns the PROXY protocol counts of both TCP listeners.
+func (s *Servers) ProxyProtocolStats() ProxyProtocolStats { return s.proxyCount.stats() }
 
 // TLS returns the TLS configuration the servers use.
 func (s *Servers) TLS() *TLS { return s.tls }

@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"bufio"
-	"net"
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/clientip"
 )
 
 // writeRequest buffers the request line and header of req for the backend, as a reverse proxy
@@ -17,7 +19,10 @@ import (
 //   - hop-by-hop headers (Connection and what it names, Keep-Alive, Proxy-*, TE except
 //     "trailers", Trailer, Transfer-Encoding, Upgrade) and Expect stay on the client's side;
 //   - the client's Forwarded, X-Forwarded-* and X-Real-IP are dropped and ours written, so a
-//     client cannot pose as another address;
+//     client cannot pose as another address: X-Real-IP is the client and X-Forwarded-For the
+//     client followed by the trusted proxies it came through (see WithClient); without
+//     WithClient both are the peer's address. No Forwarded header is sent: the backends
+//     behind this proxy read X-Forwarded-For and X-Real-IP;
 //   - the body's framing is ours: Content-Length when known, chunked otherwise.
 //
 // Header values were checked by the server that parsed them; a CR or LF that a header policy
@@ -51,18 +56,21 @@ func writeRequest(bw *bufio.Writer, req *http.Request, upgrade string) {
 		}
 	}
 
-	ip := clientIP(req.RemoteAddr)
-	bw.WriteString("X-Forwarded-For: ")
-	writeValue(bw, ip)
-	bw.WriteString("\r\nX-Forwarded-Host: ")
+	forwardedFor, realIP := forwarding(req)
+	if forwardedFor != "" {
+		bw.WriteString("X-Forwarded-For: ")
+		writeValue(bw, forwardedFor)
+		bw.WriteString("\r\nX-Real-IP: ")
+		writeValue(bw, realIP)
+		bw.WriteString("\r\n")
+	}
+	bw.WriteString("X-Forwarded-Host: ")
 	writeValue(bw, req.Host)
 	if req.TLS != nil {
-		bw.WriteString("\r\nX-Forwarded-Proto: https\r\nX-Real-IP: ")
+		bw.WriteString("\r\nX-Forwarded-Proto: https\r\n")
 	} else {
-		bw.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Real-IP: ")
+		bw.WriteString("\r\nX-Forwarded-Proto: http\r\n")
 	}
-	writeValue(bw, ip)
-	bw.WriteString("\r\n")
 
 	if upgrade != "" {
 		bw.WriteString("Connection: Upgrade\r\nUpgrade: ")
@@ -143,13 +151,27 @@ func listed(vals []string, token string) bool {
 	return false
 }
 
-// clientIP is the address of a request's peer without its port.
-func clientIP(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		return remoteAddr
+// clientKey is the context key of WithClient.
+type clientKey struct{}
+
+// WithClient returns ctx carrying the client of a request that came through trusted proxies,
+// as the edge resolved it (clientip.Resolver): the backend gets X-Real-IP c.IP and
+// X-Forwarded-For c.ForwardedFor. Like nginx's realip with $proxy_add_x_forwarded_for, or
+// Caddy's trusted_proxies, the chain goes on to the backend with the peer appended; unlike
+// them, the entries left of the client, which no trusted proxy vouches for, are not passed on.
+// A request without it (the peer is the client) is sent with its peer's address in both.
+func WithClient(ctx context.Context, c *clientip.Client) context.Context {
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+// forwarding returns the X-Forwarded-For and X-Real-IP values for req; "" when its peer's
+// address is unknown.
+func forwarding(req *http.Request) (forwardedFor, realIP string) {
+	if c, ok := req.Context().Value(clientKey{}).(*clientip.Client); ok && c.ForwardedFor != "" {
+		return c.ForwardedFor, c.IP
 	}
-	return host
+	ip := clientip.Peer(req.RemoteAddr).IP
+	return ip, ip
 }
 
 // removeHopByHop removes from a response header the hop-by-hop headers and those its
