@@ -56,7 +56,7 @@ func TestNewPolicyRefuses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
-			if _, err := NewPolicy(tc.pb, nil, NewLogins().For("r")); err == nil {
+			if _, err := NewPolicy(tc.pb, nil, NewLogins(WarmUpTime, WarmUpLogins).For("r")); err == nil {
 				t.Fatal("accepted")
 			}
 		})
@@ -65,7 +65,7 @@ func TestNewPolicyRefuses(t *testing.T) {
 
 func TestUnusual(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	logins := NewLogins()
+	logins := NewLogins(WarmUpTime, WarmUpLogins)
 	logins.now = func() time.Time { return start }
 	pb := &proxyv1.GeoIP{Enabled: true, AlertOnUnusualCountry: true}
 	p, err := NewPolicy(pb, []string{"/login", "/api/auth/*"}, logins.For("r"))
@@ -122,7 +122,7 @@ func TestUnusual(t *testing.T) {
 }
 
 func TestUnusualWithoutLoginPaths(t *testing.T) {
-	p, err := NewPolicy(&proxyv1.GeoIP{Enabled: true, AlertOnUnusualCountry: true}, nil, NewLogins().For("r"))
+	p, err := NewPolicy(&proxyv1.GeoIP{Enabled: true, AlertOnUnusualCountry: true}, nil, NewLogins(WarmUpTime, WarmUpLogins).For("r"))
 	if err != nil {
 		t.Fatal(err)
 	}
