@@ -68,8 +68,8 @@ func Build(cfg *config.Config, version uint64, now time.Time) (*proxyv1.Snapshot
 	return snap, nil
 }
 
-// edge translates the global file's tls: and acme: sections. Certificates are not part of
-// the configuration files: the reloader adds them from the certificate directory.
+// edge translates the global file's tls:, acme: and geoip: sections. Certificates are not part
+// of the configuration files: the reloader adds them from the certificate directory.
 func edge(g *config.Global) *proxyv1.Edge {
 	if g == nil {
 		return &proxyv1.Edge{}
@@ -79,6 +79,7 @@ func edge(g *config.Global) *proxyv1.Edge {
 		Http3Disabled:         !g.TLS.HTTP3,
 		AcmeChallengeBackend:  g.ACME.ChallengeBackend,
 		HttpsRedirectDisabled: !g.TLS.RedirectHTTP,
+		GeoipDatabase:         g.GeoIP.Database,
 	}
 }
 
