@@ -47,7 +47,7 @@ func (h *Handler) checkGeoIP(x *exchange, rte *Route) bool {
 		return true
 	}
 	// Reported once per route and new country (see geoip.RouteLogins), so no gate is needed.
-	if rte.geoip.Unusual(x.r.URL.Path, loc.Country, x.start) {
+	if rte.geoip.Unusual(x.r.Method, x.r.URL.Path, loc.Country, x.start) {
 		h.securityEvent(x, &proxyv1.SecurityEvent{Kind: proxyv1.SecurityKind_SECURITY_KIND_UNUSUAL_COUNTRY,
 			Action: "logged", Rule: "alert_on_unusual_country", AlertWebhook: true,
 			Reason: "first login from " + loc.Country + " on this route since the data plane started"})

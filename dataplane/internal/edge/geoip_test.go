@@ -74,8 +74,13 @@ func (g *geoHarness) apply(t *testing.T, database string, routes ...*proxyv1.Rou
 // request's event.
 func (g *geoHarness) get(t *testing.T, remote, host, path string) (*httptest.ResponseRecorder, *proxyv1.RequestEvent) {
 	t.Helper()
+	return g.send(t, http.MethodGet, remote, host, path)
+}
+
+func (g *geoHarness) send(t *testing.T, method, remote, host, path string) (*httptest.ResponseRecorder, *proxyv1.RequestEvent) {
+	t.Helper()
 	n := len(g.events.snapshot())
-	req := httptest.NewRequest(http.MethodGet, "http://"+host+path, nil)
+	req := httptest.NewRequest(method, "http://"+host+path, nil)
 	req.RemoteAddr = remote
 	rec := httptest.NewRecorder()
 	g.handler.ServeHTTP(rec, req)
@@ -199,20 +204,21 @@ func TestGeoIPUnusualCountry(t *testing.T) {
 	}))
 	login := "/identity/connect/token"
 	steps := []struct {
-		remote, path string
-		unusual      bool
+		method, remote, path string
+		unusual              bool
 	}{
-		{"81.2.69.1:1", login, false},    // warm-up
-		{"81.2.69.2:1", login, false},    // warm-up
-		{"89.160.20.1:1", "/", false},    // not a login path
-		{"81.2.69.3:1", login, false},    // a known country
-		{"89.160.20.1:1", login, true},   // a new one
-		{"89.160.20.9:1", login, false},  // learned
-		{"[2a02:ec0::1]:1", login, true}, // another new one
-		{"10.1.1.1:1", login, false},     // no country
+		{"POST", "81.2.69.1:1", login, false},    // warm-up
+		{"POST", "81.2.69.2:1", login, false},    // warm-up
+		{"POST", "89.160.20.1:1", "/", false},    // not a login path
+		{"GET", "89.160.20.1:1", login, false},   // not a login: a GET
+		{"POST", "81.2.69.3:1", login, false},    // a known country
+		{"POST", "89.160.20.1:1", login, true},   // a new one
+		{"POST", "89.160.20.9:1", login, false},  // learned
+		{"POST", "[2a02:ec0::1]:1", login, true}, // another new one
+		{"POST", "10.1.1.1:1", login, false},     // no country
 	}
 	for i, s := range steps {
-		if rec, _ := g.get(t, s.remote, "vault.test", s.path); rec.Code != 200 {
+		if rec, _ := g.send(t, s.method, s.remote, "vault.test", s.path); rec.Code != 200 {
 			t.Fatalf("step %d: %d", i, rec.Code)
 		}
 		sec := g.security.take()

@@ -2,6 +2,7 @@ package geoip
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 	"strings"
 	"time"
@@ -42,8 +43,19 @@ type Policy struct {
 	logins     *RouteLogins
 }
 
+// DefaultLoginPaths are the login paths of the unusual-country alert on a route that names none,
+// neither in geoip.login_paths nor in rate_limit.failed_logins: the login endpoints of common
+// applications (Vaultwarden and Bitwarden clients, Pterodactyl, WordPress, GitLab, Mastodon,
+// Nextcloud, generic ones). Exact paths only, so that no ordinary page is taken for a login.
+var DefaultLoginPaths = []string{
+	"/identity/connect/token", "/auth/login", "/login", "/signin", "/sign-in", "/api/login",
+	"/api/auth/login", "/wp-login.php", "/users/sign_in", "/user/login", "/account/login",
+	"/index.php/login",
+}
+
 // NewPolicy compiles a route's GeoIP policy. failedLoginPaths are the route's
-// rate_limit.failed_logins paths, the login paths when the policy names none. logins is the
+// rate_limit.failed_logins paths, the login paths when the policy names none (and when there
+// are none either, DefaultLoginPaths). logins is the
 // route's memory of login countries (from Logins.For), used when the alert is on. A disabled
 // policy gives nil.
 func NewPolicy(pb *proxyv1.GeoIP, failedLoginPaths []string, logins *RouteLogins) (*Policy, error) {
@@ -70,17 +82,18 @@ func NewPolicy(pb *proxyv1.GeoIP, failedLoginPaths []string, logins *RouteLogins
 		if len(paths) == 0 {
 			paths = failedLoginPaths
 		}
+		if len(paths) == 0 {
+			paths = DefaultLoginPaths
+		}
 		for _, lp := range paths {
 			if !strings.HasPrefix(lp, "/") || strings.Contains(strings.TrimSuffix(lp, "*"), "*") {
 				return nil, fmt.Errorf("login_paths: %q is not a path or a prefix ending in *", lp)
 			}
 		}
-		if len(paths) > 0 {
-			if logins == nil {
-				return nil, fmt.Errorf("alert_on_unusual_country needs a login memory")
-			}
-			p.loginPaths, p.logins = paths, logins
+		if logins == nil {
+			return nil, fmt.Errorf("alert_on_unusual_country needs a login memory")
 		}
+		p.loginPaths, p.logins = paths, logins
 	}
 	return p, nil
 }
@@ -102,11 +115,13 @@ func (p *Policy) Check(addr netip.Addr, country string) Verdict {
 	return Pass
 }
 
-// Unusual reports whether a request for path from country is a login from a country unusual
-// for the route (see RouteLogins.Observe). It is false when the alert is off, the path is not a
-// login path or the country is unknown.
-func (p *Policy) Unusual(path, country string, now time.Time) bool {
-	if p == nil || p.loginPaths == nil || country == "" || !matchAny(p.loginPaths, path) {
+// Unusual reports whether a request is a login from a country unusual for the route (see
+// RouteLogins.Observe). A login is a request to a login path with a method other than GET,
+// HEAD and OPTIONS (a form post, a token request): looking at a login page is not logging in.
+// It is false when the alert is off or the country is unknown.
+func (p *Policy) Unusual(method, path, country string, now time.Time) bool {
+	if p == nil || p.loginPaths == nil || country == "" || method == http.MethodGet || method == http.MethodHead ||
+		method == http.MethodOptions || !matchAny(p.loginPaths, path) {
 		return false
 	}
 	return p.logins.Observe(country, now)

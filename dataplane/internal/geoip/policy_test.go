@@ -78,7 +78,7 @@ func TestUnusual(t *testing.T) {
 		if i%4 == 0 {
 			c = "GB"
 		}
-		if p.Unusual("/login", c, start.Add(time.Minute)) {
+		if p.Unusual("POST", "/login", c, start.Add(time.Minute)) {
 			t.Fatalf("login %d reported during warm-up", i)
 		}
 	}
@@ -97,22 +97,25 @@ func TestUnusual(t *testing.T) {
 		{"/login", "FR", true},
 	}
 	for _, s := range steps {
-		if got := p.Unusual(s.path, s.country, after); got != s.want {
+		if got := p.Unusual("POST", s.path, s.country, after); got != s.want {
 			t.Errorf("%s from %q: %v, want %v", s.path, s.country, got, s.want)
 		}
 	}
 	// A new snapshot with the same route keeps the memory; another route has its own.
 	p2, _ := NewPolicy(pb, []string{"/login"}, logins.For("r"))
-	if p2.Unusual("/login", "US", after) {
+	if p2.Unusual("POST", "/login", "US", after) {
 		t.Error("the memory did not survive a rebuild")
 	}
 	other, _ := NewPolicy(pb, []string{"/login"}, logins.For("other"))
 	for range WarmUpLogins + 1 {
-		if other.Unusual("/login", "JP", after) {
+		if other.Unusual("POST", "/login", "JP", after) {
 			t.Error("another route's warm-up did not count its own logins")
 		}
 	}
-	if !other.Unusual("/login", "US", after.Add(WarmUpTime)) {
+	if other.Unusual("GET", "/login", "US", after.Add(WarmUpTime)) {
+		t.Error("a GET of the login page counted as a login")
+	}
+	if !other.Unusual("PUT", "/login", "US", after.Add(WarmUpTime)) {
 		t.Error("another route learned this route's countries")
 	}
 	logins.Retain(map[string]bool{"other": true})
@@ -121,13 +124,18 @@ func TestUnusual(t *testing.T) {
 	}
 }
 
-func TestUnusualWithoutLoginPaths(t *testing.T) {
-	p, err := NewPolicy(&proxyv1.GeoIP{Enabled: true, AlertOnUnusualCountry: true}, nil, NewLogins(WarmUpTime, WarmUpLogins).For("r"))
+func TestUnusualDefaultLoginPaths(t *testing.T) {
+	logins := NewLogins(0, 0)
+	p, err := NewPolicy(&proxyv1.GeoIP{Enabled: true, AlertOnUnusualCountry: true}, nil, logins.For("r"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Unusual("/login", "US", time.Now().Add(24*time.Hour)) {
-		t.Fatal("no login paths: nothing is a login")
+	now := time.Now()
+	if p.Unusual("POST", "/", "US", now) || p.Unusual("POST", "/login/help", "US", now) {
+		t.Fatal("not a login path")
+	}
+	if !p.Unusual("POST", "/identity/connect/token", "US", now) {
+		t.Fatal("the Vaultwarden token endpoint is a default login path")
 	}
 }
 
