@@ -158,6 +158,9 @@ type DB struct {
 	// Under Source.mu: the file version last looked at and the problem last logged.
 	seen    os.FileInfo
 	problem string
+	// records are reused by Lookup: Decode takes an interface, so a record on the stack would
+	// escape to the heap on every lookup.
+	records sync.Pool
 }
 
 type reader struct {
@@ -247,17 +250,18 @@ func (db *DB) Lookup(addr netip.Addr) (Location, error) {
 	if r == nil {
 		return Location{}, ErrNotLoaded
 	}
-	// Decode takes an interface, so a record on the stack would escape: reuse pooled ones.
-	// Its strings come from the reader's string cache, so a lookup allocates nothing.
-	rec := records.Get().(*record)
+	// The record's strings come from the reader's string cache: a lookup allocates nothing.
+	rec, _ := db.records.Get().(*record)
+	if rec == nil {
+		rec = new(record)
+	}
 	*rec = record{}
 	err := r.mmdb.Lookup(addr.Unmap()).Decode(rec)
 	loc := Location{Country: rec.Country.ISOCode, City: rec.City.Names.English}
-	records.Put(rec)
+	db.records.Put(rec)
 	if err != nil {
 		return Location{}, fmt.Errorf("geoip lookup %s: %w", addr, err)
 	}
 	return loc, nil
 }
 
-var records = sync.Pool{New: func() any { return new(record) }}
