@@ -275,3 +275,31 @@ func BenchmarkGeoIP2City(b *testing.B) {
 		}
 	}
 }
+
+// The snapshot names the path: the same path keeps its DB (opened once), another path gets its
+// own, and an empty one turns GeoIP off.
+func TestUseSwitchesPath(t *testing.T) {
+	dir := t.TempDir()
+	city, country := filepath.Join(dir, "city.mmdb"), filepath.Join(dir, "country.mmdb")
+	geoiptest.Write(t, city, geoiptest.City, geoiptest.Networks)
+	geoiptest.Write(t, country, geoiptest.Country, geoiptest.Networks)
+	src, logs := observed(0)
+	a := src.Use(city)
+	if src.Use(city) != a {
+		t.Fatal("same path reopened")
+	}
+	b := src.Use(country)
+	if b == a || b.Type() != geoiptest.Country || b.Path() != country {
+		t.Fatalf("switched to %s (%s)", b.Path(), b.Type())
+	}
+	// The DB of the previous snapshot still answers for the requests that hold it.
+	if loc, err := a.Lookup(netip.MustParseAddr("81.2.69.1")); err != nil || loc.City != "London" {
+		t.Fatalf("previous DB: %+v %v", loc, err)
+	}
+	if src.Use("") != nil {
+		t.Fatal("empty path must be off")
+	}
+	if n := logs.FilterMessage("geoip database loaded").Len(); n != 2 {
+		t.Fatalf("loaded %d times, want 2", n)
+	}
+}
