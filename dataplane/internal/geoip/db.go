@@ -67,9 +67,10 @@ func NewSource(log *zap.Logger, interval time.Duration) *Source {
 	return &Source{log: log, interval: interval}
 }
 
-// Use returns the database at path, loading it now if it is not the one in use. An empty path
-// means GeoIP is off (as does a nil Source): Use returns nil, whose lookups find nothing. A file that is missing or not
-// a usable database is logged once, and its DB finds nothing until Run sees a good file there.
+// Use returns the database at path, loading it now if it is not the one in use (each snapshot
+// calls it; the same path is not reopened). An empty path, or a nil Source, means GeoIP off:
+// Use returns nil, whose lookups find nothing. A file that is missing or not a usable database
+// is logged once, and its DB finds nothing until Run sees a good file there.
 func (s *Source) Use(path string) *DB {
 	if s == nil {
 		return nil
