@@ -265,4 +265,3 @@ func (db *DB) Lookup(addr netip.Addr) (Location, error) {
 	}
 	return loc, nil
 }
-
