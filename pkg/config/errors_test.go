@@ -246,6 +246,19 @@ site.yaml:13:27: logging.strip_headers[1]: "Bad:Name" is not a valid header name
 site.yaml:4:32: geoip.allowed_countries: "DE" is listed twice`,
 		},
 		{
+			desc: "blocked countries and login paths",
+			src:  "host: a.example.org\nbackend: http://app:80\ngeoip:\n  blocked_countries: [uk, XX, ru]\n  login_paths: [/login, auth, /a*/b]\n",
+			want: `site.yaml:4:23: geoip.blocked_countries: "uk" is not an ISO 3166-1 alpha-2 country code such as DE; did you mean "GB"?
+site.yaml:4:27: geoip.blocked_countries: "XX" is not an ISO 3166-1 alpha-2 country code such as DE
+site.yaml:5:25: geoip.login_paths: path "auth" must start with /
+site.yaml:5:31: geoip.login_paths: path "/a*/b": '*' is only allowed at the end`,
+		},
+		{
+			desc: "allowed and blocked countries",
+			src:  "host: a.example.org\nbackend: http://app:80\ngeoip:\n  allowed_countries: [DE]\n  blocked_countries: [RU]\n",
+			want: `site.yaml:5:22: geoip.blocked_countries: use allowed_countries or blocked_countries, not both: allowed_countries already refuses every other country`,
+		},
+		{
 			desc: "a wrong value in an anchor is reported where it is written",
 			src:  "x-fast: &fast\n  connect: 1x\nroutes:\n  - domains: [a.example.org]\n    backend: http://a\n    options: {timeouts: *fast}\n  - domains: [b.example.org]\n    backend: http://b\n    options: {timeouts: *fast}\n",
 			want: `site.yaml:2:12: routes[0].options.timeouts.connect: invalid duration "1x": unknown unit "x" (want ns, us, ms, s, m, h or d)`,

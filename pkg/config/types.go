@@ -177,6 +177,8 @@ type GeoIP struct {
 	Enabled               bool     `yaml:"enabled"`
 	AllowedCountries      []string `yaml:"allowed_countries"` // ISO 3166-1 alpha-2; empty = all
 	AlertOnUnusualCountry bool     `yaml:"alert_on_unusual_country"`
+	BlockedCountries      []string `yaml:"blocked_countries"` // refused; empty = none
+	LoginPaths            []string `yaml:"login_paths"`       // watched by the alert; exact or prefix*
 
 	at   *yaml.Node // where the section is written, for problems found with other files
 	file string

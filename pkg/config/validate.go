@@ -2,6 +2,7 @@ package config
 
 import (
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/proxy-manager/proxy-manager/pkg/ipmask"
@@ -226,19 +227,34 @@ func (c *CircuitBreaker) check(s *section) {
 func (g *GeoIP) check(s *section) {
 	switchOn(s, &g.Enabled)
 	g.at, g.file = s.node, s.d.fileOf(s.node)
+	countryList(s, "allowed_countries", g.AllowedCountries)
+	countryList(s, "blocked_countries", g.BlockedCountries)
+	if len(g.AllowedCountries) > 0 && len(g.BlockedCountries) > 0 {
+		s.errorf("blocked_countries", "use allowed_countries or blocked_countries, not both: allowed_countries already refuses every other country")
+	}
+	for i, p := range g.LoginPaths {
+		if err := checkRateLimitPath(p); err != nil {
+			s.d.failf(s.vals["login_paths"].Content[i], s.path+".login_paths", "%v", err)
+		}
+	}
+}
+
+// countryList upper-cases the codes of key's list in place and reports the ones that are not
+// ISO 3166-1 alpha-2 codes or are listed twice.
+func countryList(s *section, key string, codes []string) {
 	seen := map[string]bool{}
-	for i, c := range g.AllowedCountries {
-		n := s.vals["allowed_countries"].Content[i]
+	for i, c := range codes {
+		n := s.vals[key].Content[i]
 		u, ok := countryCode(c)
 		if !ok {
-			s.d.failf(n, s.path+".allowed_countries", "%q is not an ISO 3166-1 alpha-2 country code such as DE", c)
+			s.d.failf(n, s.path+"."+key, "%q is not an ISO 3166-1 alpha-2 country code such as DE%s", c, countryHint(strings.ToUpper(c)))
 			continue
 		}
 		if seen[u] {
-			s.d.failf(n, s.path+".allowed_countries", "%q is listed twice", u)
+			s.d.failf(n, s.path+"."+key, "%q is listed twice", u)
 		}
 		seen[u] = true
-		g.AllowedCountries[i] = u
+		codes[i] = u
 	}
 }
 
@@ -328,5 +344,6 @@ func countryCode(c string) (string, bool) {
 			return "", false
 		}
 	}
-	return string(b), true
+	u := string(b)
+	return u, strings.Contains(isoCountries, " "+u+" ")
 }

@@ -119,6 +119,8 @@ func policy(p config.Policy) *proxyv1.Policy {
 			Enabled:               g.Enabled,
 			AllowedCountries:      slices.Clone(g.AllowedCountries),
 			AlertOnUnusualCountry: g.AlertOnUnusualCountry,
+			BlockedCountries:      slices.Clone(g.BlockedCountries),
+			LoginPaths:            slices.Clone(g.LoginPaths),
 		}
 	}
 	if s := p.SlowRequest; s != nil {

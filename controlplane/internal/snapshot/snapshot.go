@@ -68,9 +68,9 @@ func Build(cfg *config.Config, version uint64, now time.Time) (*proxyv1.Snapshot
 	return snap, nil
 }
 
-// edge translates the global file's tls: and acme: sections, trusted_proxies and
-// proxy_protocol. Certificates are not part of
-// the configuration files: the reloader adds them from the certificate directory.
+// edge translates the global file's tls:, acme: and geoip: sections, trusted_proxies and
+// proxy_protocol. Certificates are not part of the configuration files: the reloader adds them
+// from the certificate directory.
 func edge(g *config.Global) *proxyv1.Edge {
 	if g == nil {
 		return &proxyv1.Edge{}
@@ -82,6 +82,7 @@ func edge(g *config.Global) *proxyv1.Edge {
 		HttpsRedirectDisabled: !g.TLS.RedirectHTTP,
 		TrustedProxies:        prefixes(g.TrustedProxies),
 		ProxyProtocol:         g.ProxyProtocol,
+		GeoipDatabase:         g.GeoIP.Database,
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/cpclient"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/edge"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/events"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/listen"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/ops"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
@@ -82,7 +83,10 @@ func serve(ctx context.Context, args []string) error {
 	defer conn.Close()
 	// Circuit breakers outlive snapshots; their state changes travel with the events.
 	breakers := breaker.NewRegistry(queue.PushCircuit)
-	apply := &applier{runtime: &edge.Applier{Holder: holder, Pools: pools, Options: edge.BuildOptions{IPHashKey: hashKey, Breakers: breakers}}, edges: edges}
+	// The GeoIP database is loaded once per path the snapshots name, and polled for new versions.
+	geo := geoip.NewSource(log.Named("geoip"), geoip.DefaultPollInterval)
+	apply := &applier{runtime: &edge.Applier{Holder: holder, Pools: pools, Options: edge.BuildOptions{IPHashKey: hashKey, Breakers: breakers,
+		GeoIP: geo, GeoIPLogins: geoip.NewLogins(geoip.WarmUpTime, geoip.WarmUpLogins)}}, edges: edges}
 	client := cpclient.New(log.Named("cpclient"), conn, apply, queue,
 		cpclient.Options{NodeID: s.nodeID, BinaryVersion: version, PoolStats: pools.Stats})
 	state := ops.NewState(client.Version)
@@ -99,6 +103,7 @@ func serve(ctx context.Context, args []string) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(servers.Serve)
 	g.Go(func() error { return serveHTTP(opsSrv, opsLis, "ops") })
+	g.Go(func() error { geo.Run(gctx); return nil })
 	state.SetStarted()
 	log.Info("listening", zap.Stringer("http", servers.HTTPAddr()), zap.Stringer("https", servers.TLSAddr()),
 		zap.Stringer("http3", servers.H3Addr()), zap.String("ops", opsLis.Addr().String()))

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/errorpage"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
@@ -64,6 +65,8 @@ type Handler struct {
 	websockets *websocket.Tracker
 	wsEvents   WebSocketSink
 	security   SecuritySink
+	// geoEvents lets one GEO_BLOCKED event per client and minute through.
+	geoEvents *geoip.Gate
 	// defaultMasker masks the client IP of requests that matched no route.
 	defaultMasker ipmask.Masker
 	log           *zap.Logger
@@ -75,7 +78,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("edge: Runtimes and Events are required")
 	}
 	h := &Handler{runtimes: cfg.Runtimes, events: cfg.Events, ids: cfg.IDs, pages: cfg.Pages,
-		websockets: cfg.WebSockets, wsEvents: cfg.WebSocketEvents, log: cfg.Log}
+		websockets: cfg.WebSockets, wsEvents: cfg.WebSocketEvents, log: cfg.Log, geoEvents: geoip.NewGate()}
 	if h.log == nil {
 		h.log = zap.NewNop()
 	}
@@ -166,6 +169,13 @@ func (h *Handler) serve(x *exchange) {
 		return
 	}
 	x.route = rte
+
+	// 3b. GeoIP (geoip.go): the client's country and city for the event, and the route's
+	//     allowed/blocked countries (403). After the ban check (a banned client is refused
+	//     whatever its country), before the rate limit (a refused country spends no quota).
+	if h.checkGeoIP(x, rte) {
+		return
+	}
 
 	// 4. The route's request limits, before any byte reaches the backend: an over-long URL 414,
 	//    headers 431, a declared body 413; a body of unknown length is cut at the limit as it

@@ -6,6 +6,7 @@ import (
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/breaker"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/compress"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/limits"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
@@ -39,6 +40,11 @@ func buildRoute(r *proxyv1.Route, pools *proxy.Pools, opts BuildOptions) (Route,
 	}
 	if rte.slow, err = slowreq.New(pol.GetSlowRequest()); err != nil {
 		return Route{}, fmt.Errorf("slow_request: %w", err)
+	}
+	if geo := pol.GetGeoip(); geo.GetEnabled() {
+		if rte.geoip, err = geoip.NewPolicy(geo, pol.GetRateLimit().GetFailedLogins().GetPaths(), opts.GeoIPLogins.For(rte.id)); err != nil {
+			return Route{}, fmt.Errorf("geoip: %w", err)
+		}
 	}
 	// Validate the retry policy now; the round trip below builds it for the backend's transport.
 	if _, err := retry.New(pol.GetRetry(), http.DefaultTransport); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/breaker"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/clientip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/compress"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/limits"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
@@ -29,7 +30,8 @@ type Runtime struct {
 	table   *route.Table
 	// clientIP finds a request's client from the snapshot's trusted_proxies.
 	clientIP *clientip.Resolver
-	routes   []Route // in snapshot order: route.Entry.Index points here
+	routes   []Route   // in snapshot order: route.Entry.Index points here
+	geoip    *geoip.DB // the snapshot's GeoIP database; nil: GeoIP off
 	close    sync.Once
 }
 
@@ -46,6 +48,7 @@ type Route struct {
 	compress   *compress.Policy
 	slow       *slowreq.Policy
 	retries    bool
+	geoip      *geoip.Policy
 }
 
 // ID returns the route's id from the snapshot.
@@ -59,6 +62,11 @@ type BuildOptions struct {
 	// Breakers keeps circuit breakers across snapshots; nil gives each Build its own, so an open
 	// circuit would close on every reload.
 	Breakers *breaker.Registry
+	// GeoIP loads the database the snapshot names, once per path, and keeps it up to date; nil
+	// means GeoIP off. GeoIPLogins remembers the countries of each route's logins across
+	// snapshots; nil gives each Build its own, so the unusual-country warm-up would restart.
+	GeoIP       *geoip.Source
+	GeoIPLogins *geoip.Logins
 }
 
 // Build compiles a snapshot. An error means the snapshot cannot be served as written: the
@@ -90,11 +98,16 @@ func Build(snap *proxyv1.Snapshot, pools *proxy.Pools, opts BuildOptions) (_ *Ru
 	if opts.Breakers == nil {
 		opts.Breakers = breaker.NewRegistry(func(*proxyv1.CircuitEvent) {})
 	}
+	if opts.GeoIPLogins == nil {
+		opts.GeoIPLogins = geoip.NewLogins(geoip.WarmUpTime, geoip.WarmUpLogins)
+	}
 	for i, r := range snap.GetRoutes() {
 		if rt.routes[i], err = buildRoute(r, pools, opts); err != nil {
 			return nil, fmt.Errorf("snapshot %d: route %q: %w", snap.GetVersion(), r.GetId(), err)
 		}
 	}
+	rt.geoip = opts.GeoIP.Use(snap.GetEdge().GetGeoipDatabase())
+	opts.GeoIPLogins.Retain(routeIDs(snap))
 	return rt, nil
 }
 
