@@ -137,3 +137,11 @@ func (w *Whitelist) Len() int {
 	}
 	return len(w.prefixes)
 }
+
+// Hash mixes the key's bits, for spreading keys over shards.
+func (k Key) Hash() uint64 {
+	h := k.hi*0x9e3779b97f4a7c15 ^ k.lo*0xc2b2ae3d27d4eb4f
+	h ^= h >> 31
+	h *= 0xbf58476d1ce4e5b9
+	return h ^ h>>29
+}
