@@ -14,9 +14,11 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/bans"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/errorpage"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/ratelimit"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/retry"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/slowreq"
@@ -53,6 +55,9 @@ type Config struct {
 	// Security takes the security events (rate limits, bans, WAF, GeoIP); nil means Events if
 	// it takes them too (as *events.Queue does), else they are discarded.
 	Security SecuritySink
+	// Bans is the ban set, kept across snapshots: the control-plane client gives it the pushed
+	// lists (SetBans), the edge adds the bans it decides. nil means a set of the edge's own.
+	Bans *bans.Set
 }
 
 // Handler is the data plane's http.Handler.
@@ -65,6 +70,7 @@ type Handler struct {
 	websockets *websocket.Tracker
 	wsEvents   WebSocketSink
 	security   SecuritySink
+	bans       *bans.Set
 	// defaultMasker masks the client IP of requests that matched no route.
 	defaultMasker ipmask.Masker
 	log           *zap.Logger
@@ -91,6 +97,9 @@ func New(cfg Config) (*Handler, error) {
 		}
 	}
 	h.security = cfg.Security
+	if h.bans = cfg.Bans; h.bans == nil {
+		h.bans = bans.New(bans.Options{Log: h.log})
+	}
 	if h.security == nil {
 		if s, ok := cfg.Events.(SecuritySink); ok {
 			h.security = s
@@ -168,6 +177,18 @@ func (h *Handler) serve(x *exchange) {
 		return
 	}
 	x.route = rte
+	ip := ratelimit.ParseClient(x.clientIP)
+
+	// 3a. Bans, first: a banned client (unless whitelisted) gets a 403 before the route spends
+	//     anything on it.
+	if h.refuseBanned(x, rte, ip) {
+		return
+	}
+
+	// 3c. Rate limits, before any other work for the request: 429 with Retry-After.
+	if h.refuseThrottled(x, rte, ip) {
+		return
+	}
 
 	// 4. The route's request limits, before any byte reaches the backend: an over-long URL 414,
 	//    headers 431, a declared body 413; a body of unknown length is cut at the limit as it
@@ -225,6 +246,10 @@ func (h *Handler) serve(x *exchange) {
 	res := compressed()
 	x.encoding, x.saved = res.Encoding, res.Saved()
 	h.classifySlow(x, rte)
+	// 7a. Failed logins count the backend's own answers, once their status is known.
+	if err == nil {
+		h.countFailedLogin(x, rte, ip)
+	}
 	if err != nil {
 		h.failBackend(x, rte, ctx, err)
 		var pe *proxy.Error

@@ -11,6 +11,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/limits"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/ratelimit"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/route"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/slowreq"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/websocket"
@@ -42,6 +43,7 @@ type Route struct {
 	compress   *compress.Policy
 	slow       *slowreq.Policy
 	retries    bool
+	rate       *ratelimit.Limiter // never nil: it holds the whitelist that beats bans
 }
 
 // ID returns the route's id from the snapshot.
@@ -55,7 +57,14 @@ type BuildOptions struct {
 	// Breakers keeps circuit breakers across snapshots; nil gives each Build its own, so an open
 	// circuit would close on every reload.
 	Breakers *breaker.Registry
+	// RateLimits holds the rate-limit counters across snapshots; nil gives each Build its own,
+	// so counts would start from zero on every reload.
+	RateLimits *ratelimit.Table
 }
+
+// smallTable is the capacity of the counter table of a Build without BuildOptions.RateLimits
+// (tests, tools); the data plane passes one of ratelimit.DefaultCapacity.
+const smallTable = 4096
 
 // Build compiles a snapshot. An error means the snapshot cannot be served as written: the
 // caller NACKs it with the error and keeps the current Runtime. A Runtime that is built but
@@ -81,9 +90,15 @@ func Build(snap *proxyv1.Snapshot, pools *proxy.Pools, opts BuildOptions) (_ *Ru
 	if opts.Breakers == nil {
 		opts.Breakers = breaker.NewRegistry(func(*proxyv1.CircuitEvent) {})
 	}
+	if opts.RateLimits == nil {
+		opts.RateLimits = ratelimit.NewTable(smallTable)
+	}
 	for i, r := range snap.GetRoutes() {
 		if rt.routes[i], err = buildRoute(r, pools, opts); err != nil {
 			return nil, fmt.Errorf("snapshot %d: route %q: %w", snap.GetVersion(), r.GetId(), err)
+		}
+		if rt.routes[i].rate, err = buildRateLimit(r, snap.GetEdge(), opts.RateLimits); err != nil {
+			return nil, fmt.Errorf("snapshot %d: route %q: rate_limit: %w", snap.GetVersion(), r.GetId(), err)
 		}
 	}
 	return rt, nil
