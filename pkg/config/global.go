@@ -20,6 +20,8 @@ type Global struct {
 	// TrustedProxies are the networks whose X-Forwarded-For and PROXY protocol headers are
 	// believed when finding a client's address.
 	TrustedProxies PrefixList
+	// Whitelist are client networks never rate limited nor banned, on every route.
+	Whitelist PrefixList
 	// Webhooks receive alerts.
 	Webhooks []Webhook
 	// GeoIP names the GeoIP database (geoip: at the top level of the global file).
@@ -40,6 +42,7 @@ type Global struct {
 type globalFile struct {
 	Defaults       *yaml.Node     `yaml:"defaults"`
 	TrustedProxies PrefixList     `yaml:"trusted_proxies"`
+	Whitelist      PrefixList     `yaml:"whitelist"`
 	Webhooks       []Webhook      `yaml:"webhooks"`
 	GeoIP          *GeoIPDatabase `yaml:"geoip"`
 	Backup         *Backup        `yaml:"backup"`
@@ -327,6 +330,7 @@ func parseGlobal(file string, data []byte, errs *errorSink) *Global {
 	var gf globalFile
 	d.decode(withoutExtensionKeys(root), "", &gf)
 	g.TrustedProxies, g.Webhooks, g.Backup = gf.TrustedProxies, gf.Webhooks, Backup{}
+	g.Whitelist = gf.Whitelist
 	if gf.GeoIP != nil {
 		g.GeoIP = *gf.GeoIP
 	}

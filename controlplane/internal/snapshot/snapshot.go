@@ -79,7 +79,17 @@ func edge(g *config.Global) *proxyv1.Edge {
 		Http3Disabled:         !g.TLS.HTTP3,
 		AcmeChallengeBackend:  g.ACME.ChallengeBackend,
 		HttpsRedirectDisabled: !g.TLS.RedirectHTTP,
+		Whitelist:             prefixes(g.Whitelist),
 	}
+}
+
+// prefixes writes networks as CIDR strings; none gives nil.
+func prefixes(l config.PrefixList) []string {
+	var out []string
+	for _, p := range l {
+		out = append(out, p.String())
+	}
+	return out
 }
 
 // RouteID is the stable, human-readable id of a route: its first host and its path prefix
