@@ -123,7 +123,8 @@ func TestBuild(t *testing.T) {
 	if got := strings.Join(ids, " "); got != want {
 		t.Errorf("route ids = %s, want %s", got, want)
 	}
-	wantEdge := &proxyv1.Edge{DefaultCertificate: "chilla55.de", Http3Disabled: true, AcmeChallengeBackend: "http://certbot:80"}
+	wantEdge := &proxyv1.Edge{DefaultCertificate: "chilla55.de", Http3Disabled: true, AcmeChallengeBackend: "http://certbot:80",
+		Whitelist: []string{"203.0.113.10/32"}}
 	if !proto.Equal(snap.GetEdge(), wantEdge) {
 		t.Errorf("edge = %v, want %v", snap.GetEdge(), wantEdge)
 	}
