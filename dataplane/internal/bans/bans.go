@@ -33,8 +33,9 @@ import (
 const (
 	// LocalGrace is how long a local ban survives pushed lists that do not carry it yet.
 	LocalGrace = 10 * time.Second
-	// DefaultMaxBans bounds the pushed list kept (about 100 bytes a ban: 25 MB at most).
-	DefaultMaxBans = 1 << 18
+	// DefaultMaxBans bounds the pushed list kept: about 200 bytes a ban with its route id and
+	// reason, 13 MB at most.
+	DefaultMaxBans = 1 << 16
 	// maxLocal bounds the local bans waiting for the control plane. They live for LocalGrace
 	// once lists arrive, so this is thousands of bans per second.
 	maxLocal      = 1 << 14
