@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,11 +105,18 @@ func FuzzKey(f *testing.F) {
 	})
 }
 
+// benchClock is a clock for benchmarks that advances 20 µs a call, so that the millions of
+// requests of a benchmark stay under a limit of 4 million a minute; it costs what time.Now does.
+func benchClock() func() time.Time {
+	var ns atomic.Int64
+	return func() time.Time { return t0.Add(time.Duration(ns.Add(20_000))) }
+}
+
 func BenchmarkAllow(b *testing.B) {
 	table := NewTable(0)
 	l, err := New(&proxyv1.RateLimit{Global: globalMax, PerIp: globalMax, Paths: []*proxyv1.RateLimitPath{
 		{Path: "/auth/*", PerIp: globalMax}, {Path: "/api/*", PerIp: globalMax},
-	}}, Options{RouteID: "bench", Table: table, Whitelist: []string{"10.0.0.0/8"}})
+	}}, Options{RouteID: "bench", Table: table, Whitelist: []string{"10.0.0.0/8"}, Now: benchClock()})
 	if err != nil {
 		b.Fatal(err)
 	}

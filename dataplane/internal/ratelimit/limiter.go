@@ -39,7 +39,7 @@ const (
 var defaultLoginStatuses = []int32{401, 403}
 
 // Limiter enforces one route's rate_limit. It is built once per snapshot; its counters live in
-// the shared Table. A Limiter is safe for concurrent use.
+// the shared Table. A Limiter is safe for concurrent use; a nil Limiter limits nothing.
 type Limiter struct {
 	table     *Table
 	now       func() time.Time
@@ -248,7 +248,7 @@ func cleanPath(p string) string {
 
 // Whitelisted reports whether ip is on the route's or the global whitelist: never limited,
 // never banned, and no ban blocks it.
-func (l *Limiter) Whitelisted(ip netip.Addr) bool { return l.whitelist.Contains(ip) }
+func (l *Limiter) Whitelisted(ip netip.Addr) bool { return l != nil && l.whitelist.Contains(ip) }
 
 // Ban is a ban a Limiter decided.
 type Ban struct {
@@ -286,7 +286,7 @@ var allowed = Decision{Allowed: true}
 // Allow counts a request of ip for urlPath against the route's limits and says whether it may
 // pass. Whitelisted clients always pass and are not counted.
 func (l *Limiter) Allow(ip netip.Addr, urlPath string) Decision {
-	if !l.requests || l.whitelist.Contains(ip) {
+	if l == nil || !l.requests || l.whitelist.Contains(ip) {
 		return allowed
 	}
 	t := l.now()
@@ -402,6 +402,9 @@ type Failure struct {
 // Failure counts a failed login when urlPath is one of the route's login paths and status one of
 // the statuses that mean failure; ban_after failures in the window decide a ban.
 func (l *Limiter) Failure(ip netip.Addr, urlPath string, status int) Failure {
+	if l == nil {
+		return Failure{}
+	}
 	lg := l.logins
 	if lg == nil || !slices.Contains(lg.statuses, int32(status)) {
 		return Failure{}
@@ -425,4 +428,4 @@ func (l *Limiter) Failure(ip netip.Addr, urlPath string, status int) Failure {
 
 // TracksLogins reports whether the route counts failed logins (so the edge need not call
 // Failure for every response otherwise).
-func (l *Limiter) TracksLogins() bool { return l.logins != nil }
+func (l *Limiter) TracksLogins() bool { return l != nil && l.logins != nil }

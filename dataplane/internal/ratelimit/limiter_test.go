@@ -560,3 +560,10 @@ func ExampleLimiter_Allow() {
 	// true 0
 	// false 90
 }
+
+func TestNilLimiter(t *testing.T) {
+	var l *Limiter
+	if !l.Allow(ip1, "/").Allowed || l.Whitelisted(ip1) || l.Failure(ip1, "/", 401).Counted || l.TracksLogins() {
+		t.Error("a nil Limiter limits")
+	}
+}
