@@ -23,6 +23,8 @@ type Global struct {
 	// ProxyProtocol makes the data planes' TCP listeners expect a PROXY protocol (v1 or v2)
 	// header on every connection, from TrustedProxies only (a load balancer in front).
 	ProxyProtocol bool
+	// Whitelist are client networks never rate limited nor banned, on every route.
+	Whitelist PrefixList
 	// Webhooks receive alerts.
 	Webhooks []Webhook
 	// GeoIP names the GeoIP database (geoip: at the top level of the global file).
@@ -45,6 +47,7 @@ type globalFile struct {
 	Defaults       *yaml.Node     `yaml:"defaults"`
 	TrustedProxies PrefixList     `yaml:"trusted_proxies"`
 	ProxyProtocol  bool           `yaml:"proxy_protocol"`
+	Whitelist      PrefixList     `yaml:"whitelist"`
 	Webhooks       []Webhook      `yaml:"webhooks"`
 	GeoIP          *GeoIPDatabase `yaml:"geoip"`
 	Backup         *Backup        `yaml:"backup"`
@@ -336,6 +339,7 @@ func parseGlobal(file string, data []byte, errs *errorSink) *Global {
 	d.decode(withoutExtensionKeys(root), "", &gf)
 	g.TrustedProxies, g.Webhooks, g.Backup = gf.TrustedProxies, gf.Webhooks, Backup{}
 	g.ProxyProtocol = gf.ProxyProtocol
+	g.Whitelist = gf.Whitelist
 	if gf.GeoIP != nil {
 		g.GeoIP = *gf.GeoIP
 	}

@@ -71,7 +71,21 @@ type RateLimit struct {
 	Global    int64           `yaml:"global"`    // requests per minute for the whole route; 0 = no limit
 	PerIP     int64           `yaml:"per_ip"`    // requests per minute per client IP; 0 = no limit
 	Paths     []RateLimitPath `yaml:"paths"`     // stricter limits for some paths
-	Whitelist PrefixList      `yaml:"whitelist"` // client addresses (IPs or CIDRs) never limited
+	Whitelist PrefixList      `yaml:"whitelist"` // client addresses (IPs or CIDRs) never limited nor banned
+	// Exempt is another name for whitelist; check adds it to Whitelist.
+	Exempt       PrefixList    `yaml:"exempt"`
+	FailedLogins *FailedLogins `yaml:"failed_logins"` // bans after failed logins
+}
+
+// FailedLogins counts the backend's failure answers on login paths per client, and bans a
+// client after ban_after of them within window.
+type FailedLogins struct {
+	Paths        []string      `yaml:"paths"`         // login paths; a final "*" makes a prefix
+	Statuses     []int         `yaml:"statuses"`      // answers that mean failure; default [401, 403]
+	BanAfter     int64         `yaml:"ban_after"`     // failures that ban (required)
+	Window       time.Duration `yaml:"window"`        // over which failures count; default 15m
+	BanDuration  time.Duration `yaml:"ban_duration"`  // how long the ban lasts (required)
+	AlertWebhook bool          `yaml:"alert_webhook"` // send the webhook event on a ban
 }
 
 // RateLimitPath limits one path, or all paths under a prefix when it ends in "*"

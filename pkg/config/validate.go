@@ -2,6 +2,7 @@ package config
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,6 +53,15 @@ func (h *Headers) check(s *section) {
 	}
 }
 
+// maxRate is the largest requests-per-minute limit the data plane counts (22-bit counters).
+const maxRate = 1<<22 - 1
+
+// defaultLoginStatuses and defaultLoginWindow are failed_logins' defaults.
+var (
+	defaultLoginStatuses = []int{401, 403}
+	defaultLoginWindow   = 15 * time.Minute
+)
+
 func (r *RateLimit) check(s *section) {
 	seen := map[string]bool{}
 	for i, p := range r.Paths {
@@ -59,6 +69,48 @@ func (r *RateLimit) check(s *section) {
 			s.d.failf(s.vals["paths"].Content[i], s.path+".paths", "path %q is listed twice", p.Path)
 		}
 		seen[p.Path] = true
+	}
+	if r.Global > maxRate {
+		s.errorf("global", "%d is over the largest limit, %d requests per minute", r.Global, maxRate)
+	}
+	if r.PerIP > maxRate {
+		s.errorf("per_ip", "%d is over the largest limit, %d requests per minute", r.PerIP, maxRate)
+	}
+	r.Whitelist = append(r.Whitelist, r.Exempt...)
+	r.Exempt = nil
+}
+
+func (f *FailedLogins) check(s *section) {
+	var missing []string
+	for _, req := range [][2]string{{"paths", "the login paths"}, {"ban_after", "failures that ban a client"}, {"ban_duration", "how long a ban lasts"}} {
+		if !s.has(req[0]) {
+			missing = append(missing, req[0]+" ("+req[1]+")")
+		}
+	}
+	if len(missing) > 0 {
+		s.errorf("", "missing %s", strings.Join(missing, ", "))
+	}
+	if s.has("paths") && len(f.Paths) == 0 {
+		s.errorf("paths", "needs at least one login path")
+	}
+	for i, p := range f.Paths {
+		if err := checkRateLimitPath(p); err != nil {
+			s.d.failf(s.vals["paths"].Content[i], s.path+".paths", "%v", err)
+		}
+	}
+	setDefault(s, "statuses", &f.Statuses, slices.Clone(defaultLoginStatuses))
+	for i, st := range f.Statuses {
+		if st < 100 || st > 599 {
+			s.d.failf(s.vals["statuses"].Content[i], s.path+".statuses", "%d is not an HTTP status (100-599)", st)
+		}
+	}
+	if s.has("ban_after") && (f.BanAfter < 1 || f.BanAfter > maxRate) {
+		s.errorf("ban_after", "must be between 1 and %d", maxRate)
+	}
+	positive(s, "ban_duration", f.BanDuration)
+	setDefault(s, "window", &f.Window, defaultLoginWindow)
+	if s.has("window") && f.Window < time.Second {
+		s.errorf("window", "must be at least 1s")
 	}
 }
 
@@ -75,6 +127,8 @@ func (p *RateLimitPath) check(s *section) {
 		s.errorf("", "missing per_ip (requests per minute per client IP on this path)")
 	} else if p.PerIP == 0 {
 		s.errorf("per_ip", "must be at least 1")
+	} else if p.PerIP > maxRate {
+		s.errorf("per_ip", "%d is over the largest limit, %d requests per minute", p.PerIP, maxRate)
 	}
 	if p.BanAfter > 0 && p.BanDuration == 0 {
 		s.errorf("ban_after", "needs ban_duration (how long the ban lasts)")

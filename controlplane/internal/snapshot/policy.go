@@ -166,6 +166,13 @@ func rateLimit(r *config.RateLimit) *proxyv1.RateLimit {
 	for _, w := range r.Whitelist {
 		out.Whitelist = append(out.Whitelist, w.String())
 	}
+	if f := r.FailedLogins; f != nil {
+		out.FailedLogins = &proxyv1.FailedLogins{Paths: slices.Clone(f.Paths), BanAfter: f.BanAfter, Window: dur(f.Window),
+			BanDuration: dur(f.BanDuration), AlertWebhook: f.AlertWebhook}
+		for _, st := range f.Statuses {
+			out.FailedLogins.Statuses = append(out.FailedLogins.Statuses, int32(st))
+		}
+	}
 	return out
 }
 

@@ -83,6 +83,7 @@ func edge(g *config.Global) *proxyv1.Edge {
 		TrustedProxies:        prefixes(g.TrustedProxies),
 		ProxyProtocol:         g.ProxyProtocol,
 		GeoipDatabase:         g.GeoIP.Database,
+		Whitelist:             prefixes(g.Whitelist),
 	}
 }
 

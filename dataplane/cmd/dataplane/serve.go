@@ -17,10 +17,12 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/cpclient"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/edge"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/events"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/bans"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/listen"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/ops"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/ratelimit"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 	"github.com/proxy-manager/proxy-manager/pkg/grpcauth"
 	"github.com/proxy-manager/proxy-manager/pkg/logging"
@@ -64,7 +66,9 @@ func serve(ctx context.Context, args []string) error {
 	defer pools.Close()
 	holder := &edge.Holder{}
 	edges := &listen.EdgeHolder{}
-	handler, err := edge.New(edge.Config{Runtimes: holder, Events: queue, Log: log.Named("edge")})
+	// Bans decided here and pushed by the control plane; the cpclient hands it every BanList.
+	banned := bans.New(bans.Options{Log: log.Named("bans")})
+	handler, err := edge.New(edge.Config{Runtimes: holder, Events: queue, Log: log.Named("edge"), Bans: banned})
 	if err != nil {
 		return err
 	}
@@ -86,7 +90,8 @@ func serve(ctx context.Context, args []string) error {
 	// The GeoIP database is loaded once per path the snapshots name, and polled for new versions.
 	geo := geoip.NewSource(log.Named("geoip"), geoip.DefaultPollInterval)
 	apply := &applier{runtime: &edge.Applier{Holder: holder, Pools: pools, Options: edge.BuildOptions{IPHashKey: hashKey, Breakers: breakers,
-		GeoIP: geo, GeoIPLogins: geoip.NewLogins(geoip.WarmUpTime, geoip.WarmUpLogins)}}, edges: edges}
+		GeoIP: geo, GeoIPLogins: geoip.NewLogins(geoip.WarmUpTime, geoip.WarmUpLogins),
+		RateLimits: ratelimit.NewTable(ratelimit.DefaultCapacity)}}, edges: edges}
 	client := cpclient.New(log.Named("cpclient"), conn, apply, queue,
 		cpclient.Options{NodeID: s.nodeID, BinaryVersion: version, PoolStats: pools.Stats})
 	state := ops.NewState(client.Version)

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/bans"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/errorpage"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
@@ -53,6 +54,9 @@ type Config struct {
 	// Security takes the security events (rate limits, bans, WAF, GeoIP); nil means Events if
 	// it takes them too (as *events.Queue does), else they are discarded.
 	Security SecuritySink
+	// Bans is the ban set, kept across snapshots: the control-plane client gives it the pushed
+	// lists (SetBans), the edge adds the bans it decides. nil means a set of the edge's own.
+	Bans *bans.Set
 }
 
 // Handler is the data plane's http.Handler.
@@ -67,6 +71,7 @@ type Handler struct {
 	security   SecuritySink
 	// geoEvents lets one GEO_BLOCKED event per client and minute through.
 	geoEvents *geoip.Gate
+	bans      *bans.Set
 	// defaultMasker masks the client IP of requests that matched no route.
 	defaultMasker ipmask.Masker
 	log           *zap.Logger
@@ -93,6 +98,9 @@ func New(cfg Config) (*Handler, error) {
 		}
 	}
 	h.security = cfg.Security
+	if h.bans = cfg.Bans; h.bans == nil {
+		h.bans = bans.New(bans.Options{Log: h.log})
+	}
 	if h.security == nil {
 		if s, ok := cfg.Events.(SecuritySink); ok {
 			h.security = s
@@ -169,11 +177,24 @@ func (h *Handler) serve(x *exchange) {
 		return
 	}
 	x.route = rte
+	ip := x.clientAddr
+
+	// 3a. Bans, first: a banned client (unless whitelisted) gets a 403 before the route spends
+	//     anything on it.
+	if h.refuseBanned(x, rte, ip) {
+		return
+	}
 
 	// 3b. GeoIP (geoip.go): the client's country and city for the event, and the route's
 	//     allowed/blocked countries (403). After the ban check (a banned client is refused
 	//     whatever its country), before the rate limit (a refused country spends no quota).
 	if h.checkGeoIP(x, rte) {
+		return
+	}
+
+	// 3c. Rate limits, per client address (after trusted_proxies), before any other work for
+	//     the request: 429 with Retry-After.
+	if h.refuseThrottled(x, rte, ip) {
 		return
 	}
 
@@ -233,6 +254,10 @@ func (h *Handler) serve(x *exchange) {
 	res := compressed()
 	x.encoding, x.saved = res.Encoding, res.Saved()
 	h.classifySlow(x, rte)
+	// 7a. Failed logins count the backend's own answers, once their status is known.
+	if err == nil {
+		h.countFailedLogin(x, rte, ip)
+	}
 	if err != nil {
 		h.failBackend(x, rte, ctx, err)
 		var pe *proxy.Error

@@ -8,11 +8,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip/geoiptest"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // securityLog is a SecuritySink that keeps every event.
@@ -199,8 +201,9 @@ func TestGeoIPUnusualCountry(t *testing.T) {
 	db := writeGeoDB(t)
 	g := newGeoHarness(t, geoip.NewLogins(0, 2))
 	g.apply(t, db, withPolicy(newRoute("vault", g.backend.URL, "/", "vault.test"), &proxyv1.Policy{
-		Geoip:     &proxyv1.GeoIP{Enabled: true, AlertOnUnusualCountry: true},
-		RateLimit: &proxyv1.RateLimit{FailedLogins: &proxyv1.FailedLogins{Paths: []string{"/identity/connect/*"}}},
+		Geoip: &proxyv1.GeoIP{Enabled: true, AlertOnUnusualCountry: true},
+		RateLimit: &proxyv1.RateLimit{FailedLogins: &proxyv1.FailedLogins{Paths: []string{"/identity/connect/*"},
+			BanAfter: 100, Window: durationpb.New(time.Minute), BanDuration: durationpb.New(time.Minute)}},
 	}))
 	login := "/identity/connect/token"
 	steps := []struct {

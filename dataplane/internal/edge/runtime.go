@@ -14,6 +14,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/limits"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/ratelimit"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/route"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/slowreq"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/websocket"
@@ -49,6 +50,7 @@ type Route struct {
 	slow       *slowreq.Policy
 	retries    bool
 	geoip      *geoip.Policy
+	rate       *ratelimit.Limiter // never nil: it holds the whitelist that beats bans
 }
 
 // ID returns the route's id from the snapshot.
@@ -67,7 +69,14 @@ type BuildOptions struct {
 	// snapshots; nil gives each Build its own, so the unusual-country warm-up would restart.
 	GeoIP       *geoip.Source
 	GeoIPLogins *geoip.Logins
+	// RateLimits holds the rate-limit counters across snapshots; nil gives each Build its own,
+	// so counts would start from zero on every reload.
+	RateLimits *ratelimit.Table
 }
+
+// smallTable is the capacity of the counter table of a Build without BuildOptions.RateLimits
+// (tests, tools); the data plane passes one of ratelimit.DefaultCapacity.
+const smallTable = 4096
 
 // Build compiles a snapshot. An error means the snapshot cannot be served as written: the
 // caller NACKs it with the error and keeps the current Runtime. A Runtime that is built but
@@ -101,9 +110,15 @@ func Build(snap *proxyv1.Snapshot, pools *proxy.Pools, opts BuildOptions) (_ *Ru
 	if opts.GeoIPLogins == nil {
 		opts.GeoIPLogins = geoip.NewLogins(geoip.WarmUpTime, geoip.WarmUpLogins)
 	}
+	if opts.RateLimits == nil {
+		opts.RateLimits = ratelimit.NewTable(smallTable)
+	}
 	for i, r := range snap.GetRoutes() {
 		if rt.routes[i], err = buildRoute(r, pools, opts); err != nil {
 			return nil, fmt.Errorf("snapshot %d: route %q: %w", snap.GetVersion(), r.GetId(), err)
+		}
+		if rt.routes[i].rate, err = buildRateLimit(r, snap.GetEdge(), opts.RateLimits); err != nil {
+			return nil, fmt.Errorf("snapshot %d: route %q: rate_limit: %w", snap.GetVersion(), r.GetId(), err)
 		}
 	}
 	rt.geoip = opts.GeoIP.Use(snap.GetEdge().GetGeoipDatabase())
