@@ -13,11 +13,11 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/bans"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/breaker"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/cpclient"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/edge"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/events"
-	"github.com/proxy-manager/proxy-manager/dataplane/internal/bans"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/listen"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/ops"
