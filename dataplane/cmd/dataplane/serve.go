@@ -110,8 +110,8 @@ func serve(ctx context.Context, args []string) error {
 	g.Go(func() error { return serveHTTP(opsSrv, opsLis, "ops") })
 	g.Go(func() error { geo.Run(gctx); return nil })
 	state.SetStarted()
-	log.Info("listening", zap.Stringer("http", servers.HTTPAddr()), zap.Stringer("https", servers.TLSAddr()),
-		zap.Stringer("http3", servers.H3Addr()), zap.String("ops", opsLis.Addr().String()))
+	log.Info("listening", addrField("http", servers.HTTPAddr()), addrField("https", servers.TLSAddr()),
+		addrField("http3", servers.H3Addr()), zap.String("ops", opsLis.Addr().String()))
 
 	g.Go(func() error {
 		<-gctx.Done()
@@ -206,4 +206,13 @@ func bindError(err error) error {
 	}
 	env := map[string]string{listen.ListenerHTTP: "PROXY_LISTEN_ADDR", listen.ListenerHTTPS: "PROXY_TLS_ADDR", listen.ListenerHTTP3: "PROXY_H3_ADDR"}[be.Listener]
 	return fmt.Errorf("%s address %s (%s): %w", be.Listener, be.Addr, env, be.Err)
+}
+
+// addrField logs a listener's address, or "off" for a listener that is not configured (a nil
+// net.Addr, which zap.Stringer would log as a panic).
+func addrField(key string, a net.Addr) zap.Field {
+	if a == nil {
+		return zap.String(key, "off")
+	}
+	return zap.String(key, a.String())
 }
