@@ -1,0 +1,298 @@
+package waf
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/corazawaf/libinjection-go"
+)
+
+// The detectors read a normalised value (Normalize: decoded, lower-case) and return what
+// matched, for the event, or "".
+
+// detectSQLi: libinjection's SQL tokenizer and fingerprints (which know a sentence with SQL
+// words from SQL), then NoSQL operators and LDAP filter injection.
+//
+// v is the value decoded once (as the application reads it): SQL is not decoded again by a
+// database, and decoding more turns percent-encoded text into quotes that were never there.
+func detectSQLi(v string) string {
+	if ok, fp := libinjection.IsSQLi(v); ok && (!weakFingerprint(fp) || quoteBreakout(v)) {
+		return "libinjection sqli " + fp
+	}
+	// A fragment meant to follow a number in the query (" or 1=1 --", ") waitfor delay"):
+	// libinjection reads it in that context.
+	if leftOperand(v) {
+		if ok, fp := libinjection.IsSQLi("1 " + v); ok {
+			return "libinjection sqli 1" + fp
+		}
+	}
+	if m := sqlGrammar.FindString(v); m != "" {
+		return "sql " + m
+	}
+	if strings.IndexByte(v, '$') >= 0 {
+		if m := noSQLOperator.FindString(v); m != "" {
+			return "nosql " + m
+		}
+	}
+	if strings.Contains(v, "db.") {
+		if m := mongoShell.FindString(v); m != "" {
+			return "nosql " + m
+		}
+	}
+	if strings.IndexByte(v, '(') >= 0 && strings.IndexByte(v, ')') >= 0 {
+		if m := ldapFilter.FindString(v); m != "" {
+			return "ldap " + m
+		}
+	}
+	return ""
+}
+
+// weakFingerprint: a fingerprint of strings, words, operators and comments only, without a
+// number, a SQL keyword or a function. libinjection gives those to text that has quotes and
+// punctuation in it (HTML, search syntax, passwords) as well as to injections.
+func weakFingerprint(fp string) bool {
+	return strings.Trim(fp, "so&nvck()") == ""
+}
+
+// quoteBreakout: the value starts by closing a string ("' or '", "a' regexp '"), which is
+// how an injection of a weak fingerprint begins; text has its quotes further in.
+func quoteBreakout(v string) bool {
+	i := strings.IndexAny(v, "'\"`")
+	return i >= 0 && i < 4
+}
+
+// leftOperand reports whether v starts like the continuation of an expression: a closing
+// parenthesis, a comma or a SQL operator word.
+func leftOperand(v string) bool {
+	v = strings.TrimLeft(v, " \t\r\n\v\f")
+	if v == "" {
+		return false
+	}
+	if v[0] == ')' || v[0] == ',' || v[0] == ';' {
+		return true
+	}
+	for _, w := range [...]string{"or ", "and ", "union ", "having ", "waitfor ", "limit ", "procedure ", "into ", "xor "} {
+		if strings.HasPrefix(v, w) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	// sqlGrammar: constructs found in SQL and nowhere else: time delays, system tables and
+	// variables, file access, stacked statements, MySQL's versioned comments.
+	sqlGrammar = regexp.MustCompile(`\bwaitfor\s+delay\b|\b(benchmark|pg_sleep|sleep)\s*\(\s*\d|dbms_pipe\.|\bxp_cmdshell\b|\bsp_(executesql|password|oacreate)\b|\binformation_schema\b|\bmaster\.\.sys|\bpg_(group|user|shadow|catalog)\b|\bmysql\.(user|db)\b|\bload_file\s*\(|\binto\s+(out|dump)file\b|@@(version|servername|datadir|hostname)|/\*!\d*|\bselect\s+(@@|\*\s+from\b|current_user\b|session_user\b|(user|version|database)\s*\()|;\s*(drop\s+(table|database)|truncate\b|insert\s+into|delete\s+from|alter\s+table|create\s+(table|user|function)|declare\s+@|exec(ute)?\s+(master|xp_|sp_|immediate)|shutdown\b|replace\s*\()|\bexec(ute)?\s+(master\.|xp_|sp_|immediate\b)|\bunion(\s+all|\s+distinct)?\s*\(?\s*select\b|\b(or|and|having)\s+\d+\s*=\s*\d+|\border\s+by\s+\d+\s*(--|#|/\*|$)`)
+	noSQLOperator = regexp.MustCompile(`\$(where|ne|eq|gt|gte|lt|lte|regex|or|and|nor|not|nin|in|exists|expr|elemmatch|all|size|type|mod|text|function|accumulator)\b\s*(\]|:|=|'|"|$)`)
+	mongoShell    = regexp.MustCompile(`\bdb\.[a-z0-9_]+\.(insert|find|update|remove|drop|delete|aggregate|replace)[a-z]*\s*\(`)
+	// A filter opened inside a value ((|(, (&() or a closed filter followed by another
+	// condition ()(uid=).
+	ldapFilter = regexp.MustCompile(`\(\s*[&|!]\s*\(|\)\s*[&|!]?\s*\(\s*[&|!]?\s*[a-z][a-z0-9._-]*\s*[~<>]?=`)
+)
+
+// detectXSS: libinjection's HTML5 tokenizer in the contexts a value can land in, then
+// script URLs and script sinks called without any tag.
+func detectXSS(v string) string {
+	if strings.ContainsAny(v, "<>\"'`=:(") && libinjection.IsXSS(v) {
+		return "libinjection xss"
+	}
+	if strings.Contains(v, "script") {
+		c := stripControls(v)
+		if m := scriptURL.FindString(c); m != "" {
+			return m
+		}
+	}
+	if strings.Contains(v, "data:") {
+		if m := dataURL.FindString(v); m != "" {
+			return m
+		}
+	}
+	if strings.ContainsAny(v, "(`") || strings.Contains(v, "document.") || strings.Contains(v, "window.") {
+		if m := scriptSink.FindString(v); m != "" {
+			return m
+		}
+	}
+	return ""
+}
+
+var (
+	// A script URL: browsers ignore the tabs and newlines in it (stripControls).
+	scriptURL = regexp.MustCompile(`\b(java|vb|live)script:[^\s]`)
+	dataURL   = regexp.MustCompile(`\bdata:\s*(text/html|image/svg|application/(x-)?javascript|text/javascript)`)
+	// A sink written as code: a call with no space before its parenthesis (prose puts one),
+	// or the DOM properties an injected script reads.
+	scriptSink = regexp.MustCompile(`(^|[^a-z0-9_])(alert|prompt|confirm|eval|settimeout|setinterval|execscript|fromcharcode)(\(|` + "`" + `)|document\.(cookie|domain|write|location)|window\.(location|open)|\.innerhtml\b`)
+)
+
+// stripControls removes tabs, newlines and other control characters.
+func stripControls(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= 0x20 {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x20 {
+			b = append(b, s[i])
+		}
+	}
+	return string(b)
+}
+
+// detectTraversal: ../ sequences climbing out of a directory, well-known sensitive files,
+// stream wrappers and cloud metadata addresses. hidden also refuses hidden files and
+// directories (/.git/, /.env): only for the URL path, where nginx configurations refuse them
+// too; /.well-known/ is allowed.
+func detectTraversal(v string, hidden bool) string {
+	c := pathCanon(v)
+	if n, deep := dotDots(c); n >= 2 {
+		return "../../"
+	} else if n == 1 && deep {
+		return "../ then a system path"
+	}
+	for _, f := range sensitiveFiles {
+		if strings.Contains(c, f) {
+			return f
+		}
+	}
+	if strings.Contains(c, "://") || strings.Contains(c, ":/") {
+		for _, w := range wrappers {
+			if strings.Contains(c, w) {
+				return w
+			}
+		}
+	}
+	for _, m := range metadataHosts {
+		if strings.Contains(c, m) {
+			return m
+		}
+	}
+	if hidden {
+		if h := hiddenSegment(c); h != "" {
+			return h
+		}
+	}
+	return ""
+}
+
+// pathCanon rewrites the path separators of other systems and encodings to '/', drops
+// control characters and shell quoting ("/et'c/pa'ss'wd"), and the globbing of a path
+// (/etc/pas[s]wd).
+func pathCanon(v string) string {
+	if !strings.ContainsAny(v, "\\0'\"[]?*\x01\x02\x03\x04\x05\x06\x07\x08\t\n\v\f\r") {
+		return v
+	}
+	v = canonReplacer.Replace(v)
+	b := make([]byte, 0, len(v))
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c < 0x20, c == '\'', c == '"', c == '[', c == ']':
+		case c == '\\':
+			b = append(b, '/')
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+var canonReplacer = strings.NewReplacer("0x2e", ".", "0x2f", "/", "0x5c", "/", "..2f", "../", "..5c", "../")
+
+// dotDots counts the path segments made of two dots or more (.., ..., ..;), and says whether
+// one of them is followed by an absolute system directory.
+func dotDots(c string) (n int, deep bool) {
+	for i := 0; i < len(c); {
+		j := strings.Index(c[i:], "..")
+		if j < 0 {
+			break
+		}
+		start := i + j
+		end := start + 2
+		for end < len(c) && (c[end] == '.' || c[end] == ';') {
+			end++
+		}
+		startOK := start == 0 || c[start-1] == '/' || c[start-1] == '=' || c[start-1] == ' '
+		endOK := end == len(c) || c[end] == '/'
+		if startOK && endOK {
+			n++
+			rest := c[end:]
+			for _, d := range systemDirs {
+				if strings.HasPrefix(rest, d) {
+					deep = true
+				}
+			}
+		}
+		i = end
+	}
+	return n, deep
+}
+
+var (
+	systemDirs = []string{"/etc/", "/windows/", "/winnt/", "/boot.ini", "/proc/", "/var/", "/usr/", "/root/", "/home/", "/.ssh", "/.htaccess", "/.htpasswd", "/.env", "/.git"}
+	// Files an application never serves and attackers always ask for.
+	sensitiveFiles = []string{
+		"etc/passwd", "etc/shadow", "etc/group", "etc/hosts", "etc/issue", "etc/master.passwd", "etc/sudoers",
+		"proc/self/", "/proc/version", "boot.ini", "win.ini", "system.ini", "windows/system32", "winnt/system32",
+		"repair/sam", "/.htaccess", "/.htpasswd", "web.config", "/id_rsa", "/.ssh/", "/.aws/", "/.docker/",
+		"/.kube/", "/.git/", "wp-config.php", "/var/log/", "httpd.conf", "/var/lib/php/sess",
+	}
+	wrappers      = []string{"file:/", "php://", "phar://", "zip://", "expect://", "glob://", "data://", "gopher://", "dict://", "jar:file", "netdoc:/"}
+	metadataHosts = []string{"169.254.169.254", "metadata.google.internal", "100.100.100.200", "fd00:ec2::254", "metadata.azure"}
+)
+
+// hiddenSegment returns a path segment that starts with a dot, other than /.well-known/.
+func hiddenSegment(p string) string {
+	for i := 0; i+1 < len(p); i++ {
+		if p[i] != '/' || p[i+1] != '.' {
+			continue
+		}
+		seg := p[i+1:]
+		if k := strings.IndexByte(seg, '/'); k >= 0 {
+			seg = seg[:k]
+		}
+		if seg == "." || seg == ".." || seg == ".well-known" || len(seg) < 2 {
+			continue
+		}
+		return "/" + seg
+	}
+	return ""
+}
+
+// detectHeaders: scanners and attack tools by their signature, CR/LF injection (a header or
+// a response smuggled in a value), a request line smuggled in a value.
+func detectHeaders(v string, loc Location) string {
+	if loc == LocHeader {
+		for _, s := range scannerSignatures {
+			if strings.Contains(v, s) {
+				return s
+			}
+		}
+	}
+	if strings.ContainsAny(v, "\r\n") {
+		if m := crlfHeader.FindString(v); m != "" {
+			return "crlf " + strings.TrimSpace(m)
+		}
+		if loc == LocQueryName || loc == LocHeader || loc == LocPath {
+			return "crlf"
+		}
+	}
+	if strings.Contains(v, "http/") {
+		if m := requestLine.FindString(v); m != "" {
+			return m
+		}
+	}
+	return ""
+}
+
+var (
+	scannerSignatures = []string{
+		"sqlmap", "nikto", "nmap", "masscan", "zgrab", "openvas", "arachni", "fuzz faster u fool", "ffuf/", "wfuzz",
+		"dirbuster", "gobuster", "nuclei", "acunetix", "netsparker", "w3af", "havij", "wpscan", "whatweb", "nessus",
+		"commix", "jaeles", "burpcollaborator", "oast.", "interact.sh", "dnslog.", "zmeu", "morfeus", "paros/",
+	}
+	crlfHeader  = regexp.MustCompile(`[\r\n]\s*(set-cookie|content-length|content-type|location|refresh|transfer-encoding|access-control-[a-z-]+|x-xss-protection|content-security-policy|http/\d)\s*[:/]`)
+	requestLine = regexp.MustCompile(`\b(get|post|head|put|delete|options|trace|connect|patch)\s+\S+\s+http/\d`)
+)
