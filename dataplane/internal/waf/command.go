@@ -217,18 +217,18 @@ func firstField(s string) string {
 
 // codeExec: code for an interpreter down the line, found anywhere in a value.
 var codeExec = regexp.MustCompile(strings.Join([]string{
-	`\(\s*\)\s*\{[^}]*;\s*\}`,                       // shellshock
-	`\$\{?ifs\b`,                                    // $IFS as a space
+	`\(\s*\)\s*\{[^}]*;\s*\}`, // shellshock
+	`\$\{?ifs\b`,              // $IFS as a space
 	`\b(sh|bash|zsh|ksh|dash|csh|cmd|cmd\.exe|powershell|pwsh|python[0-9.]*|perl|ruby|php|node)\s+[-/](c|e|r|command|enc|encodedcommand|nop|exec)\b`,
 	`/dev/(tcp|udp)/`,
 	`%(systemroot|windir|comspec|programfiles|userprofile|appdata)%`,
-	`\bfor\s+(/[a-z]\s+)?%%?~?[a-z/]\s+in\s*\(`,    // cmd.exe loops
-	`\$\{\s*(\$\{|[a-z0-9]*:|::-)`,                 // Log4Shell lookups (${jndi:, ${${env:x:-j}ndi...)
-	`<\?(php|=|\s)`,                                 // PHP open tags
+	`\bfor\s+(/[a-z]\s+)?%%?~?[a-z/]\s+in\s*\(`, // cmd.exe loops
+	`\$\{\s*(\$\{|[a-z0-9]*:|::-)`,              // Log4Shell lookups (${jndi:, ${${env:x:-j}ndi...)
+	`<\?(php|=|\s)`,                             // PHP open tags
 	`\$_(get|post|request|server|cookie|files|env|session)\b|\$globals\b`,
 	`\bo:\d+:"?[a-z_\\][a-z0-9_\\]*"?:\d+:\{|\ba:\d+:\{[sioabd]:`, // PHP serialised objects
-	`<!--\s*#\s*(exec|include|echo|config|printenv|set|fsize)\b`, // server-side includes
-	`\{\{[^}]{0,80}[*()\[\]][^}]{0,80}\}\}`,                   // template injection
+	`<!--\s*#\s*(exec|include|echo|config|printenv|set|fsize)\b`,  // server-side includes
+	`\{\{[^}]{0,80}[*()\[\]][^}]{0,80}\}\}`,                       // template injection
 	`<#(assign|include|import)|freemarker\.template|#set\s*\(|<%[=@!]?[^%]*%>|#\{[^}]*[(.*][^}]*\}`,
 	`\bjava\.(lang|io|net|util\.zip)\.|\bjavax\.(script|naming|management)|processbuilder|runtime\.getruntime|getruntime\(|\bclass\.forname|classloader\b|\bognl\b|#_memberaccess`,
 	`__(import|class|globals|builtins|subclasses|mro)__|\bos\.(system|popen|exec)|\bsubprocess\.|!!python/`,

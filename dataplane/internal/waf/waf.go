@@ -129,6 +129,9 @@ type Match struct {
 // MaxSnippet bounds Match.Snippet.
 const MaxSnippet = 256
 
+// maxName bounds Match.Name: a field name is client data too.
+const maxName = 64
+
 // Found reports whether the Match is one.
 func (m Match) Found() bool { return m.Location != 0 }
 
@@ -175,6 +178,9 @@ func check(rules ruleSet, loc Location, name, raw string, plus bool) Match {
 		if pattern := detect(r, in, loc, name); pattern != "" {
 			if len(v) > MaxSnippet {
 				v = v[:MaxSnippet]
+			}
+			if len(name) > maxName {
+				name = name[:maxName]
 			}
 			return Match{Rule: r, Pattern: pattern, Location: loc, Name: name, Snippet: v}
 		}
