@@ -90,13 +90,27 @@ var (
 	ldapFilter = regexp.MustCompile(`\(\s*[&|!]\s*\(|\)\s*[&|!]?\s*\(\s*[&|!]?\s*[a-z][a-z0-9._-]*\s*[~<>]?=`)
 )
 
-// detectXSS: libinjection's HTML5 tokenizer in the contexts a value can land in, then
-// script URLs and script sinks called without any tag.
+// detectXSS: libinjection's HTML5 tokenizer in the contexts a value can land in, then what
+// it leaves out: tags that load or run something, event attributes of any name (browsers add
+// new ones), script URLs and CSS that runs script, and script written without any tag.
 func detectXSS(v string) string {
+	if strings.Contains(v, "+ad") {
+		v = utf7.Replace(v) // UTF-7: +ADw-script+AD4-
+	}
 	if strings.ContainsAny(v, "<>\"'`=:(") && libinjection.IsXSS(v) {
 		return "libinjection xss"
 	}
-	if strings.Contains(v, "script") {
+	if strings.IndexByte(v, '<') >= 0 {
+		if m := activeTag.FindString(v); m != "" {
+			return m
+		}
+	}
+	if strings.Contains(v, "on") && strings.IndexByte(v, '=') >= 0 {
+		if m := eventAttribute.FindString(v); m != "" {
+			return m
+		}
+	}
+	if strings.Contains(v, "script") || strings.Contains(v, "url") || strings.Contains(v, "expression") {
 		c := stripControls(v)
 		if m := scriptURL.FindString(c); m != "" {
 			return m
@@ -107,8 +121,11 @@ func detectXSS(v string) string {
 			return m
 		}
 	}
-	if strings.ContainsAny(v, "(`") || strings.Contains(v, "document.") || strings.Contains(v, "window.") {
+	if strings.ContainsAny(v, "(`[") || strings.Contains(v, "document") || strings.Contains(v, "window") {
 		if m := scriptSink.FindString(v); m != "" {
+			return m
+		}
+		if m := scriptCode.FindString(jsCanon(v)); m != "" {
 			return m
 		}
 	}
@@ -116,13 +133,41 @@ func detectXSS(v string) string {
 }
 
 var (
-	// A script URL: browsers ignore the tabs and newlines in it (stripControls).
-	scriptURL = regexp.MustCompile(`\b(java|vb|live)script:[^\s]`)
-	dataURL   = regexp.MustCompile(`\bdata:\s*(text/html|image/svg|application/(x-)?javascript|text/javascript)`)
+	utf7 = strings.NewReplacer("+adw-", "<", "+ad4-", ">", "+aci-", "\"", "+acc-", "'")
+	// Tags that run script, load a resource or take input; namespaced tags of XML dialects.
+	activeTag = regexp.MustCompile(`<\s*/?\s*(script|iframe|frame|frameset|object|embed|applet|svg|math|style|link|meta|base|form|input|button|textarea|xml|import|set|animate|animatetransform|animatemotion|feimage|handler|layer|ilayer|bgsound|marquee|isindex|template|video|audio|source|image|body|html|details|dialog|portal|keygen|xmp|plaintext|noscript|noembed|(v|xi|xml|xsl|svg|html|xlink):[a-z]+)\b|\b(dynsrc|lowsrc)\s*=|\bsrc\s*=\s*['"]?\s*(javascript|vbscript|livescript|mocha|data):`)
+	// An event handler attribute, whatever its name, in a tag or after a quote that closes one.
+	eventAttribute = regexp.MustCompile(`(^|[\s"'/;<>])on[a-z]{3,}\s*=`)
+	// A script URL (browsers ignore the tabs and newlines in it: stripControls) or CSS that
+	// runs script.
+	scriptURL = regexp.MustCompile(`\b(java|vb|live)script:[^\s]|url\s*\(\s*['"]?\s*(java|vb)script|-moz-binding|behavior\s*:\s*url|expression\(`)
+	dataURL   = regexp.MustCompile(`\bdata:\s*(text/html|image/svg|application/(x-)?javascript|text/javascript|[^,]*,.*<)`)
 	// A sink written as code: a call with no space before its parenthesis (prose puts one),
 	// or the DOM properties an injected script reads.
-	scriptSink = regexp.MustCompile(`(^|[^a-z0-9_])(alert|prompt|confirm|eval|settimeout|setinterval|execscript|fromcharcode)(\(|` + "`" + `)|document\.(cookie|domain|write|location)|window\.(location|open)|\.innerhtml\b`)
+	scriptSink = regexp.MustCompile(`(^|[^a-z0-9_])(alert|prompt|confirm|eval|settimeout|setinterval|execscript|fromcharcode|atob|btoa)(\(|` + "`" + `)|document\.(cookie|domain|write|location)|window\.(location|open)|\.innerhtml\b`)
+	// Script with its gaps and string pieces removed (jsCanon): properties of the global
+	// objects read with brackets (top['al'+'ert']), sinks called indirectly (alert.call,
+	// alert?.(), (alert)(), [1].find(alert)), tagged templates, new Function.
+	scriptCode = regexp.MustCompile(`(^|[^a-z0-9_$])(top|self|window|parent|frames|globalthis|document)\[|document\.(cookie|domain|write|location|body|createelement)|window\.(location|open|name)|(^|[^a-z0-9_$])newfunction\(|reflect\.(apply|construct)|\.call` + "`" + `|(alert|prompt|confirm|eval)(\.call|\.apply|\?\.\(|\)\()|[(,\[](alert|prompt|confirm|eval)[),\]]`)
 )
+
+// jsCanon removes from v what script can be cut up with: white space, /* comments */,
+// quotes and '+' (string concatenation).
+func jsCanon(v string) string {
+	v = stripComments(v)
+	if !strings.ContainsAny(v, " \t\r\n\v\f'\"+") {
+		return v
+	}
+	b := make([]byte, 0, len(v))
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case ' ', '\t', '\r', '\n', '\v', '\f', '\'', '"', '+':
+		default:
+			b = append(b, v[i])
+		}
+	}
+	return string(b)
+}
 
 // stripControls removes tabs, newlines and other control characters.
 func stripControls(s string) string {
