@@ -54,11 +54,12 @@ func weakFingerprint(fp string) bool {
 	return strings.Trim(fp, "so&nvck()") == ""
 }
 
-// quoteBreakout: the value starts by closing a string ("' or '", "a' regexp '"), which is
-// how an injection of a weak fingerprint begins; text has its quotes further in.
+// quoteBreakout: the value starts by closing a string ("' or '", "admin'--", "a' regexp
+// '"): a quote in its first word, near its start. Text has its quotes further in.
 func quoteBreakout(v string) bool {
+	v = strings.TrimLeft(v, " \t\r\n")
 	i := strings.IndexAny(v, "'\"`")
-	return i >= 0 && i < 4
+	return i >= 0 && i < 16 && !strings.ContainsAny(v[:i], " \t\r\n")
 }
 
 // leftOperand reports whether v starts like the continuation of an expression: a closing

@@ -245,25 +245,31 @@ func rulesFor(rules ruleSet, fields []exclusion, name string) ruleSet {
 }
 
 // plain reports whether s is made only of characters no detector looks at: letters, digits,
-// '_', '-', and '.' or '/' that do not start a dot segment. Most identifiers, numbers, tokens
-// and paths are, and skip the normalisation and the detectors.
+// '_', single '-', and '/' not followed by a dot; '.' only in numbers (1.5, 10.0.0.1), since
+// dotted names can be code (java.lang.Runtime) or files (shell.php). Most identifiers, numbers,
+// tokens and paths are plain, and skip the normalisation and the detectors.
 func plain(s string) bool {
+	letters, dots := false, false
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_':
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
+			letters = true
+		case '0' <= c && c <= '9':
 		case c == '-':
 			if i > 0 && s[i-1] == '-' {
 				return false
 			}
-		case c == '.', c == '/':
-			if i > 0 && (s[i-1] == '.' || c == '.' && s[i-1] == '/') {
+		case c == '.':
+			dots = true
+		case c == '/':
+			if i+1 < len(s) && s[i+1] == '.' {
 				return false
 			}
 		default:
 			return false
 		}
 	}
-	return true
+	return !(letters && dots)
 }
 
 // sqliCandidate skips libinjection for a single word (no SQL without an operator, a quote or
