@@ -1,9 +1,6 @@
 package waf
 
-import (
-	"regexp"
-	"strings"
-)
+import "strings"
 
 // detectCommand: shell commands and code execution. A command word alone is a sentence ("cat
 // toys", "echo in the mirror"); what makes it a command is where it stands (after a shell
@@ -15,10 +12,13 @@ func detectCommand(v string) string {
 	if m := shellCommand(c); m != "" {
 		return m
 	}
-	if m := codeExec.FindString(c); m != "" {
+	if m := codeExec.find(c); m != "" {
 		return m
 	}
-	if m := codeCall.FindString(stripComments(c)); m != "" {
+	if strings.IndexByte(c, '(') < 0 && strings.IndexByte(c, '@') < 0 {
+		return ""
+	}
+	if m := codeCall(stripComments(c)); m != "" {
 		return m
 	}
 	return ""
@@ -216,29 +216,107 @@ func firstField(s string) string {
 }
 
 // codeExec: code for an interpreter down the line, found anywhere in a value.
-var codeExec = regexp.MustCompile(strings.Join([]string{
-	`\(\s*\)\s*\{[^}]*;\s*\}`, // shellshock
-	`\$\{?ifs\b`,              // $IFS as a space
-	`\b(sh|bash|zsh|ksh|dash|csh|cmd|cmd\.exe|powershell|pwsh|python[0-9.]*|perl|ruby|php|node)\s+[-/](c|e|r|command|enc|encodedcommand|nop|exec)\b`,
-	`/dev/(tcp|udp)/`,
-	`%(systemroot|windir|comspec|programfiles|userprofile|appdata)%`,
-	`\bfor\s+(/[a-z]\s+)?%%?~?[a-z/]\s+in\s*\(`, // cmd.exe loops
-	`\$\{\s*(\$\{|[a-z0-9]*:|::-)`,              // Log4Shell lookups (${jndi:, ${${env:x:-j}ndi...)
-	`<\?(php|=|\s)`,                             // PHP open tags
-	`\$_(get|post|request|server|cookie|files|env|session)\b|\$globals\b`,
-	`\bo:\d+:"?[a-z_\\][a-z0-9_\\]*"?:\d+:\{|\ba:\d+:\{[sioabd]:`, // PHP serialised objects
-	`<!--\s*#\s*(exec|include|echo|config|printenv|set|fsize)\b`,  // server-side includes
-	`\{\{[^}]{0,80}[*()\[\]][^}]{0,80}\}\}`,                       // template injection
-	`<#(assign|include|import)|freemarker\.template|#set\s*\(|<%[=@!]?[^%]*%>|#\{[^}]*[(.*][^}]*\}`,
-	`\bjava\.(lang|io|net|util\.zip)\.|\bjavax\.(script|naming|management)|processbuilder|runtime\.getruntime|getruntime\(|\bclass\.forname|classloader\b|\bognl\b|#_memberaccess`,
-	`__(import|class|globals|builtins|subclasses|mro)__|\bos\.(system|popen|exec)|\bsubprocess\.|!!python/`,
-	`child_process|process\.(mainmodule|binding)|constructor\s*\.\s*constructor|__proto__|constructor\s*(\.|\[)\s*prototype|\[constructor\]|_\$\$nd_func\$\$_|\b(exec|spawn|readdir|readfile)sync\b`,
-}, "|"))
+var codeExec = gates{
+	gate(`\(\s*\)\s*\{[^}]*;\s*\}`, "{"), // shellshock
+	gate(`\$\{?ifs\b`, "ifs"),               // $IFS as a space
+	gate(`\b(sh|bash|zsh|ksh|dash|csh|cmd|cmd\.exe|powershell|pwsh|python[0-9.]*|perl|ruby|php|node)\s+[-/](c|e|r|command|enc|encodedcommand|nop|exec)\b`, " -", " /"),
+	gate(`/dev/(tcp|udp)/`, "/dev/"),
+	gate(`%(systemroot|windir|comspec|programfiles|userprofile|appdata)%`, "%"),
+	gate(`\bfor\s+(/[a-z]\s+)?%%?~?[a-z/]\s+in\s*\(`, "for"), // cmd.exe loops
+	gate(`\$\{\s*(\$\{|[a-z0-9]*:|::-)`, "${"),              // Log4Shell lookups (${jndi:, ${${env:x:-j}ndi...)
+	gate(`<\?(php|=|\s)`, "<?"),                               // PHP open tags
+	gate(`\$_(get|post|request|server|cookie|files|env|session)\b|\$globals\b`, "$_", "$globals"),
+	gate(`\bo:\d+:"?[a-z_\\][a-z0-9_\\]*"?:\d+:\{|\ba:\d+:\{[sioabd]:`, ":{"),     // PHP serialised objects
+	gate(`<!--\s*#\s*(exec|include|echo|config|printenv|set|fsize)\b`, "<!--"), // server-side includes
+	gate(`\{\{[^}]{0,80}[*()\[\]][^}]{0,80}\}\}`, "{{"),                          // template injection
+	gate(`<#(assign|include|import)|freemarker\.template|#set\s*\(|<%[=@!]?[^%]*%>|#\{[^}]*[(.*][^}]*\}`, "<#", "freemarker", "#set", "<%", "#{"),
+	gate(`\bjava\.(lang|io|net|util\.zip)\.|\bjavax\.(script|naming|management)|processbuilder|runtime\.getruntime|getruntime\(|\bclass\.forname|classloader\b|\bognl\b|#_memberaccess`,
+		"java", "processbuilder", "runtime", "class", "ognl", "memberaccess"),
+	gate(`__(import|class|globals|builtins|subclasses|mro)__|\bos\.(system|popen|exec)|\bsubprocess\.|!!python/`, "__", "os.", "subprocess", "!!python"),
+	gate(`child_process|process\.(mainmodule|binding)|constructor\s*\.\s*constructor|__proto__|constructor\s*(\.|\[)\s*prototype|\[constructor\]|_\$\$nd_func\$\$_|\b(exec|spawn|readdir|readfile)sync\b`,
+		"child_process", "process.", "constructor", "__proto__", "_$$", "sync"),
+}
 
-// codeCall: calls of the functions that run code or commands in PHP and JavaScript (quotes
-// already gone), also as a variable function ($a(), ${'a'}(), (system)('id')). A space before
-// the parenthesis is code only after a character that ends a statement or an expression:
-// prose writes "the system (v2)".
-var codeCall = regexp.MustCompile(`(^|[^a-z0-9_])` + codeFuncs + `\)?(\[[^\]]*\])?\(|[;(.={$@` + "`" + `\[|&]\s*` + codeFuncs + `\s*\)?\s*\(|\$+\{?[a-z_][a-z0-9_]*\}?\s*\(|@\$[a-z_]`)
+// codeFuncs run code or commands in PHP and JavaScript.
+var codeFuncs = words(`system exec shell_exec passthru popen proc_open pcntl_exec eval assert create_function
+	call_user_func call_user_func_array base64_decode gzinflate gzuncompress str_rot13 file_get_contents
+	file_put_contents fopen readfile phpinfo phpversion bzdecompress highlight_file show_source unserialize
+	require include include_once require_once settimeout setinterval`)
 
-const codeFuncs = `(system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|create_function|call_user_func|call_user_func_array|base64_decode|gzinflate|gzuncompress|str_rot13|file_get_contents|file_put_contents|fopen|readfile|phpinfo|phpversion|posix_[a-z]+|bzdecompress|highlight_file|show_source|unserialize|require|include|include_once|require_once|settimeout|setinterval)`
+// codeCall finds a call of a codeFuncs function (quotes already gone), also written with gaps
+// or as a variable function: system(, system ('id'), (system)('id'), ['system'][0](, $a(,
+// ${'a'}(, @$b(. A space before the parenthesis is code only after a character that ends a
+// statement or an expression: prose writes "the system (v2)".
+func codeCall(v string) string {
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '@': // @$name(: an error-suppressed variable function
+			j := i + 2
+			for j < len(v) && i+1 < len(v) && v[i+1] == '$' && ('a' <= v[j] && v[j] <= 'z' || v[j] == '_' || j > i+2 && '0' <= v[j] && v[j] <= '9') {
+				j++
+			}
+			if j > i+2 && j < len(v) && v[j] == '(' {
+				return v[i:j] + "("
+			}
+		case '(':
+			if m := callee(v, i); m != "" {
+				return m + "("
+			}
+		}
+	}
+	return ""
+}
+
+// callee returns the function called by the parenthesis at v[open], if it runs code.
+func callee(v string, open int) string {
+	j := open
+	spaced := false
+	for j > 0 && (v[j-1] == ' ' || v[j-1] == '\t') {
+		j--
+		spaced = true
+	}
+	if j > 0 && v[j-1] == ']' { // ['system'][0](
+		k := strings.LastIndexByte(v[:j-1], '[')
+		if k < 0 {
+			return ""
+		}
+		j = k
+	}
+	if j > 0 && (v[j-1] == ')' || v[j-1] == '}') { // (system)( and ${a}(
+		j--
+	}
+	end := j
+	for j > 0 && isIdentByte(v[j-1]) {
+		j--
+	}
+	name := v[j:end]
+	if name == "" {
+		return ""
+	}
+	if name[0] == '$' || j > 0 && v[j-1] == '$' || j > 1 && v[j-1] == '{' && v[j-2] == '$' {
+		if len(strings.TrimLeft(name, "$")) > 0 && !('0' <= strings.TrimLeft(name, "$")[0] && strings.TrimLeft(name, "$")[0] <= '9') {
+			return "$" + strings.TrimLeft(name, "$") // a variable function
+		}
+		return ""
+	}
+	if !codeFuncs[name] {
+		return ""
+	}
+	before := byte(0)
+	if j > 0 {
+		before = v[j-1]
+	}
+	switch {
+	case before != 0 && (isIdentByte(before) || before == '.' && spaced):
+		return ""
+	case spaced && before != 0 && strings.IndexByte(";(.={$@`[|&", before) < 0:
+		return ""
+	case spaced && before == 0:
+		return ""
+	}
+	return name
+}
+
+func isIdentByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '$'
+}

@@ -26,7 +26,7 @@ func detectSQLi(v string) string {
 			return "libinjection sqli 1" + fp
 		}
 	}
-	if m := sqlGrammar.FindString(v); m != "" {
+	if m := sqlGrammar.find(v); m != "" {
 		return "sql " + m
 	}
 	if strings.IndexByte(v, '$') >= 0 {
@@ -39,7 +39,7 @@ func detectSQLi(v string) string {
 			return "nosql " + m
 		}
 	}
-	if strings.IndexByte(v, '(') >= 0 && strings.IndexByte(v, ')') >= 0 {
+	if strings.Contains(v, ")(") || strings.Contains(v, ") (") || strings.Contains(v, "(|") || strings.Contains(v, "(&") || strings.Contains(v, "(!") || strings.Contains(v, ")!(") || strings.Contains(v, ")&(") || strings.Contains(v, ")|(") {
 		if m := ldapFilter.FindString(v); m != "" {
 			return "ldap " + m
 		}
@@ -83,7 +83,16 @@ func leftOperand(v string) bool {
 var (
 	// sqlGrammar: constructs found in SQL and nowhere else: time delays, system tables and
 	// variables, file access, stacked statements, MySQL's versioned comments.
-	sqlGrammar    = regexp.MustCompile(`\bwaitfor\s+delay\b|\b(benchmark|pg_sleep|sleep)\s*\(\s*\d|dbms_pipe\.|\bxp_cmdshell\b|\bsp_(executesql|password|oacreate)\b|\binformation_schema\b|\bmaster\.\.sys|\bpg_(group|user|shadow|catalog)\b|\bmysql\.(user|db)\b|\bload_file\s*\(|\binto\s+(out|dump)file\b|@@(version|servername|datadir|hostname)|/\*!\d*|\bselect\s+(@@|\*\s+from\b|current_user\b|session_user\b|(user|version|database)\s*\()|;\s*(drop\s+(table|database)|truncate\b|insert\s+into|delete\s+from|alter\s+table|create\s+(table|user|function)|declare\s+@|exec(ute)?\s+(master|xp_|sp_|immediate)|shutdown\b|replace\s*\()|\bexec(ute)?\s+(master\.|xp_|sp_|immediate\b)|\bunion(\s+all|\s+distinct)?\s*\(?\s*select\b|\b(or|and|having)\s+\d+\s*=\s*\d+|\border\s+by\s+\d+\s*(--|#|/\*|$)`)
+	sqlGrammar = gates{
+		gate(`\bwaitfor\s+delay\b|\b(benchmark|pg_sleep|sleep)\s*\(\s*\d|dbms_pipe\.|\bxp_cmdshell\b|\bsp_(executesql|password|oacreate)\b|\binformation_schema\b|\bmaster\.\.sys|\bpg_(group|user|shadow|catalog)\b|\bmysql\.(user|db)\b|\bload_file\s*\(|\binto\s+(out|dump)file\b`,
+			"waitfor", "sleep", "benchmark", "dbms_", "xp_", "sp_", "information_schema", "master..", "pg_", "mysql.", "load_file", "outfile", "dumpfile"),
+		gate(`@@(version|servername|datadir|hostname)|/\*!\d*`, "@@", "/*!"),
+		gate(`\bselect\s+(@@|\*\s+from\b|current_user\b|session_user\b|(user|version|database)\s*\()|\bunion(\s+all|\s+distinct)?\s*\(?\s*select\b`, "select"),
+		gate(`;\s*(drop\s+(table|database)|truncate\b|insert\s+into|delete\s+from|alter\s+table|create\s+(table|user|function)|declare\s+@|exec(ute)?\s+(master|xp_|sp_|immediate)|shutdown\b|replace\s*\()|\bexec(ute)?\s+(master\.|xp_|sp_|immediate\b)`,
+			"drop", "truncate", "insert", "delete", "alter", "create", "declare", "exec", "shutdown", "replace"),
+		gate(`\b(or|and|having)\s+\d+\s*=\s*\d+`, "or", "and", "having"),
+		gate(`\border\s+by\s+\d+\s*(--|#|/\*|$)`, "order"),
+	}
 	noSQLOperator = regexp.MustCompile(`\$(where|ne|eq|gt|gte|lt|lte|regex|or|and|nor|not|nin|in|exists|expr|elemmatch|all|size|type|mod|text|function|accumulator)\b\s*(\]|:|=|'|"|$)`)
 	mongoShell    = regexp.MustCompile(`\bdb\.[a-z0-9_]+\.(insert|find|update|remove|drop|delete|aggregate|replace)[a-z]*\s*\(`)
 	// A filter opened inside a value ((|(, (&() or a closed filter followed by another
@@ -122,11 +131,11 @@ func detectXSS(v string) string {
 			return m
 		}
 	}
-	if strings.ContainsAny(v, "(`[") || strings.Contains(v, "document") || strings.Contains(v, "window") {
-		if m := scriptSink.FindString(v); m != "" {
-			return m
-		}
-		if m := scriptCode.FindString(jsCanon(v)); m != "" {
+	if m := scriptSink.find(v); m != "" {
+		return m
+	}
+	if scriptCode.find(v) != "" || strings.ContainsAny(v, "'\"+/") && scriptCodeWords(v) {
+		if m := scriptCode.re.FindString(jsCanon(v)); m != "" {
 			return m
 		}
 	}
@@ -145,12 +154,25 @@ var (
 	dataURL   = regexp.MustCompile(`\bdata:\s*(text/html|image/svg|application/(x-)?javascript|text/javascript|[^,]*,.*<)`)
 	// A sink written as code: a call with no space before its parenthesis (prose puts one),
 	// or the DOM properties an injected script reads.
-	scriptSink = regexp.MustCompile(`(^|[^a-z0-9_])(alert|prompt|confirm|eval|settimeout|setinterval|execscript|fromcharcode|atob|btoa)(\(|` + "`" + `)|document\.(cookie|domain|write|location)|window\.(location|open)|\.innerhtml\b`)
+	scriptSink = gate(`(^|[^a-z0-9_])(alert|prompt|confirm|eval|settimeout|setinterval|execscript|fromcharcode|atob|btoa)(\(|`+"`"+`)|document\.(cookie|domain|write|location)|window\.(location|open)|\.innerhtml\b`,
+		"alert", "prompt", "confirm", "eval", "settimeout", "setinterval", "execscript", "fromcharcode", "atob", "btoa", "document.", "window.", ".innerhtml")
 	// Script with its gaps and string pieces removed (jsCanon): properties of the global
 	// objects read with brackets (top['al'+'ert']), sinks called indirectly (alert.call,
 	// alert?.(), (alert)(), [1].find(alert)), tagged templates, new Function.
-	scriptCode = regexp.MustCompile(`(^|[^a-z0-9_$])(top|self|window|parent|frames|globalthis|document)\[|document\.(cookie|domain|write|location|body|createelement)|window\.(location|open|name)|(^|[^a-z0-9_$])newfunction\(|reflect\.(apply|construct)|\.call` + "`" + `|(alert|prompt|confirm|eval)(\.call|\.apply|\?\.\(|\)\()|[(,\[](alert|prompt|confirm|eval)[),\]]`)
+	scriptCode = gate(`(^|[^a-z0-9_$])(top|self|window|parent|frames|globalthis|document)\[|document\.(cookie|domain|write|location|body|createelement)|window\.(location|open|name)|(^|[^a-z0-9_$])newfunction\(|reflect\.(apply|construct)|\.call`+"`"+`|(alert|prompt|confirm|eval)(\.call|\.apply|\?\.\(|\)\()|[(,\[](alert|prompt|confirm|eval)[),\]]`,
+		"top[", "self[", "window[", "parent[", "frames[", "globalthis[", "document[", "document.", "window.", "function(", "reflect.", ".call", "alert", "prompt", "confirm", "eval")
 )
+
+// scriptCodeWords reports whether v names what scriptCode looks for, for a value whose
+// script may be cut up by quotes, comments or spaces (document /**/ . cookie).
+func scriptCodeWords(v string) bool {
+	for _, w := range [...]string{"top", "self", "window", "parent", "frames", "globalthis", "document", "function", "reflect", "call", "alert", "prompt", "confirm", "eval"} {
+		if strings.Contains(v, w) {
+			return true
+		}
+	}
+	return false
+}
 
 // jsCanon removes from v what script can be cut up with: white space, /* comments */,
 // quotes and '+' (string concatenation).
