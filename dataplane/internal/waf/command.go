@@ -132,15 +132,17 @@ func commandAt(c string, i int, sep byte) string {
 	word := c[i:j]
 	binPath := false
 	if k := strings.LastIndexByte(word, '/'); k >= 0 {
-		binPath = strings.HasPrefix(word, "/bin/") || strings.HasPrefix(word, "/usr/") || strings.HasPrefix(word, "/sbin/")
+		binPath = strings.HasPrefix(word, "/bin/") || strings.HasPrefix(word, "/usr/bin/") ||
+			strings.HasPrefix(word, "/usr/sbin/") || strings.HasPrefix(word, "/sbin/") || strings.HasPrefix(word, "/usr/local/bin/")
 		word = word[k+1:]
 	}
-	if !unambiguous[word] && !ambiguous[word] {
+	if word == "" || !binPath && !unambiguous[word] && !ambiguous[word] {
 		return ""
 	}
-	// What follows the word: nothing, a separator, or an argument.
+	// What follows the word: nothing, a separator, or an argument. '+' is a space that was
+	// encoded once more than the form decoding undid.
 	k := j
-	for k < len(c) && (c[k] == ' ' || c[k] == '\t') {
+	for k < len(c) && (c[k] == ' ' || c[k] == '\t' || c[k] == '+') {
 		k++
 	}
 	end := k == len(c) || strings.IndexByte(";|&`)\n\r<>", c[k]) >= 0
@@ -148,27 +150,50 @@ func commandAt(c string, i int, sep byte) string {
 		return "" // the word runs on into something else (cat's, id=3)
 	}
 	arg := c[k:]
+	// Separators that only a shell writes (prose has ; and &, and Markdown has ` for code).
+	strong := sep == '|' || sep == '(' || sep == '&' && i > 1 && c[i-2] == '&'
 	switch {
 	case binPath:
-		return c[i:j]
+		return c[i:j] // a system binary by its path
 	case start:
 		// A value that starts with a command: only with a shell-looking argument ("cat toys"
 		// and "echo in the mirror" are sentences).
-		if shellArg(arg, true) || (unambiguous[word] && !end && word != "id" && word != "ls") {
+		if shellArg(arg, true) || subcommand(word, arg) || (unambiguous[word] && !end && word != "id" && word != "ls") {
 			return c[i:j]
 		}
 	case unambiguous[word]:
 		return c[i:j]
 	case sep == '\n' || sep == '\r':
-		// Lines of text: a multi-line field (a script, a post) is not a command line.
-		return ""
+		// Lines of text: a multi-line field (a script, a post) is not a command line unless
+		// the line looks like an attacker's (an option, a system path).
+		if shellArg(arg, true) {
+			return c[i:j]
+		}
 	case end && word != "run" && word != "set" && word != "time" && word != "start" && word != "call":
 		return c[i:j]
-	case shellArg(arg, false):
+	case shellArg(arg, false) || subcommand(word, arg):
+		return c[i:j]
+	case strong && arg != "" && ('a' <= arg[0] && arg[0] <= 'z' || '0' <= arg[0] && arg[0] <= '9'):
 		return c[i:j]
 	}
 	return ""
 }
+
+// subcommand: Windows' net and reg with their verbs, sleep and ping with a count.
+func subcommand(word, arg string) bool {
+	first := firstField(arg)
+	switch word {
+	case "net":
+		return netVerbs[first]
+	case "reg":
+		return first == "add" || first == "query" || first == "delete" || first == "export" || first == "import" || first == "save"
+	case "sleep", "ping", "timeout":
+		return first != "" && strings.Trim(first, "0123456789") == ""
+	}
+	return false
+}
+
+var netVerbs = words("user users view localgroup group use share start stop session accounts config")
 
 func isCommandByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.' || c == '/'
@@ -199,8 +224,8 @@ func shellArg(arg string, strict bool) bool {
 	case '.':
 		return strings.HasPrefix(arg, "./") || strings.HasPrefix(arg, "../")
 	}
-	if len(arg) > 2 && arg[1] == ':' && (arg[2] == '/' || arg[2] == '\\') {
-		return true // c:\
+	if len(arg) > 2 && arg[1] == ':' && 'a' <= arg[0] && arg[0] <= 'z' && (arg[2] == '/' || 'a' <= arg[2] && arg[2] <= 'z') {
+		return true // c:\windows (the backslashes are gone: shellCanon)
 	}
 	return strings.HasPrefix(arg, "http://") || strings.HasPrefix(arg, "https://") || strings.HasPrefix(arg, "127.0.0.1")
 }
@@ -209,7 +234,7 @@ var shellDirs = []string{"/etc/passwd", "/etc/shadow", "/etc/hosts", "/etc/group
 	"/tmp/", "/dev/", "/proc/", "/var/", "/home/", "/root/", "/ ", "/;", "/|"}
 
 func firstField(s string) string {
-	if i := strings.IndexAny(s, " \t;|&"); i >= 0 {
+	if i := strings.IndexAny(s, " \t+;|&"); i >= 0 {
 		return s[:i]
 	}
 	return s

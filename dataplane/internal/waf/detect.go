@@ -218,8 +218,11 @@ func detectTraversal(v string, hidden bool) string {
 	c := pathCanon(v)
 	if n, deep := dotDots(c); n >= 2 {
 		return "../../"
-	} else if n == 1 && deep {
-		return "../ then a system path"
+	} else if n == 1 && (deep || strings.HasPrefix(c, "/../")) {
+		return "../ out of the root or to a system path"
+	}
+	if i := strings.Index(c, "$/"); i >= 2 && c[i-2] == '/' && 'a' <= c[i-1] && c[i-1] <= 'z' {
+		return c[i-2 : i+2] // a Windows administrative share (\\host\c$\)
 	}
 	for _, f := range sensitiveFiles {
 		if strings.Contains(c, f) {
@@ -250,10 +253,12 @@ func detectTraversal(v string, hidden bool) string {
 // control characters and shell quoting ("/et'c/pa'ss'wd"), and the globbing of a path
 // (/etc/pas[s]wd).
 func pathCanon(v string) string {
-	if !strings.ContainsAny(v, "\\0'\"[]?*\x01\x02\x03\x04\x05\x06\x07\x08\t\n\v\f\r") {
+	if strings.Contains(v, "0x") || strings.Contains(v, "..") {
+		v = canonReplacer.Replace(v)
+	}
+	if !strings.ContainsAny(v, "\\'\"[]?*\x01\x02\x03\x04\x05\x06\x07\x08\t\n\v\f\r") {
 		return v
 	}
-	v = canonReplacer.Replace(v)
 	b := make([]byte, 0, len(v))
 	for i := 0; i < len(v); i++ {
 		switch c := v[i]; {
@@ -302,7 +307,8 @@ var (
 	systemDirs = []string{"/etc/", "/windows/", "/winnt/", "/boot.ini", "/proc/", "/var/", "/usr/", "/root/", "/home/", "/.ssh", "/.htaccess", "/.htpasswd", "/.env", "/.git"}
 	// Files an application never serves and attackers always ask for.
 	sensitiveFiles = []string{
-		"etc/passwd", "etc/shadow", "etc/group", "etc/hosts", "etc/issue", "etc/master.passwd", "etc/sudoers",
+		"etc/passwd", "etc/shadow", "etc/gshadow", "etc/group", "etc/hosts", "etc/issue", "etc/master.passwd", "etc/sudoers",
+		"etc/subuid", "etc/subgid", "etc/crontab", "etc/fstab", "/sys/class/", "/sys/kernel/", "ntuser.dat",
 		"proc/self/", "/proc/version", "boot.ini", "win.ini", "system.ini", "windows/system32", "winnt/system32",
 		"repair/sam", "/.htaccess", "/.htpasswd", "web.config", "/id_rsa", "/.ssh/", "/.aws/", "/.docker/",
 		"/.kube/", "/.git/", "wp-config.php", "/var/log/", "httpd.conf", "/var/lib/php/sess",

@@ -177,7 +177,8 @@ func entities(s string) string {
 	return html.UnescapeString(s)
 }
 
-// backslashEscapes decodes \uXXXX and \xXX, as JavaScript, JSON and many languages read them.
+// backslashEscapes decodes \uXXXX, \xXX, \n, \r and \t, as JavaScript, JSON and many
+// languages read them.
 func backslashEscapes(s string) string {
 	i := strings.IndexByte(s, '\\')
 	if i < 0 {
@@ -201,6 +202,18 @@ func backslashEscapes(s string) string {
 					i += 3
 					continue
 				}
+			case 'n':
+				b = append(b, '\n')
+				i++
+				continue
+			case 'r':
+				b = append(b, '\r')
+				i++
+				continue
+			case 't':
+				b = append(b, '\t')
+				i++
+				continue
 			}
 		}
 		b = append(b, c)

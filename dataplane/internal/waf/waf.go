@@ -255,6 +255,8 @@ func plain(s string) bool {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
 			letters = true
 		case '0' <= c && c <= '9':
+		case c == 'x' && i > 0 && s[i-1] == '0':
+			return false // 0x2e0x2e0x2f: hexadecimal dots and slashes
 		case c == '-':
 			if i > 0 && s[i-1] == '-' {
 				return false
