@@ -15,6 +15,9 @@ func detectCommand(v string) string {
 	if m := codeExec.find(c); m != "" {
 		return m
 	}
+	if m := quotedCode.find(v); m != "" {
+		return m
+	}
 	if strings.IndexByte(c, '(') < 0 && strings.IndexByte(c, '@') < 0 {
 		return ""
 	}
@@ -255,11 +258,16 @@ var codeExec = gates{
 	gate(`<!--\s*#\s*(exec|include|echo|config|printenv|set|fsize)\b`, "<!--"), // server-side includes
 	gate(`\{\{[^}]{0,80}[*()\[\]][^}]{0,80}\}\}`, "{{"),                        // template injection
 	gate(`<#(assign|include|import)|freemarker\.template|#set\s*\(|<%[=@!]?[^%]*%>|#\{[^}]*[(.*][^}]*\}`, "<#", "freemarker", "#set", "<%", "#{"),
-	gate(`\bjava\.(lang|io|net|util\.zip)\.|\bjavax\.(script|naming|management)|processbuilder|runtime\.getruntime|getruntime\(|\bclass\.forname|classloader\b|\bognl\b|#_memberaccess`,
+	gate(`\bjava\.[a-z.]*(runtime|processbuilder)\b|\bjava\.(lang|io|net|util\.zip)\.|\bjavax\.(script|naming|management)|processbuilder|runtime\.getruntime|getruntime\(|\bclass\.forname|classloader\b|\bognl\b|#_memberaccess`,
 		"java", "processbuilder", "runtime", "class", "ognl", "memberaccess"),
 	gate(`__(import|class|globals|builtins|subclasses|mro)__|\bos\.(system|popen|exec)|\bsubprocess\.|!!python/`, "__", "os.", "subprocess", "!!python"),
 	gate(`child_process|process\.(mainmodule|binding)|constructor\s*\.\s*constructor|__proto__|constructor\s*(\.|\[)\s*prototype|\[constructor\]|_\$\$nd_func\$\$_|\b(exec|spawn|readdir|readfile)sync\b`,
 		"child_process", "process.", "constructor", "__proto__", "_$$", "sync"),
+}
+
+// quotedCode: code recognised by its quotes, read before shellCanon removes them.
+var quotedCode = gates{
+	gate(`\$\s*\{\s*(['"$@]|[a-z_]+\s*\})`, "{"), // PHP complex variables: ${'a'}, ${$a}, ${ CONSTANT }
 }
 
 // codeFuncs run code or commands in PHP and JavaScript.
@@ -324,7 +332,7 @@ func callee(v string, open int) string {
 		}
 		return ""
 	}
-	if !codeFuncs[name] {
+	if !codeFuncs[name] && !strings.HasPrefix(name, "posix_") && !strings.HasPrefix(name, "pcntl_") {
 		return ""
 	}
 	before := byte(0)

@@ -39,7 +39,7 @@ func detectSQLi(v string) string {
 			return "nosql " + m
 		}
 	}
-	if strings.Contains(v, ")(") || strings.Contains(v, ") (") || strings.Contains(v, "(|") || strings.Contains(v, "(&") || strings.Contains(v, "(!") || strings.Contains(v, ")!(") || strings.Contains(v, ")&(") || strings.Contains(v, ")|(") {
+	if strings.IndexByte(v, '(') >= 0 && strings.IndexByte(v, ')') >= 0 && strings.ContainsAny(v, "|&!=") || strings.Contains(v, ":=") {
 		if m := ldapFilter.FindString(v); m != "" {
 			return "ldap " + m
 		}
@@ -97,7 +97,8 @@ var (
 	mongoShell    = regexp.MustCompile(`\bdb\.[a-z0-9_]+\.(insert|find|update|remove|drop|delete|aggregate|replace)[a-z]*\s*\(`)
 	// A filter opened inside a value ((|(, (&() or a closed filter followed by another
 	// condition ()(uid=).
-	ldapFilter = regexp.MustCompile(`\(\s*[&|!]\s*\(|\)\s*[&|!]?\s*\(\s*[&|!]?\s*[a-z][a-z0-9._-]*\s*[~<>]?=`)
+	// An absolute filter ((&), (|)) or an extensible match (attr:2.5.13.18:=).
+	ldapFilter = regexp.MustCompile(`\(\s*[&|!]\s*\(|\)\s*[&|!]?\s*\(\s*[&|!]?\s*[a-z][a-z0-9._-]*\s*[~<>]?=|\(\s*[&|]\s*\)|[a-z]:\d+(\.\d+)+:=`)
 )
 
 // detectXSS: libinjection's HTML5 tokenizer in the contexts a value can land in, then what
@@ -236,6 +237,11 @@ func detectTraversal(v string, hidden bool) string {
 			}
 		}
 	}
+	if strings.Contains(c, "://") {
+		if m := remoteInclude.find(c); m != "" {
+			return m
+		}
+	}
 	for _, m := range metadataHosts {
 		if strings.Contains(c, m) {
 			return m
@@ -313,6 +319,9 @@ var (
 		"repair/sam", "/.htaccess", "/.htpasswd", "web.config", "/id_rsa", "/.ssh/", "/.aws/", "/.docker/",
 		"/.kube/", "/.git/", "wp-config.php", "/var/log/", "httpd.conf", "/var/lib/php/sess",
 	}
+	// A URL cut by a trailing '?' (the rest of the path the application appends becomes its
+	// query: remote file inclusion), and Apache's unix: socket proxy syntax (SSRF).
+	remoteInclude = gates{gate(`^\s*(https?|ftps?)://[^?\s]*\?$|\bunix:[^|]*\|\s*https?:`, "?", "unix:")}
 	wrappers      = []string{"file:/", "php://", "phar://", "zip://", "expect://", "glob://", "data://", "gopher://", "dict://", "jar:file", "netdoc:/"}
 	metadataHosts = []string{"169.254.169.254", "metadata.google.internal", "100.100.100.200", "fd00:ec2::254", "metadata.azure"}
 )
@@ -352,6 +361,11 @@ func detectHeaders(v string, loc Location) string {
 		if loc == LocQueryName || loc == LocHeader || loc == LocPath {
 			return "crlf"
 		}
+		// A header or a mail or IMAP command on a line of its own: fields of a URL or a cookie
+		// have no lines (bodies do: a textarea).
+		if m := lineInjection.find(v); m != "" && (loc == LocQuery || loc == LocCookie || strings.Contains(m, " to:") || strings.Contains(m, " from:")) {
+			return "crlf " + strings.TrimSpace(m)
+		}
 	}
 	if strings.Contains(v, "http/") {
 		if m := requestLine.FindString(v); m != "" {
@@ -367,6 +381,7 @@ var (
 		"dirbuster", "gobuster", "nuclei", "acunetix", "netsparker", "w3af", "havij", "wpscan", "whatweb", "nessus",
 		"commix", "jaeles", "burpcollaborator", "oast.", "interact.sh", "dnslog.", "zmeu", "morfeus", "paros/",
 	}
-	crlfHeader  = regexp.MustCompile(`[\r\n]\s*(set-cookie|content-length|content-type|location|refresh|transfer-encoding|access-control-[a-z-]+|x-xss-protection|content-security-policy|http/\d)\s*[:/]`)
-	requestLine = regexp.MustCompile(`\b(get|post|head|put|delete|options|trace|connect|patch)\s+\S+\s+http/\d`)
+	crlfHeader    = regexp.MustCompile(`[\r\n]\s*(set-cookie|content-length|content-type|location|refresh|transfer-encoding|access-control-[a-z-]+|x-xss-protection|content-security-policy|http/\d)\s*[:/]`)
+	lineInjection = gate(`[\r\n]\s*([a-z][a-z0-9-]*\s*:\s*\S|(rcpt\s+to|mail\s+from)\s*:|(quit|data|helo|ehlo|vrfy|expn|noop|rset)\s*($|[\r\n])|[a-z]\d+\s+(capability|fetch|login|select|logout|list)\b)`, "\n", "\r")
+	requestLine   = regexp.MustCompile(`\b(get|post|head|put|delete|options|trace|connect|patch)\s+\S+\s+http/\d`)
 )

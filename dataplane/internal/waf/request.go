@@ -89,7 +89,11 @@ func cookies(rules ruleSet, fields []exclusion, header string) Match {
 		var pair string
 		pair, header, _ = strings.Cut(header, ";")
 		name, value, _ := strings.Cut(strings.TrimSpace(pair), "=")
-		if m := check(rulesFor(rules, fields, name), LocCookie, name, value, false); m.Found() {
+		cr := rulesFor(rules, fields, name)
+		if m := check(cr, LocCookie, name, name, false); m.Found() {
+			return m
+		}
+		if m := check(cr, LocCookie, name, value, false); m.Found() {
 			return m
 		}
 	}

@@ -252,8 +252,12 @@ func plain(s string) bool {
 	letters, dots := false, false
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
 			letters = true
+		case c == '_':
+			if i > 0 && s[i-1] == '_' {
+				return false // __proto__, __class__
+			}
 		case '0' <= c && c <= '9':
 		case c == 'x' && i > 0 && s[i-1] == '0':
 			return false // 0x2e0x2e0x2f: hexadecimal dots and slashes
