@@ -90,7 +90,7 @@ var (
 		gate(`\bselect\s+(@@|\*\s+from\b|current_user\b|session_user\b|(user|version|database)\s*\()|\bunion(\s+all|\s+distinct)?\s*\(?\s*select\b`, "select"),
 		gate(`;\s*(drop\s+(table|database)|truncate\b|insert\s+into|delete\s+from|alter\s+table|create\s+(table|user|function)|declare\s+@|exec(ute)?\s+(master|xp_|sp_|immediate)|shutdown\b|replace\s*\()|\bexec(ute)?\s+(master\.|xp_|sp_|immediate\b)`,
 			"drop", "truncate", "insert", "delete", "alter", "create", "declare", "exec", "shutdown", "replace"),
-		gate(`\b(or|and|having)\s+\d+\s*=\s*\d+`, "or", "and", "having"),
+		gate(`\b(or|and|having)\s+\d+\s*=\s*\d+`, "or ", " or", "and ", " and", "having"),
 		gate(`\border\s+by\s+\d+\s*(--|#|/\*|$)`, "order"),
 	}
 	noSQLOperator = regexp.MustCompile(`\$(where|ne|eq|gt|gte|lt|lte|regex|or|and|nor|not|nin|in|exists|expr|elemmatch|all|size|type|mod|text|function|accumulator)\b\s*(\]|:|=|'|"|$)`)
