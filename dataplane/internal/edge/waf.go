@@ -3,6 +3,7 @@ package edge
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 )
@@ -26,7 +27,7 @@ func (h *Handler) inspect(x *exchange, rte *Route) bool {
 		Rule:    m.Rule.String(),
 		Pattern: m.Pattern,
 		Snippet: m.Snippet,
-		Reason:  m.Where(),
+		Reason:  strings.Clone(clean(m.Where(), maxSnippetLen)), // names are client data: valid UTF-8, bounded
 	})
 	if !rte.waf.Block() {
 		return false

@@ -15,6 +15,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // securityLog is a SecuritySink that keeps every event.
@@ -107,6 +108,22 @@ func TestWAFBlocks(t *testing.T) {
 	res, _ = h.do(t, http.MethodGet, "panel.test", "/forum/search?q="+url.QueryEscape("select the best drink -- I <3 union jack"), nil, nil)
 	if res.StatusCode != http.StatusOK || be.calls.Load() != 1 {
 		t.Fatalf("benign request: status %d, backend calls %d", res.StatusCode, be.calls.Load())
+	}
+}
+
+// A match in a field whose name is not valid UTF-8 still gives an event that can be marshalled.
+func TestWAFEventIsValidProto(t *testing.T) {
+	h, sec, _ := newWAFHarness(t, &proxyv1.Waf{Enabled: true, Mode: "block", Rules: allRules()})
+	res, _ := h.do(t, http.MethodGet, "panel.test", "/?%ff%fe="+url.QueryEscape("<script>alert(1)</script>"), nil, nil)
+	if res.StatusCode != http.StatusForbidden {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	s := sec.all()
+	if len(s) != 1 {
+		t.Fatalf("%d security events", len(s))
+	}
+	if _, err := proto.Marshal(s[0]); err != nil {
+		t.Errorf("marshal %v: %v", s[0], err)
 	}
 }
 

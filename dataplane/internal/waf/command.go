@@ -326,26 +326,22 @@ func callee(v string, open int) string {
 	if name == "" {
 		return ""
 	}
-	if name[0] == '$' || j > 0 && v[j-1] == '$' || j > 1 && v[j-1] == '{' && v[j-2] == '$' {
-		if len(strings.TrimLeft(name, "$")) > 0 && !('0' <= strings.TrimLeft(name, "$")[0] && strings.TrimLeft(name, "$")[0] <= '9') {
-			return "$" + strings.TrimLeft(name, "$") // a variable function
+	if name[0] == '$' || j > 1 && v[j-1] == '{' && v[j-2] == '$' {
+		// A variable function ($a(, $$a(, ${a}(), not a price ($5 (approx)).
+		bare := strings.TrimLeft(name, "$")
+		if bare == "" || '0' <= bare[0] && bare[0] <= '9' {
+			return ""
 		}
-		return ""
+		return "$" + bare
 	}
 	if !codeFuncs[name] && !strings.HasPrefix(name, "posix_") && !strings.HasPrefix(name, "pcntl_") {
 		return ""
 	}
-	before := byte(0)
-	if j > 0 {
-		before = v[j-1]
+	if j > 0 && isIdentByte(v[j-1]) {
+		return "" // the end of a longer word
 	}
-	switch {
-	case before != 0 && (isIdentByte(before) || before == '.' && spaced):
-		return ""
-	case spaced && before != 0 && strings.IndexByte(";(.={$@`[|&", before) < 0:
-		return ""
-	case spaced && before == 0:
-		return ""
+	if spaced && (j == 0 || strings.IndexByte(";(={$@`[|&", v[j-1]) < 0) {
+		return "" // prose: "the system (v2)", "System (beta)"
 	}
 	return name
 }
