@@ -83,6 +83,12 @@ var (
 		assoc attrib wget.exe nc.exe run`)
 )
 
+// english are the ambiguous commands that prose uses as words, also after a '|' ("Home |
+// Find a store") or "&&".
+var english = words(`cat type echo set time sleep ping net reg env find head tail more less touch kill who w
+	copy del start call alias trap eval exec source export host dig tar zip flock passwd shutdown reboot dir cd
+	cmd run fish dash`)
+
 func words(s string) map[string]bool {
 	m := map[string]bool{}
 	for _, w := range strings.Fields(s) {
@@ -176,7 +182,7 @@ func commandAt(c string, i int, sep byte) string {
 		return c[i:j]
 	case shellArg(arg, false) || subcommand(word, arg):
 		return c[i:j]
-	case strong && arg != "" && ('a' <= arg[0] && arg[0] <= 'z' || '0' <= arg[0] && arg[0] <= '9'):
+	case strong && !english[word] && arg != "" && ('a' <= arg[0] && arg[0] <= 'z' || '0' <= arg[0] && arg[0] <= '9'):
 		return c[i:j]
 	}
 	return ""

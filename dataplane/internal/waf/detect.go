@@ -145,8 +145,9 @@ func detectXSS(v string) string {
 
 var (
 	utf7 = strings.NewReplacer("+adw-", "<", "+ad4-", ">", "+aci-", "\"", "+acc-", "'")
-	// Tags that run script, load a resource or take input; namespaced tags of XML dialects.
-	activeTag = regexp.MustCompile(`<\s*/?\s*(script|iframe|frame|frameset|object|embed|applet|svg|math|style|link|meta|base|form|input|button|textarea|xml|import|set|animate|animatetransform|animatemotion|feimage|handler|layer|ilayer|bgsound|marquee|isindex|template|video|audio|source|image|body|html|details|dialog|portal|keygen|xmp|plaintext|noscript|noembed|(v|xi|xml|xsl|svg|html|xlink):[a-z]+)\b|\b(dynsrc|lowsrc)\s*=|\bsrc\s*=\s*['"]?\s*(javascript|vbscript|livescript|mocha|data):`)
+	// Tags that run script or load a resource, and namespaced tags of XML dialects; not the
+	// tags a post about HTML names (<form>, <input>, <video>).
+	activeTag = regexp.MustCompile(`<\s*/?\s*(script|iframe|frame|frameset|object|embed|applet|svg|math|style|link|meta|base|xml|import|set|animate|animatetransform|animatemotion|feimage|handler|layer|ilayer|bgsound|marquee|isindex|portal|xmp|plaintext|noscript|noembed|(v|xi|xml|xsl|svg|html|xlink):[a-z]+)\b|\b(dynsrc|lowsrc)\s*=|\bsrc\s*=\s*['"]?\s*(javascript|vbscript|livescript|mocha|data):`)
 	// An event handler attribute, whatever its name, in a tag or after a quote that closes one.
 	eventAttribute = regexp.MustCompile(`(^|[\s"'/;<>])on[a-z]{3,}\s*=`)
 	// A script URL (browsers ignore the tabs and newlines in it: stripControls) or CSS that
