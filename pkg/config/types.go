@@ -105,6 +105,17 @@ type WAF struct {
 	Rules          WAFRules `yaml:"rules"`
 	MaxRequestSize Size     `yaml:"max_request_size"` // bytes of a body inspected; 0 = no limit
 	MaxHeaderSize  Size     `yaml:"max_header_size"`  // bytes of headers inspected; 0 = no limit
+	// Exclusions turn rules off where a legitimate request looks like an attack (an editor
+	// posting code).
+	Exclusions []WAFExclusion `yaml:"exclusions"`
+}
+
+// WAFExclusion turns rules off on a path (exact, or a prefix ending in "*"; none: every path),
+// for some fields (query, form or JSON field, header or cookie names; none: the whole request).
+type WAFExclusion struct {
+	Path   string   `yaml:"path"`
+	Params []string `yaml:"params"`
+	Rules  []string `yaml:"rules"` // none: every rule
 }
 
 // WAFRules selects the detections. When rules: is not written, all of them are on.
@@ -113,6 +124,7 @@ type WAFRules struct {
 	XSS               bool `yaml:"xss"`
 	PathTraversal     bool `yaml:"path_traversal"`
 	SuspiciousHeaders bool `yaml:"suspicious_headers"`
+	CommandInjection  bool `yaml:"command_injection"`
 }
 
 // Logging controls what of a request is stored (GDPR).

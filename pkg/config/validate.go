@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 var (
 	headerPresets     = []string{"security-strict", "security-basic", "cors-permissive", "api"}
 	wafModes          = []string{"block", "log"}
+	wafRules          = []string{"sql_injection", "xss", "path_traversal", "suspicious_headers", "command_injection"}
 	maskIPMethods     = []string{string(ipmask.LastOctet), string(ipmask.LastTwoOctets), string(ipmask.Hash), string(ipmask.None)}
 	compressionAlgos  = []string{"brotli", "zstd", "gzip"}
 	backoffs          = []string{"exponential", "linear", "constant"}
@@ -146,7 +148,28 @@ func (w *WAF) check(s *section) {
 		w.Mode = "block"
 	}
 	if !s.has("rules") {
-		w.Rules = WAFRules{SQLInjection: true, XSS: true, PathTraversal: true, SuspiciousHeaders: true}
+		w.Rules = WAFRules{SQLInjection: true, XSS: true, PathTraversal: true, SuspiciousHeaders: true, CommandInjection: true}
+	}
+}
+
+func (e *WAFExclusion) check(s *section) {
+	if s.empty() {
+		s.errorf("", "empty exclusion (write a path, params or rules)")
+	}
+	if s.has("path") {
+		if err := checkRateLimitPath(e.Path); err != nil {
+			s.errorf("path", "%v", err)
+		}
+	}
+	for i, r := range e.Rules {
+		if !slices.Contains(wafRules, r) {
+			s.d.failf(s.vals["rules"].Content[i], fmt.Sprintf("%s.rules[%d]", s.path, i), "unknown rule %q (want %s)%s", r, joinOr(wafRules), didYouMean(r, wafRules))
+		}
+	}
+	for i, p := range e.Params {
+		if p == "" {
+			s.d.failf(s.vals["params"].Content[i], fmt.Sprintf("%s.params[%d]", s.path, i), "empty field name")
+		}
 	}
 }
 

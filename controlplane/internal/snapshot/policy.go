@@ -40,9 +40,14 @@ func policy(p config.Policy) *proxyv1.Policy {
 				Xss:               w.Rules.XSS,
 				PathTraversal:     w.Rules.PathTraversal,
 				SuspiciousHeaders: w.Rules.SuspiciousHeaders,
+				CommandInjection:  w.Rules.CommandInjection,
 			},
 			MaxRequestSize: int64(w.MaxRequestSize),
 			MaxHeaderSize:  int64(w.MaxHeaderSize),
+		}
+		for _, e := range w.Exclusions {
+			out.Waf.Exclusions = append(out.Waf.Exclusions, &proxyv1.WafExclusion{
+				Path: e.Path, Params: slices.Clone(e.Params), Rules: slices.Clone(e.Rules)})
 		}
 	}
 	if l := p.Logging; l != nil {

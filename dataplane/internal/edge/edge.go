@@ -207,6 +207,13 @@ func (h *Handler) serve(x *exchange) {
 	}
 	rte.limits.LimitBody(x.r)
 
+	// 4b. The route's WAF, once the request is known to be within the limits (its body read is
+	//     then bounded) and before the headers policy adds headers of its own: a match is a 403
+	//     page in block mode, only an event in log mode (waf.go).
+	if h.inspect(x, rte) {
+		return
+	}
+
 	// 5. The route's headers: a CORS preflight is answered here; request headers are set for
 	//    the backend; response headers when the final status goes out (error pages included).
 	var vars headers.Vars

@@ -12,6 +12,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/retry"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/slowreq"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/waf"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/websocket"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 	"github.com/proxy-manager/proxy-manager/pkg/ipmask"
@@ -31,6 +32,9 @@ func buildRoute(r *proxyv1.Route, pools *proxy.Pools, opts BuildOptions) (Route,
 	}
 	if rte.limits, err = limits.New(pol.GetLimits()); err != nil {
 		return Route{}, fmt.Errorf("limits: %w", err)
+	}
+	if rte.waf, err = waf.New(pol.GetWaf()); err != nil {
+		return Route{}, err
 	}
 	if rte.headers, err = headers.New(pol.GetHeaders()); err != nil {
 		return Route{}, fmt.Errorf("headers: %w", err)

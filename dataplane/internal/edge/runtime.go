@@ -17,6 +17,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/ratelimit"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/route"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/slowreq"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/waf"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/websocket"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 	"github.com/proxy-manager/proxy-manager/pkg/ipmask"
@@ -45,6 +46,7 @@ type Route struct {
 	masker     ipmask.Masker
 	websocket  websocket.Policy
 	limits     *limits.Limits
+	waf        *waf.Policy // nil: no WAF on the route
 	headers    *headers.Policy
 	compress   *compress.Policy
 	slow       *slowreq.Policy
