@@ -26,7 +26,8 @@ func securityKind(k proxyv1.SecurityKind) string {
 }
 
 // saveSecurity stores a batch's security events in security_events, and the WAF matches and rate
-// limit violations also in the seed's waf_blocks and rate_limit_violations.
+// limit violations also in the seed's waf_blocks and rate_limit_violations; bans also in
+// rate_limits (bans.go).
 func (s *Store) saveSecurity(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBatch, now time.Time) error {
 	if len(b.GetSecurity()) == 0 {
 		return nil
@@ -50,6 +51,11 @@ func (s *Store) saveSecurity(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBa
 		}
 		if err := saveSecurityEvent(ctx, tx, b.GetNodeId(), ev, ref, now); err != nil {
 			return fmt.Errorf("security event %d (%s): %w", i, ev.GetRequestId(), err)
+		}
+		if ev.GetKind() == proxyv1.SecurityKind_SECURITY_KIND_BANNED {
+			if err := s.saveBan(ctx, tx, b.GetNodeId(), ev, ref.routeID, now); err != nil {
+				return fmt.Errorf("security event %d (%s): %w", i, ev.GetRequestId(), err)
+			}
 		}
 	}
 	return nil
