@@ -63,7 +63,7 @@ func startCP(t *testing.T, dbPath string, opts bans.Options) *controlPlane {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpc.WaitForHandlers(true)) // no handler logs after its test ended
 	proxyv1.RegisterSnapshotServiceServer(srv, fl.Service())
 	proxyv1.RegisterEventServiceServer(srv, ingest.New(log, reg.Saver(st), fl))
 	proxyv1.RegisterAdminServiceServer(srv, admin.New(fl, nil, reg))

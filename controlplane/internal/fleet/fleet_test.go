@@ -23,7 +23,7 @@ func serve(t *testing.T, f *Fleet) proxyv1.SnapshotServiceClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpc.WaitForHandlers(true)) // no handler logs after its test ended
 	proxyv1.RegisterSnapshotServiceServer(srv, f.Service())
 	go srv.Serve(lis)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
