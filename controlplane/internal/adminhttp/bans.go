@@ -4,13 +4,15 @@ import (
 	"errors"
 	"net/http"
 
+	"google.golang.org/protobuf/encoding/protojson"
+
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/bans"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 )
 
 // handleBans serves the ban API, the same data as AdminService.ListBans and LiftBan:
 //
-//	GET    /api/bans                   {"bans": [{"clientIp", "routeId", "bannedAt", "expiresAt", "reason"}]}
+//	GET    /api/bans                    {"bans": [{"clientIp", "routeId", "bannedAt", "expiresAt", "reason"}]}
 //	DELETE /api/bans/{ip}[?route=<id>]  {"lifted": n}; 404 when no ban was in force
 //
 // A DELETE from another site is refused by localOnly (its Origin), and a browser cannot send
@@ -20,7 +22,16 @@ func handleBans(mux *http.ServeMux, b Bans) {
 		return
 	}
 	mux.HandleFunc("GET /api/bans", func(w http.ResponseWriter, _ *http.Request) {
-		writeProto(w, &proxyv1.ListBansResponse{Bans: b.List()})
+		// Every field, empty ones too: "bans": [] when there are none, "routeId": "" for a ban on
+		// every route, so a script or the dashboard sees one shape.
+		j, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(&proxyv1.ListBansResponse{Bans: b.List()})
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(j) // the client went away; nothing to do
 	})
 	mux.HandleFunc("DELETE /api/bans/{ip}", func(w http.ResponseWriter, r *http.Request) {
 		ip, route := r.PathValue("ip"), r.URL.Query().Get("route")

@@ -117,6 +117,10 @@ func TestBanAPI(t *testing.T) {
 			}
 		})
 	}
+	var none map[string][]any
+	if w := do(http.MethodGet, "/api/bans", ""); json.Unmarshal(w.Body.Bytes(), &none) != nil || none["bans"] == nil || len(none["bans"]) != 0 {
+		t.Fatalf("GET /api/bans without bans: %s, want an empty list", w.Body)
+	}
 	entries, err := st.AuditEntries(context.Background(), 10, "ban_lifted")
 	if err != nil || len(entries) != 3 || entries[0].Source != "api" || entries[0].User != "admin" {
 		t.Fatalf("audit log: %+v, %v", entries, err)
