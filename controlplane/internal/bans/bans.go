@@ -18,10 +18,12 @@
 package bans
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +37,7 @@ import (
 // Store is where bans are kept: the control plane's database.
 type Store interface {
 	ActiveBans(ctx context.Context, now time.Time, limit int) (bans []*proxyv1.Ban, total int, err error)
+	ActiveBansOf(ctx context.Context, keys []store.BanKey, now time.Time) ([]*proxyv1.Ban, error)
 	LiftBans(ctx context.Context, ip, routeKey string, now time.Time, audit store.AuditEntry) ([]*proxyv1.Ban, error)
 }
 
@@ -49,10 +52,11 @@ var ErrBadAddress = errors.New("not an IP address")
 // Options tune a Registry. Zero values take the defaults.
 type Options struct {
 	// Coalesce is how long the registry waits after a reported ban for more before it publishes;
-	// default 100 ms.
+	// default 100 ms. It grows with the list (one Coalesce per 10,000 bans, at most 1 s), so a
+	// flood does not send megabytes to every data plane ten times a second.
 	Coalesce time.Duration
-	// MaxBans bounds the list sent to the data planes (those ending last are kept); default
-	// 100,000, about 7 MB on the wire.
+	// MaxBans bounds the list sent to the data planes (those ending last are kept) and the
+	// registry's memory; default 100,000, about 7.5 MB on the wire.
 	MaxBans int
 	// RetryEvery is how soon a failed read of the database is tried again; default 1 s.
 	RetryEvery time.Duration
@@ -70,11 +74,18 @@ type Registry struct {
 
 	reported chan struct{} // a stored batch held a ban; buffered 1, so reports coalesce
 
-	refreshMu sync.Mutex // one refresh at a time, so lists are published in the order they were read
-	mu        sync.Mutex
-	current   *proxyv1.BanList
-	nextEnd   time.Time     // earliest expiry in current; zero when empty
-	wake      chan struct{} // closed and replaced when nextEnd may have moved earlier
+	pendingMu sync.Mutex
+	pending   map[store.BanKey]struct{} // reported, not yet read back; nil after an overflow
+	overflow  bool                      // too many reported: read every active ban instead
+
+	refreshMu sync.Mutex // one refresh at a time; guards active and full too
+	active    map[store.BanKey]*proxyv1.Ban
+	full      bool // active holds every ban in force (none was left out for MaxBans)
+
+	mu      sync.Mutex
+	current *proxyv1.BanList
+	nextEnd time.Time     // earliest expiry in current; zero when empty
+	wake    chan struct{} // closed and replaced when nextEnd may have moved earlier
 }
 
 // New loads the active bans and publishes them, so the first data plane to connect gets them.
@@ -91,51 +102,67 @@ func New(ctx context.Context, log *zap.Logger, st Store, pub Publisher, opts Opt
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Registry{log: log, st: st, pub: pub, opts: opts, reported: make(chan struct{}, 1), wake: make(chan struct{})}
-	if err := r.refresh(ctx); err != nil {
+	r := &Registry{log: log, st: st, pub: pub, opts: opts, reported: make(chan struct{}, 1),
+		pending: make(map[store.BanKey]struct{}), wake: make(chan struct{})}
+	if err := r.reload(ctx); err != nil {
 		return nil, fmt.Errorf("load bans: %w", err)
 	}
 	log.Info("bans loaded", zap.Int("active", len(r.List())))
 	return r, nil
 }
 
-// List returns the bans in force, as last published. The caller must not modify them.
+// List returns the bans in force, as last published, those ending last first. The caller must
+// not modify them.
 func (r *Registry) List() []*proxyv1.Ban {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.current.GetBans()
+	bans := slices.Clone(r.current.GetBans())
+	r.mu.Unlock()
+	slices.SortFunc(bans, laterFirst) // here, not per list: the data planes need no order
+	return bans
 }
 
-// Reported tells the registry that a stored batch held a ban. It never blocks.
-func (r *Registry) Reported() {
+// Reported tells the registry that a stored batch held bans of these addresses and routes. It
+// never blocks.
+func (r *Registry) Reported(keys ...store.BanKey) {
+	r.requeue(keys, false) // bounded: past MaxBans keys, every active ban is read instead
 	select {
 	case r.reported <- struct{}{}:
-	default: // a refresh is already due; it will read this ban too
+	default: // a refresh is already due; it will read these too
 	}
 }
 
 // Lift ends the bans of ip now (on routeID only, unless it is empty), records who did it in the
 // audit log, and publishes the list without them. It returns how many bans it ended.
 func (r *Registry) Lift(ctx context.Context, ip, routeID, source, notes string) (int, error) {
-	addr, err := netip.ParseAddr(ip)
+	addr, err := store.BanAddress(ip)
 	if err != nil {
 		return 0, fmt.Errorf("lift ban of %q: %w", ip, ErrBadAddress)
 	}
-	lifted, err := r.st.LiftBans(ctx, addr.Unmap().String(), routeID, r.opts.Now(),
-		store.AuditEntry{User: "admin", Source: source, Notes: notes})
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	now := r.opts.Now()
+	lifted, err := r.st.LiftBans(ctx, addr, routeID, now, store.AuditEntry{User: "admin", Source: source, Notes: notes})
 	if err != nil {
 		return 0, err
 	}
 	if len(lifted) == 0 {
 		return 0, nil
 	}
-	r.log.Info("bans lifted", zap.String("client_ip", addr.String()), zap.String("route", routeID),
+	r.log.Info("bans lifted", zap.String("client_ip", addr), zap.String("route", routeID),
 		zap.Int("lifted", len(lifted)), zap.String("source", source))
-	if err := r.refresh(ctx); err != nil {
-		// Stored: Run's next refresh (at the latest the next expiry or report) publishes it.
-		r.log.Error("publish bans after a lift; retrying", zap.Error(err))
-		r.Reported()
+	if !r.full {
+		// Bans left out for MaxBans may fit now: read them all. Stored already; if this read
+		// fails, Run's next refresh publishes it.
+		if err := r.reloadLocked(ctx); err != nil {
+			r.log.Error("publish bans after a lift; retrying", zap.Error(err))
+			r.Reported()
+		}
+		return len(lifted), nil
 	}
+	for _, b := range lifted {
+		delete(r.active, store.BanKey{IP: b.GetClientIp(), Route: b.GetRouteId()})
+	}
+	r.publishLocked(now, true)
 	return len(lifted), nil
 }
 
@@ -144,7 +171,7 @@ func (r *Registry) Run(ctx context.Context) error {
 	var retry <-chan time.Time
 	for {
 		r.mu.Lock()
-		nextEnd, wake := r.nextEnd, r.wake
+		nextEnd, wake, size := r.nextEnd, r.wake, len(r.current.GetBans())
 		r.mu.Unlock()
 		expiry := time.NewTimer(time.Hour)
 		if nextEnd.IsZero() {
@@ -152,7 +179,7 @@ func (r *Registry) Run(ctx context.Context) error {
 		} else {
 			expiry.Reset(max(nextEnd.Sub(r.opts.Now()), 0))
 		}
-		woken, err := r.wait(ctx, wake, expiry.C, retry)
+		woken, err := r.wait(ctx, wake, expiry.C, retry, r.coalesce(size))
 		expiry.Stop()
 		if err != nil {
 			return nil
@@ -171,9 +198,15 @@ func (r *Registry) Run(ctx context.Context) error {
 	}
 }
 
+// coalesce is how long to gather reports before publishing a list of size bans.
+func (r *Registry) coalesce(size int) time.Duration {
+	return min(r.opts.Coalesce*time.Duration(1+size/10_000), max(r.opts.Coalesce, time.Second))
+}
+
 // wait blocks until something may change the list: a report (then it lets the rest of the burst
-// arrive), an expiry or a retry; woken says only the earliest expiry moved. err is ctx's.
-func (r *Registry) wait(ctx context.Context, wake <-chan struct{}, expiry, retry <-chan time.Time) (woken bool, err error) {
+// arrive for delay), an expiry or a retry; woken says only the earliest expiry moved. err is
+// ctx's.
+func (r *Registry) wait(ctx context.Context, wake <-chan struct{}, expiry, retry <-chan time.Time, delay time.Duration) (woken bool, err error) {
 	select {
 	case <-ctx.Done():
 		return false, ctx.Err()
@@ -182,7 +215,7 @@ func (r *Registry) wait(ctx context.Context, wake <-chan struct{}, expiry, retry
 	case <-expiry:
 	case <-retry:
 	case <-r.reported:
-		t := time.NewTimer(r.opts.Coalesce)
+		t := time.NewTimer(delay)
 		defer t.Stop()
 		select {
 		case <-t.C:
@@ -197,54 +230,149 @@ func (r *Registry) wait(ctx context.Context, wake <-chan struct{}, expiry, retry
 	return false, nil
 }
 
-// refresh reads the active bans and publishes them if they changed.
-func (r *Registry) refresh(ctx context.Context) error {
+// reload reads every active ban and publishes them if they changed.
+func (r *Registry) reload(ctx context.Context) error {
 	r.refreshMu.Lock()
 	defer r.refreshMu.Unlock()
+	return r.reloadLocked(ctx)
+}
+
+func (r *Registry) reloadLocked(ctx context.Context) error {
 	now := r.opts.Now()
 	bans, total, err := r.st.ActiveBans(ctx, now, r.opts.MaxBans)
 	if err != nil {
 		return err
 	}
-	if total > len(bans) {
+	r.full = total <= len(bans)
+	if !r.full {
 		r.log.Warn("more active bans than a list may carry; those ending first are left out",
 			zap.Int("active", total), zap.Int("sent", len(bans)))
 	}
-	var nextEnd time.Time
+	active := make(map[store.BanKey]*proxyv1.Ban, len(bans))
+	changed := len(bans) != len(r.active)
 	for _, b := range bans {
-		if end := b.GetExpiresAt().AsTime(); nextEnd.IsZero() || end.Before(nextEnd) {
+		k := store.BanKey{IP: b.GetClientIp(), Route: b.GetRouteId()}
+		active[k] = b
+		changed = changed || !proto.Equal(r.active[k], b)
+	}
+	r.active = active
+	r.publishLocked(now, changed || r.current == nil)
+	return nil
+}
+
+// refresh reads back the reported bans (every active ban after an overflow) and publishes the
+// list if it changed, expired bans left out.
+func (r *Registry) refresh(ctx context.Context) error {
+	r.pendingMu.Lock()
+	keys, overflow := r.pending, r.overflow
+	r.pending, r.overflow = make(map[store.BanKey]struct{}), false
+	r.pendingMu.Unlock()
+
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	if overflow || !r.full {
+		if err := r.reloadLocked(ctx); err != nil {
+			r.requeue(nil, true)
+			return err
+		}
+		return nil
+	}
+	now := r.opts.Now()
+	changed := false
+	if len(keys) > 0 {
+		list := make([]store.BanKey, 0, len(keys))
+		for k := range keys {
+			list = append(list, k)
+		}
+		bans, err := r.st.ActiveBansOf(ctx, list, now)
+		if err != nil {
+			r.requeue(list, false)
+			return err
+		}
+		fresh := make(map[store.BanKey]*proxyv1.Ban, len(bans))
+		for _, b := range bans {
+			fresh[store.BanKey{IP: b.GetClientIp(), Route: b.GetRouteId()}] = b
+		}
+		for _, k := range list {
+			old, had := r.active[k]
+			b, has := fresh[k]
+			switch {
+			case has && !proto.Equal(old, b):
+				r.active[k], changed = b, true
+			case had && !has:
+				delete(r.active, k)
+				changed = true
+			}
+		}
+		if len(r.active) > r.opts.MaxBans {
+			return r.reloadLocked(ctx) // keeps those ending last
+		}
+	}
+	r.publishLocked(now, changed)
+	return nil
+}
+
+// requeue keeps keys (all: every active ban) to be read by the next refresh, which Run retries.
+func (r *Registry) requeue(keys []store.BanKey, all bool) {
+	r.pendingMu.Lock()
+	defer r.pendingMu.Unlock()
+	if r.overflow {
+		return
+	}
+	for _, k := range keys {
+		r.pending[k] = struct{}{}
+	}
+	if all || len(r.pending) > r.opts.MaxBans {
+		r.pending, r.overflow = nil, true
+	}
+}
+
+// publishLocked drops expired bans and publishes the list if that or the caller changed it.
+func (r *Registry) publishLocked(now time.Time, changed bool) {
+	bans := make([]*proxyv1.Ban, 0, len(r.active))
+	var nextEnd int64 // ends are whole seconds (rate_limits.banned_until)
+	for k, b := range r.active {
+		end := b.GetExpiresAt().GetSeconds()
+		if end <= now.Unix() {
+			delete(r.active, k)
+			changed = true
+			continue
+		}
+		if nextEnd == 0 || end < nextEnd {
 			nextEnd = end
 		}
+		bans = append(bans, b)
 	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	prev := r.current
-	if prev != nil && sameBans(prev.GetBans(), bans) {
-		return nil
+	if !changed {
+		return
 	}
+	prev := r.current
 	version := uint64(now.UnixMilli())
 	if prev != nil && version <= prev.GetVersion() {
 		version = prev.GetVersion() + 1
 	}
 	l := &proxyv1.BanList{Version: version, Bans: bans}
-	r.current, r.nextEnd = l, nextEnd
+	r.current, r.nextEnd = l, time.Time{}
+	if nextEnd != 0 {
+		r.nextEnd = time.Unix(nextEnd, 0)
+	}
 	close(r.wake)
 	r.wake = make(chan struct{})
 	r.pub.PublishBans(l)
 	r.log.Info("ban list published", zap.Uint64("ban_list_version", version), zap.Int("bans", len(bans)))
-	return nil
 }
 
-// sameBans reports whether two lists, in the store's order, hold the same bans.
-func sameBans(a, b []*proxyv1.Ban) bool {
-	if len(a) != len(b) {
-		return false
+// laterFirst orders bans by end, latest first, then by address and route. Ends are whole
+// seconds (rate_limits.banned_until).
+func laterFirst(a, b *proxyv1.Ban) int {
+	if c := cmp.Compare(b.GetExpiresAt().GetSeconds(), a.GetExpiresAt().GetSeconds()); c != 0 {
+		return c
 	}
-	for i := range a {
-		if !proto.Equal(a[i], b[i]) {
-			return false
-		}
+	if c := strings.Compare(a.GetClientIp(), b.GetClientIp()); c != 0 {
+		return c
 	}
-	return true
+	return strings.Compare(a.GetRouteId(), b.GetRouteId())
 }

@@ -348,3 +348,25 @@ func TestBurstOfBansIsCoalesced(t *testing.T) {
 	}
 	t.Logf("%d bans in %d batches over %v: %d lists", n, n, elapsed, lists)
 }
+
+func TestListIsBoundedKeepingBansThatEndLast(t *testing.T) {
+	cp := startCP(t, filepath.Join(t.TempDir(), "proxy.db"), bans.Options{MaxBans: 2})
+	a := connectDP(t, cp.addr, "dp-a", 0)
+	a.await(propagation, "the initial list", empty)
+	now := time.Now()
+	a.report(banned("203.0.113.1", "vault", now.Add(time.Hour)), banned("203.0.113.2", "vault", now.Add(2*time.Hour)))
+	a.await(propagation, "two bans", func(l *proxyv1.BanList) bool { return len(l.GetBans()) == 2 })
+	a.report(banned("203.0.113.3", "vault", now.Add(3*time.Hour)))
+	l := a.await(propagation, "the ban ending last", has("203.0.113.3"))
+	if len(l.GetBans()) != 2 || has("203.0.113.1")(l) {
+		t.Fatalf("list %v; want the two bans ending last", l)
+	}
+	// A lift makes room: the ban left out comes back.
+	if n, err := cp.reg.Lift(context.Background(), "203.0.113.3", "", "test", ""); err != nil || n != 1 {
+		t.Fatalf("Lift = %d, %v", n, err)
+	}
+	a.await(propagation, "the ban left out", has("203.0.113.1"))
+	if got := cp.reg.List(); len(got) != 2 || got[0].GetClientIp() != "203.0.113.2" || got[1].GetClientIp() != "203.0.113.1" {
+		t.Fatalf("List = %v; want 203.0.113.2 then 203.0.113.1, those ending last first", got)
+	}
+}

@@ -3,6 +3,7 @@ package bans
 import (
 	"context"
 
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/store"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 )
 
@@ -27,11 +28,17 @@ func (s reportingSaver) SaveBatch(ctx context.Context, b *proxyv1.EventBatch) (b
 	if err != nil || !stored {
 		return stored, err
 	}
+	var keys []store.BanKey
 	for _, ev := range b.GetSecurity() {
-		if ev.GetKind() == proxyv1.SecurityKind_SECURITY_KIND_BANNED {
-			s.r.Reported()
-			break
+		if ev.GetKind() != proxyv1.SecurityKind_SECURITY_KIND_BANNED {
+			continue
 		}
+		if ip, err := store.BanAddress(ev.GetClientIp()); err == nil { // the store logged the others
+			keys = append(keys, store.BanKey{IP: ip, Route: ev.GetRouteId()})
+		}
+	}
+	if len(keys) > 0 {
+		s.r.Reported(keys...)
 	}
 	return stored, nil
 }

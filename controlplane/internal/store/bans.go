@@ -37,26 +37,66 @@ WHERE b.banned_until > ?`
 	liftBanSQL = `UPDATE rate_limits SET banned_until = ?, lifted_at = ? WHERE rowid = ?`
 )
 
-// saveBan records a BANNED event in rate_limits, inside the batch's transaction, so a ban is
-// stored before anyone publishes it. The same ban reported twice, or by several data planes, is
-// one row whose expiry is the latest reported; a ban decided before an admin lifted it (a late
-// or re-sent report) stays lifted. An event that cannot be a ban (no valid address, no end) is
-// logged and skipped: refusing the batch would make its data plane re-send it forever.
-func (s *Store) saveBan(ctx context.Context, tx *sql.Tx, nodeID string, ev *proxyv1.SecurityEvent, routeID sql.NullInt64, now time.Time) error {
-	ip, err := netip.ParseAddr(ev.GetClientIp())
+// BanAddress is the canonical form of a client address as bans store it: an IPv4-mapped IPv6
+// address is its IPv4 address, IPv6 is lower-case and compressed.
+func BanAddress(ip string) (string, error) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return "", err
+	}
+	return a.Unmap().String(), nil
+}
+
+// banWriter records the bans of one batch with statements prepared once for the batch.
+type banWriter struct {
+	log                   *zap.Logger
+	latest, extend, start *sql.Stmt
+}
+
+func (s *Store) newBanWriter(ctx context.Context, tx *sql.Tx) (*banWriter, error) {
+	w := &banWriter{log: s.log}
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{{&w.latest, selectLatestBanSQL}, {&w.extend, extendBanSQL}, {&w.start, insertBanSQL}} {
+		stmt, err := tx.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("prepare ban statements: %w", err), w.close())
+		}
+		*p.stmt = stmt
+	}
+	return w, nil
+}
+
+func (w *banWriter) close() error {
+	var errs []error
+	for _, stmt := range []*sql.Stmt{w.latest, w.extend, w.start} {
+		if stmt != nil {
+			errs = append(errs, closeStmt(stmt))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// save records a BANNED event in rate_limits, inside the batch's transaction, so a ban is stored
+// before anyone publishes it. The same ban reported twice, or by several data planes, is one row
+// whose expiry is the latest reported; a ban decided before an admin lifted it (a late or re-sent
+// report) stays lifted. An event that cannot be a ban (no valid address, no end) is logged and
+// skipped: refusing the batch would make its data plane re-send it forever.
+func (w *banWriter) save(ctx context.Context, nodeID string, ev *proxyv1.SecurityEvent, routeID sql.NullInt64, now time.Time) error {
+	addr, err := BanAddress(ev.GetClientIp())
 	if err != nil || ev.GetBanUntil() == nil {
-		s.log.Warn("ban event without a valid client address or end; not stored as a ban",
+		w.log.Warn("ban event without a valid client address or end; not stored as a ban",
 			zap.String("node", nodeID), zap.String("route", ev.GetRouteId()), zap.String("request_id", ev.GetRequestId()))
 		return nil
 	}
-	addr := ip.Unmap().String()
 	start := now
 	if ev.GetTime() != nil {
 		start = ev.GetTime().AsTime()
 	}
 	from, until := start.Unix(), ev.GetBanUntil().AsTime().Unix()
 	if until <= from {
-		s.log.Warn("ban event that ends before it starts; not stored as a ban",
+		w.log.Warn("ban event that ends before it starts; not stored as a ban",
 			zap.String("node", nodeID), zap.String("route", ev.GetRouteId()), zap.String("request_id", ev.GetRequestId()))
 		return nil
 	}
@@ -65,7 +105,7 @@ func (s *Store) saveBan(ctx context.Context, tx *sql.Tx, nodeID string, ev *prox
 		latestStart, latestCount int64
 		latestUntil, liftedAt    sql.NullInt64
 	)
-	err = tx.QueryRowContext(ctx, selectLatestBanSQL, addr, routeID).Scan(&latestStart, &latestUntil, &liftedAt, &latestCount)
+	err = w.latest.QueryRowContext(ctx, addr, routeID).Scan(&latestStart, &latestUntil, &liftedAt, &latestCount)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -73,16 +113,49 @@ func (s *Store) saveBan(ctx context.Context, tx *sql.Tx, nodeID string, ev *prox
 	case liftedAt.Valid && from <= liftedAt.Int64:
 		return nil // decided before the admin lifted it
 	case !liftedAt.Valid && latestUntil.Valid && latestUntil.Int64 >= from:
-		if _, err := tx.ExecContext(ctx, extendBanSQL, until, ev.GetCount(), addr, routeID, latestStart); err != nil {
+		if _, err := w.extend.ExecContext(ctx, until, ev.GetCount(), addr, routeID, latestStart); err != nil {
 			return fmt.Errorf("extend ban of %s: %w", addr, err)
 		}
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, insertBanSQL, addr, routeID, from, ev.GetCount(), until, latestCount+1,
+	if _, err := w.start.ExecContext(ctx, addr, routeID, from, ev.GetCount(), until, latestCount+1,
 		nullString(ev.GetReason()), nodeID); err != nil {
 		return fmt.Errorf("insert ban of %s: %w", addr, err)
 	}
 	return nil
+}
+
+// BanKey names the ban of one address on one route ("" for every route).
+type BanKey struct{ IP, Route string }
+
+// ActiveBansOf returns the bans in force at now among keys: what a batch that reported them
+// made of them, read back after its commit.
+func (s *Store) ActiveBansOf(ctx context.Context, keys []BanKey, now time.Time) (bans []*proxyv1.Ban, err error) {
+	stmt, err := s.read.PrepareContext(ctx, selectActiveBansSQL+" AND b.ip_address = ? AND COALESCE(r.route_key, '') = ?")
+	if err != nil {
+		return nil, fmt.Errorf("active bans of %d keys: %w", len(keys), err)
+	}
+	defer func() { err = errors.Join(err, closeStmt(stmt)) }()
+	for _, k := range keys {
+		if err := func() (err error) {
+			rows, err := stmt.QueryContext(ctx, now.Unix(), k.IP, k.Route)
+			if err != nil {
+				return err
+			}
+			defer func() { err = errors.Join(err, closeRows(rows)) }()
+			for rows.Next() {
+				b, _, err := scanBan(rows)
+				if err != nil {
+					return err
+				}
+				bans = append(bans, b)
+			}
+			return rows.Err()
+		}(); err != nil {
+			return nil, fmt.Errorf("active bans of %s %q: %w", k.IP, k.Route, err)
+		}
+	}
+	return bans, nil
 }
 
 // ActiveBans returns the bans in force at now, at most limit of them (those that end last), and
@@ -117,14 +190,13 @@ func (s *Store) ActiveBans(ctx context.Context, now time.Time, limit int) (bans 
 // transaction. It returns the bans it ended; none is not an error. audit.Action, ResourceType,
 // ResourceID and OldValue are filled in.
 func (s *Store) LiftBans(ctx context.Context, ip, routeKey string, now time.Time, audit AuditEntry) ([]*proxyv1.Ban, error) {
-	addr, err := netip.ParseAddr(ip)
+	ip, err := BanAddress(ip)
 	if err != nil {
 		return nil, fmt.Errorf("lift bans: %w", err)
 	}
 	if audit.User == "" {
 		return nil, errors.New("lift bans: the audit entry needs a user")
 	}
-	ip = addr.Unmap().String()
 	var lifted []*proxyv1.Ban
 	err = s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
 		lifted = nil

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ func securityKind(k proxyv1.SecurityKind) string {
 // saveSecurity stores a batch's security events in security_events, and the WAF matches and rate
 // limit violations also in the seed's waf_blocks and rate_limit_violations; bans also in
 // rate_limits (bans.go).
-func (s *Store) saveSecurity(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBatch, now time.Time) error {
+func (s *Store) saveSecurity(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBatch, now time.Time) (err error) {
 	if len(b.GetSecurity()) == 0 {
 		return nil
 	}
@@ -38,6 +39,12 @@ func (s *Store) saveSecurity(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBa
 	}
 	defer selectRoute.Close()
 	routes := map[string]routeRef{"": {}}
+	var bans *banWriter // prepared at the batch's first ban
+	defer func() {
+		if bans != nil {
+			err = errors.Join(err, bans.close())
+		}
+	}()
 	for i, ev := range b.GetSecurity() {
 		if ev == nil {
 			return fmt.Errorf("security event %d: nil", i)
@@ -53,7 +60,12 @@ func (s *Store) saveSecurity(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBa
 			return fmt.Errorf("security event %d (%s): %w", i, ev.GetRequestId(), err)
 		}
 		if ev.GetKind() == proxyv1.SecurityKind_SECURITY_KIND_BANNED {
-			if err := s.saveBan(ctx, tx, b.GetNodeId(), ev, ref.routeID, now); err != nil {
+			if bans == nil {
+				if bans, err = s.newBanWriter(ctx, tx); err != nil {
+					return err
+				}
+			}
+			if err := bans.save(ctx, b.GetNodeId(), ev, ref.routeID, now); err != nil {
 				return fmt.Errorf("security event %d (%s): %w", i, ev.GetRequestId(), err)
 			}
 		}
