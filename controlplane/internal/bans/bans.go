@@ -2,19 +2,21 @@
 //
 // A ban is decided at the edge by one data plane and reported in an event batch. The store writes
 // it into rate_limits in the batch's own transaction, so a ban is stored before it is published;
-// the registry then re-reads the active bans from SQLite and publishes them as a new BanList,
-// which the fleet pushes to every data plane. SQLite is the only truth: the registry's list is
-// what it read last, so a restarted control plane sends the same bans again.
+// once the batch is committed, the registry reads the reported bans back from SQLite (what the
+// store made of them: new, extended, or left lifted) and publishes the whole list as a new
+// BanList, which the fleet pushes to every data plane. SQLite is the truth: the registry loads
+// every active ban at start, so a restarted control plane sends the same bans again.
 //
 // Rules:
-//   - bursts are coalesced: a flood of bans becomes one new list per Options.Coalesce, not one
-//     per ban;
-//   - a list is published only when it differs from the previous one, and its version is greater
-//     than every version published before, across restarts too (seeded from the clock in
-//     milliseconds), so a data plane can tell a newer list from an older one;
+//   - bursts are coalesced: a flood of bans becomes one new list per Options.Coalesce (longer for
+//     long lists), not one per ban;
+//   - a list is published only when it changed, and its version is greater than every version
+//     published before, across restarts too (seeded from the clock in milliseconds), so a data
+//     plane can tell a newer list from an older one;
 //   - a ban leaves the list at its expiry (a new list is published then) or when an admin lifts
 //     it; a lift is stored with its audit entry before the new list is published, and is
-//     published at once, without waiting for the coalescing delay.
+//     published at once, without waiting for the coalescing delay;
+//   - memory is bounded: the list holds at most Options.MaxBans bans, those ending last.
 package bans
 
 import (
