@@ -2,10 +2,16 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"io/fs"
+	"path/filepath"
+	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
+	"go.uber.org/zap/zaptest"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
@@ -231,5 +237,64 @@ func TestActiveBansLimitKeepsThoseEndingLast(t *testing.T) {
 	bans, total, err := s.ActiveBans(ctx, t0, 2)
 	if err != nil || total != 5 || len(bans) != 2 || bans[0].GetClientIp() != "203.0.113.5" || bans[1].GetClientIp() != "203.0.113.4" {
 		t.Fatalf("ActiveBans(limit 2) = %v (total %d), %v", bans, total, err)
+	}
+}
+
+// A database migrated before 0006 keeps its rate_limits rows, and afterwards takes bans on every
+// route (route_id NULL).
+func TestMigration0006KeepsSeedRows(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "proxy.db")
+	before := fstest.MapFS{}
+	ms, err := fs.Glob(migrationsFS, "migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range ms {
+		if strings.HasPrefix(filepath.Base(name), "0006") {
+			break
+		}
+		body, err := fs.ReadFile(migrationsFS, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[name] = &fstest.MapFile{Data: body}
+	}
+	db, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate(ctx, db, before, zaptest.NewLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"INSERT INTO routes (route_id, route_key, domain, created_at, updated_at) VALUES (1, 'vault', 'vault.test', 0, 0)",
+		"INSERT INTO rate_limits (ip_address, route_id, window_start, request_count, banned_until, ban_count) VALUES ('203.0.113.7', 1, 100, 7, 200, 1)",
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open(ctx, path, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var ip string
+	var count, until int64
+	if err := s.read.QueryRowContext(ctx, "SELECT ip_address, request_count, banned_until FROM rate_limits WHERE route_id = 1 AND window_start = 100").Scan(&ip, &count, &until); err != nil || ip != "203.0.113.7" || count != 7 || until != 200 {
+		t.Fatalf("seed row after 0006: %s %d %d, %v", ip, count, until, err)
+	}
+	now := time.Now()
+	b := &proxyv1.EventBatch{NodeId: "n", BootId: "b", Sequence: 1, Security: []*proxyv1.SecurityEvent{banEvent("203.0.113.7", "", now, now.Add(time.Hour), "")}}
+	if _, err := s.SaveBatch(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if bans, _, err := s.ActiveBans(ctx, now, 10); err != nil || len(bans) != 1 || bans[0].GetRouteId() != "" {
+		t.Fatalf("ActiveBans after 0006 = %v, %v; want the ban on every route only (the seed row ended long ago)", bans, err)
 	}
 }
