@@ -35,8 +35,8 @@ type fakeCP struct {
 	// helloBans, if set, is sent right after every Hello, as the control plane sends its bans.
 	helloBans *proxyv1.BanList
 	batches   map[string]*proxyv1.EventBatch
-	received int // batches received, re-sent ones included
-	streams  int
+	received  int // batches received, re-sent ones included
+	streams   int
 	// dropAfterStore makes the first event stream fail right after storing this many batches,
 	// before acknowledging the last: a crash between commit and ack.
 	dropAfterStore int
