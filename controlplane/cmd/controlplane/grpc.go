@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/admin"
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/bans"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/fleet"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/ingest"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
@@ -21,7 +22,7 @@ import (
 const MaxMessageBytes = 64 << 20
 
 // newGRPCServer builds the token-guarded gRPC server with every service, reflection and health.
-func newGRPCServer(log *zap.Logger, token string, fl *fleet.Fleet, saver ingest.Saver, rl admin.Reloader) (*grpc.Server, *health.Server) {
+func newGRPCServer(log *zap.Logger, token string, fl *fleet.Fleet, saver ingest.Saver, rl admin.Reloader, bl *bans.Registry) (*grpc.Server, *health.Server) {
 	opts := append(grpcauth.NewChecker(token).ServerOptions(),
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
@@ -31,8 +32,8 @@ func newGRPCServer(log *zap.Logger, token string, fl *fleet.Fleet, saver ingest.
 	)
 	srv := grpc.NewServer(opts...)
 	proxyv1.RegisterSnapshotServiceServer(srv, fl.Service())
-	proxyv1.RegisterEventServiceServer(srv, ingest.New(log.Named("ingest"), saver, fl))
-	proxyv1.RegisterAdminServiceServer(srv, admin.New(fl, rl))
+	proxyv1.RegisterEventServiceServer(srv, ingest.New(log.Named("ingest"), bl.Saver(saver), fl))
+	proxyv1.RegisterAdminServiceServer(srv, admin.New(fl, rl, bl))
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
 	for _, svc := range []string{proxyv1.SnapshotService_ServiceDesc.ServiceName, proxyv1.EventService_ServiceDesc.ServiceName, proxyv1.AdminService_ServiceDesc.ServiceName} {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/adminhttp"
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/bans"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/fleet"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/reloader"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/store"
@@ -63,6 +64,11 @@ func serve(ctx context.Context, args []string) error {
 	}()
 
 	fl := fleet.New(log.Named("fleet"))
+	// Before any data plane can connect: each is sent the bans in force right after its Hello.
+	bl, err := bans.New(ctx, log.Named("bans"), st, fl, bans.Options{})
+	if err != nil {
+		return err
+	}
 	rl, err := reloader.New(ctx, log.Named("config"), s.globalConfig, s.sitesDir, s.certsDir, st, fl)
 	if err != nil {
 		return err
@@ -73,9 +79,9 @@ func serve(ctx context.Context, args []string) error {
 	}
 
 	h := &probes{store: st, reloader: rl}
-	grpcSrv, healthSrv := newGRPCServer(log, token, fl, st, rl)
+	grpcSrv, healthSrv := newGRPCServer(log, token, fl, st, rl, bl)
 	adminSrv := &http.Server{
-		Handler:           adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Dashboard: ui.Dashboard()}),
+		Handler:           adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, Dashboard: ui.Dashboard()}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("admin-http")),
 	}
@@ -97,6 +103,7 @@ func serve(ctx context.Context, args []string) error {
 	g.Go(func() error {
 		return w.Run(gctx, func() { rl.Reload(gctx, "file_watcher") })
 	})
+	g.Go(func() error { return bl.Run(gctx) })
 	h.started.Store(true)
 	log.Info("ready", zap.Strings("grpc", lis.grpcAddrs()), zap.String("admin", lis.admin.Addr().String()))
 

@@ -3,11 +3,14 @@ package admin
 
 import (
 	"context"
+	"errors"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/bans"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 )
 
@@ -22,17 +25,26 @@ type Reloader interface {
 	Reload(ctx context.Context, source string) (changed bool, version uint64, errs []string)
 }
 
+// Bans lists and lifts the bans in force; *bans.Registry is one.
+type Bans interface {
+	List() []*proxyv1.Ban
+	Lift(ctx context.Context, ip, routeID, source, notes string) (int, error)
+}
+
 // Service implements proxyv1.AdminServiceServer.
 type Service struct {
 	proxyv1.UnimplementedAdminServiceServer
 	fleet    Fleet
 	reloader Reloader
+	bans     Bans
 }
 
 var _ proxyv1.AdminServiceServer = (*Service)(nil)
 
 // New returns the admin service.
-func New(fleet Fleet, reloader Reloader) *Service { return &Service{fleet: fleet, reloader: reloader} }
+func New(fleet Fleet, reloader Reloader, bans Bans) *Service {
+	return &Service{fleet: fleet, reloader: reloader, bans: bans}
+}
 
 // ListDataplanes lists every data plane seen since the control plane started.
 func (s *Service) ListDataplanes(context.Context, *proxyv1.ListDataplanesRequest) (*proxyv1.ListDataplanesResponse, error) {
@@ -61,6 +73,28 @@ func (s *Service) ListRoutes(context.Context, *proxyv1.ListRoutesRequest) (*prox
 func (s *Service) Reload(ctx context.Context, _ *proxyv1.ReloadRequest) (*proxyv1.ReloadResponse, error) {
 	changed, version, errs := s.reloader.Reload(ctx, "grpc")
 	return &proxyv1.ReloadResponse{Changed: changed, Version: version, Errors: errs}, nil
+}
+
+// ListBans lists the bans in force on every data plane.
+func (s *Service) ListBans(context.Context, *proxyv1.ListBansRequest) (*proxyv1.ListBansResponse, error) {
+	return &proxyv1.ListBansResponse{Bans: s.bans.List()}, nil
+}
+
+// LiftBan ends the bans of one client address now, and on every data plane within the coalescing
+// delay of the ban registry.
+func (s *Service) LiftBan(ctx context.Context, req *proxyv1.LiftBanRequest) (*proxyv1.LiftBanResponse, error) {
+	var notes string
+	if p, ok := peer.FromContext(ctx); ok {
+		notes = "from " + p.Addr.String()
+	}
+	n, err := s.bans.Lift(ctx, req.GetClientIp(), req.GetRouteId(), "grpc", notes)
+	switch {
+	case errors.Is(err, bans.ErrBadAddress):
+		return nil, status.Errorf(codes.InvalidArgument, "client_ip %q is not an IP address", req.GetClientIp())
+	case err != nil:
+		return nil, status.Errorf(codes.Unavailable, "lift ban: %v", err)
+	}
+	return &proxyv1.LiftBanResponse{Lifted: int32(n)}, nil
 }
 
 // Redact returns a copy of snap that is safe to show to a person: private keys are cleared. It

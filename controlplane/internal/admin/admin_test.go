@@ -24,7 +24,7 @@ func TestService(t *testing.T) {
 	svc := New(fl, reloadFunc(func(_ context.Context, source string) (bool, uint64, []string) {
 		sources = append(sources, source)
 		return false, 0, []string{"a.yaml:1:1: bad"}
-	}))
+	}), nil)
 	ctx := context.Background()
 
 	if _, err := svc.GetSnapshot(ctx, &proxyv1.GetSnapshotRequest{}); status.Code(err) != codes.Unavailable {

@@ -40,11 +40,18 @@ type ConfigStatus interface {
 	Status() (loaded bool, version uint64, lastErrors []string)
 }
 
+// Bans lists and lifts the bans in force; *bans.Registry is one.
+type Bans interface {
+	List() []*proxyv1.Ban
+	Lift(ctx context.Context, ip, routeID, source, notes string) (int, error)
+}
+
 // Config is what the admin surface serves.
 type Config struct {
 	Health    Health
 	Fleet     Fleet
 	Config    ConfigStatus
+	Bans      Bans
 	Dashboard fs.FS // index.html at the root
 }
 
@@ -87,6 +94,7 @@ func Handler(cfg Config) http.Handler {
 		snap, _ := cfg.Fleet.Current()
 		writeProto(w, &proxyv1.ListRoutesResponse{Version: snap.GetVersion(), Routes: snap.GetRoutes()})
 	})
+	handleBans(mux, cfg.Bans)
 	mux.Handle("GET /dashboard/", http.StripPrefix("/dashboard/", http.FileServerFS(cfg.Dashboard)))
 	mux.Handle("GET /{$}", http.RedirectHandler("/dashboard/", http.StatusFound))
 	mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusMovedPermanently))

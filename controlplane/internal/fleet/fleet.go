@@ -6,6 +6,12 @@
 //   - every version sent is answered by one Ack or Nack; a version a node NACKed is never sent to
 //     that node again, on this stream or after a reconnect: only a newer version is;
 //   - versions only grow; Publish ignores a snapshot that is not newer than the current one.
+//
+// Ban rules (rule 5 of the contract): the ban list travels on the same stream, apart from
+// snapshots and never acknowledged. Right after Hello a node is sent the current BanList (before
+// any snapshot, so a new data plane refuses banned clients from its first request), then every
+// list published later. A node that falls behind gets only the newest list: each one replaces
+// the previous, so skipping one loses nothing.
 package fleet
 
 import (
@@ -27,6 +33,8 @@ type Fleet struct {
 	mu      sync.Mutex
 	current *proxyv1.Snapshot
 	changed chan struct{} // closed and replaced by Publish: a broadcast to every stream
+	bans    *proxyv1.BanList
+	bansNew chan struct{} // closed and replaced by PublishBans
 	nodes   map[string]*node
 }
 
@@ -46,7 +54,7 @@ type node struct {
 
 // New returns an empty fleet with no snapshot.
 func New(log *zap.Logger) *Fleet {
-	return &Fleet{log: log, now: time.Now, changed: make(chan struct{}), nodes: make(map[string]*node)}
+	return &Fleet{log: log, now: time.Now, changed: make(chan struct{}), bansNew: make(chan struct{}), nodes: make(map[string]*node)}
 }
 
 // Publish makes s the snapshot every data plane should run. s must not be modified afterwards.
@@ -70,6 +78,24 @@ func (f *Fleet) Current() (*proxyv1.Snapshot, <-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.current, f.changed
+}
+
+// PublishBans makes l the ban list every data plane enforces, replacing the previous one. l must
+// not be modified afterwards. Until the first call, streams carry no ban list.
+func (f *Fleet) PublishBans(l *proxyv1.BanList) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bans = l
+	close(f.bansNew)
+	f.bansNew = make(chan struct{})
+}
+
+// Bans returns the current ban list (nil before the first PublishBans) and a channel closed on
+// the next PublishBans.
+func (f *Fleet) Bans() (*proxyv1.BanList, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bans, f.bansNew
 }
 
 // RecordBatch counts an event batch received from a node (stored is false for a re-sent batch).

@@ -23,7 +23,7 @@ func serve(t *testing.T, f *Fleet) proxyv1.SnapshotServiceClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpc.WaitForHandlers(true)) // no handler logs after its test ended
 	proxyv1.RegisterSnapshotServiceServer(srv, f.Service())
 	go srv.Serve(lis)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -39,6 +39,7 @@ type dp struct {
 	stream grpc.BidiStreamingClient[proxyv1.StreamSnapshotsRequest, proxyv1.StreamSnapshotsResponse]
 	cancel context.CancelFunc
 	got    chan *proxyv1.Snapshot
+	bans   chan *proxyv1.BanList
 }
 
 // connect opens a stream as node id holding version and collects what the server sends.
@@ -49,7 +50,7 @@ func connect(t *testing.T, cl proxyv1.SnapshotServiceClient, id string, holds ui
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &dp{t: t, stream: stream, cancel: cancel, got: make(chan *proxyv1.Snapshot, 10)}
+	d := &dp{t: t, stream: stream, cancel: cancel, got: make(chan *proxyv1.Snapshot, 10), bans: make(chan *proxyv1.BanList, 10)}
 	if err := stream.Send(&proxyv1.StreamSnapshotsRequest{Kind: &proxyv1.StreamSnapshotsRequest_Hello{Hello: &proxyv1.Hello{NodeId: id, BinaryVersion: "test", CurrentVersion: holds}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +61,10 @@ func connect(t *testing.T, cl proxyv1.SnapshotServiceClient, id string, holds ui
 			r, err := stream.Recv()
 			if err != nil {
 				return
+			}
+			if r.GetBans() != nil {
+				d.bans <- r.GetBans()
+				continue
 			}
 			d.got <- r.GetSnapshot()
 		}
@@ -85,6 +90,8 @@ func (d *dp) expectNothing() {
 	select {
 	case s := <-d.got:
 		d.t.Fatalf("received version %d, want nothing", s.GetVersion())
+	case l := <-d.bans:
+		d.t.Fatalf("received ban list %d, want nothing", l.GetVersion())
 	case <-time.After(300 * time.Millisecond):
 	}
 }
@@ -205,5 +212,54 @@ func TestRecordBatch(t *testing.T) {
 	n := nodeInfo(f, "n")
 	if n.GetEventBatches() != 1 || n.GetEventsStored() != 500 || n.GetEventsDropped() != 3 {
 		t.Fatalf("counters: %v", n)
+	}
+}
+
+func (d *dp) expectBans(version uint64) {
+	d.t.Helper()
+	select {
+	case l := <-d.bans:
+		if l.GetVersion() != version {
+			d.t.Fatalf("received ban list %d, want %d", l.GetVersion(), version)
+		}
+	case <-time.After(5 * time.Second):
+		d.t.Fatalf("no ban list received, want version %d", version)
+	}
+}
+
+func TestBanListsAreSentAndNeverAcknowledged(t *testing.T) {
+	f := New(zaptest.NewLogger(t))
+	cl := serve(t, f)
+	f.Publish(&proxyv1.Snapshot{Version: 1})
+
+	// Before the registry publishes, streams carry no ban list.
+	early := connect(t, cl, "node-early", 1)
+	early.expectNothing()
+	f.PublishBans(&proxyv1.BanList{Version: 10})
+	early.expectBans(10)
+
+	// A node that holds the current snapshot gets the bans right after Hello, and no snapshot.
+	a := connect(t, cl, "node-a", 1)
+	a.expectBans(10)
+	a.expectNothing()
+	// A new node gets the bans, then the snapshot.
+	b := connect(t, cl, "node-b", 0)
+	b.expectBans(10)
+	b.expect(1)
+	b.ack(1)
+
+	f.PublishBans(&proxyv1.BanList{Version: 11, Bans: []*proxyv1.Ban{{ClientIp: "203.0.113.7"}}})
+	for _, d := range []*dp{early, a, b} {
+		d.expectBans(11)
+	}
+	// A snapshot after a ban list still follows the snapshot rules.
+	f.Publish(&proxyv1.Snapshot{Version: 2})
+	b.expect(2)
+	b.ack(2)
+	eventually(t, "ack recorded", func() bool { return nodeInfo(f, "node-b").GetAppliedVersion() == 2 })
+	select {
+	case l := <-b.bans:
+		t.Fatalf("ban list %d sent again", l.GetVersion())
+	case <-time.After(100 * time.Millisecond):
 	}
 }

@@ -62,7 +62,16 @@ func (s *Service) StreamSnapshots(stream grpc.BidiStreamingServer[proxyv1.Stream
 	recvErr := make(chan error, 1)
 	go func() { recvErr <- f.receiveVerdicts(ctx, hello.GetNodeId(), stream, log) }()
 
+	var sentBans *proxyv1.BanList
 	for {
+		bans, bansChanged := f.Bans()
+		if bans != nil && bans != sentBans {
+			if err := stream.Send(&proxyv1.StreamSnapshotsResponse{Bans: bans}); err != nil {
+				return fmt.Errorf("send ban list %d to %s: %w", bans.GetVersion(), hello.GetNodeId(), err)
+			}
+			sentBans = bans
+			log.Debug("ban list sent", zap.Uint64("ban_list_version", bans.GetVersion()), zap.Int("bans", len(bans.GetBans())))
+		}
 		snap, changed := f.Current()
 		if snap != nil && snap.GetVersion() != sent && (fresh || f.shouldSend(hello.GetNodeId(), snap.GetVersion())) {
 			if err := stream.Send(&proxyv1.StreamSnapshotsResponse{Snapshot: snap}); err != nil {
@@ -73,6 +82,7 @@ func (s *Service) StreamSnapshots(stream grpc.BidiStreamingServer[proxyv1.Stream
 		}
 		select {
 		case <-changed:
+		case <-bansChanged:
 		case err := <-recvErr:
 			if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled {
 				return nil

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -26,8 +27,9 @@ func securityKind(k proxyv1.SecurityKind) string {
 }
 
 // saveSecurity stores a batch's security events in security_events, and the WAF matches and rate
-// limit violations also in the seed's waf_blocks and rate_limit_violations.
-func (s *Store) saveSecurity(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBatch, now time.Time) error {
+// limit violations also in the seed's waf_blocks and rate_limit_violations; bans also in
+// rate_limits (bans.go).
+func (s *Store) saveSecurity(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBatch, now time.Time) (err error) {
 	if len(b.GetSecurity()) == 0 {
 		return nil
 	}
@@ -37,6 +39,12 @@ func (s *Store) saveSecurity(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBa
 	}
 	defer selectRoute.Close()
 	routes := map[string]routeRef{"": {}}
+	var bans *banWriter // prepared at the batch's first ban
+	defer func() {
+		if bans != nil {
+			err = errors.Join(err, bans.close())
+		}
+	}()
 	for i, ev := range b.GetSecurity() {
 		if ev == nil {
 			return fmt.Errorf("security event %d: nil", i)
@@ -50,6 +58,16 @@ func (s *Store) saveSecurity(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBa
 		}
 		if err := saveSecurityEvent(ctx, tx, b.GetNodeId(), ev, ref, now); err != nil {
 			return fmt.Errorf("security event %d (%s): %w", i, ev.GetRequestId(), err)
+		}
+		if ev.GetKind() == proxyv1.SecurityKind_SECURITY_KIND_BANNED {
+			if bans == nil {
+				if bans, err = s.newBanWriter(ctx, tx); err != nil {
+					return err
+				}
+			}
+			if err := bans.save(ctx, b.GetNodeId(), ev, ref.routeID, now); err != nil {
+				return fmt.Errorf("security event %d (%s): %w", i, ev.GetRequestId(), err)
+			}
 		}
 	}
 	return nil

@@ -1,5 +1,7 @@
 // Package cpclient is the data plane's side of the contract with the control plane: it receives
-// snapshots (and answers each with an Ack or a Nack) and ships event batches (keeping each until it
+// snapshots (and answers each with an Ack or a Nack) and ban lists (never answered: each replaces
+// the previous one, and the control plane sends the whole list again after every reconnect), and
+// ships event batches (keeping each until it
 // is acknowledged). Both streams reconnect with jittered backoff for as long as the process runs;
 // meanwhile the data plane keeps serving its last snapshot (static stability).
 package cpclient
@@ -51,6 +53,12 @@ type Applier interface {
 	Apply(s *proxyv1.Snapshot) error
 }
 
+// BanSetter enforces the bans of every data plane; the ban set of the edge is one. Each BanList
+// replaces the previous one entirely (bans added by any data plane, lifted or expired).
+type BanSetter interface {
+	SetBans(l *proxyv1.BanList)
+}
+
 // Queue is the bounded buffer the request path pushes events into; *events.Queue is one.
 // Len counts events of both kinds.
 type Queue interface {
@@ -73,6 +81,8 @@ type Options struct {
 	// next batch.
 	PoolStats  func(now time.Time) []*proxyv1.PoolStats
 	StatsEvery time.Duration
+	// Bans, if set, is handed every ban list the control plane sends; nil ignores them.
+	Bans BanSetter
 }
 
 // Client talks to one control plane. Run both RunSnapshots and RunEvents.

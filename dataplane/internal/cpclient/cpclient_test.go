@@ -27,13 +27,16 @@ type fakeCP struct {
 	proxyv1.UnimplementedSnapshotServiceServer
 	proxyv1.UnimplementedEventServiceServer
 	snapshots chan *proxyv1.Snapshot
+	banLists  chan *proxyv1.BanList
 	verdicts  chan *proxyv1.StreamSnapshotsRequest
 	hellos    chan *proxyv1.Hello
 
-	mu       sync.Mutex
-	batches  map[string]*proxyv1.EventBatch
-	received int // batches received, re-sent ones included
-	streams  int
+	mu sync.Mutex
+	// helloBans, if set, is sent right after every Hello, as the control plane sends its bans.
+	helloBans *proxyv1.BanList
+	batches   map[string]*proxyv1.EventBatch
+	received  int // batches received, re-sent ones included
+	streams   int
 	// dropAfterStore makes the first event stream fail right after storing this many batches,
 	// before acknowledging the last: a crash between commit and ack.
 	dropAfterStore int
@@ -41,7 +44,7 @@ type fakeCP struct {
 
 func newFakeCP() *fakeCP {
 	return &fakeCP{
-		snapshots: make(chan *proxyv1.Snapshot, 4), verdicts: make(chan *proxyv1.StreamSnapshotsRequest, 4),
+		snapshots: make(chan *proxyv1.Snapshot, 4), banLists: make(chan *proxyv1.BanList, 4), verdicts: make(chan *proxyv1.StreamSnapshotsRequest, 4),
 		hellos: make(chan *proxyv1.Hello, 4), batches: make(map[string]*proxyv1.EventBatch),
 	}
 }
@@ -52,6 +55,14 @@ func (f *fakeCP) StreamSnapshots(stream grpc.BidiStreamingServer[proxyv1.StreamS
 		return errors.New("want hello")
 	}
 	f.hellos <- m.GetHello()
+	f.mu.Lock()
+	hb := f.helloBans
+	f.mu.Unlock()
+	if hb != nil {
+		if err := stream.Send(&proxyv1.StreamSnapshotsResponse{Bans: hb}); err != nil {
+			return err
+		}
+	}
 	errc := make(chan error, 1)
 	go func() {
 		for {
@@ -70,6 +81,10 @@ func (f *fakeCP) StreamSnapshots(stream grpc.BidiStreamingServer[proxyv1.StreamS
 				return errors.New("control plane going away")
 			}
 			if err := stream.Send(&proxyv1.StreamSnapshotsResponse{Snapshot: s}); err != nil {
+				return err
+			}
+		case l := <-f.banLists:
+			if err := stream.Send(&proxyv1.StreamSnapshotsResponse{Bans: l}); err != nil {
 				return err
 			}
 		case <-errc:

@@ -15,7 +15,8 @@ func (c *Client) RunSnapshots(ctx context.Context) {
 	c.retry(ctx, "snapshot", c.snapshotStream)
 }
 
-// snapshotStream runs one stream: Hello, then apply each snapshot and answer Ack or Nack.
+// snapshotStream runs one stream: Hello, then apply each snapshot and answer Ack or Nack, and hand
+// each ban list to the BanSetter without an answer.
 func (c *Client) snapshotStream(ctx context.Context) error {
 	cl := proxyv1.NewSnapshotServiceClient(c.conn)
 	stream, err := cl.StreamSnapshots(ctx, grpc.WaitForReady(true))
@@ -30,6 +31,13 @@ func (c *Client) snapshotStream(ctx context.Context) error {
 		resp, err := stream.Recv()
 		if err != nil {
 			return err
+		}
+		if l := resp.GetBans(); l != nil {
+			if c.opts.Bans != nil {
+				c.opts.Bans.SetBans(l)
+			}
+			c.log.Debug("ban list received", zap.Uint64("ban_list_version", l.GetVersion()), zap.Int("bans", len(l.GetBans())))
+			continue
 		}
 		snap := resp.GetSnapshot()
 		v := snap.GetVersion()
