@@ -93,7 +93,7 @@ func serve(ctx context.Context, args []string) error {
 		GeoIP: geo, GeoIPLogins: geoip.NewLogins(geoip.WarmUpTime, geoip.WarmUpLogins),
 		RateLimits: ratelimit.NewTable(ratelimit.DefaultCapacity)}}, edges: edges}
 	client := cpclient.New(log.Named("cpclient"), conn, apply, queue,
-		cpclient.Options{NodeID: s.nodeID, BinaryVersion: version, PoolStats: pools.Stats})
+		cpclient.Options{NodeID: s.nodeID, BinaryVersion: version, PoolStats: pools.Stats, Bans: banned})
 	state := ops.NewState(client.Version)
 	opsSrv := &http.Server{Handler: ops.Handler(state, s.profiling), ReadHeaderTimeout: 5 * time.Second}
 

@@ -5,7 +5,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,26 +15,6 @@ import (
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
-
-// securityLog is a SecuritySink that keeps every event.
-type securityLog struct {
-	mu     sync.Mutex
-	events []*proxyv1.SecurityEvent
-}
-
-func (l *securityLog) PushSecurity(e *proxyv1.SecurityEvent) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-}
-
-func (l *securityLog) take() []*proxyv1.SecurityEvent {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	evs := l.events
-	l.events = nil
-	return evs
-}
 
 // geoHarness is a Handler served directly (so that each request can come from any address),
 // with a GeoIP database and a backend that counts its calls.

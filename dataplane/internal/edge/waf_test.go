@@ -18,24 +18,6 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// securityLog is a SecuritySink that keeps every event.
-type securityLog struct {
-	mu     sync.Mutex
-	events []*proxyv1.SecurityEvent
-}
-
-func (l *securityLog) PushSecurity(e *proxyv1.SecurityEvent) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-}
-
-func (l *securityLog) all() []*proxyv1.SecurityEvent {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]*proxyv1.SecurityEvent(nil), l.events...)
-}
-
 // wafBackend counts its calls and hashes the bodies it receives.
 type wafBackend struct {
 	calls atomic.Int32
