@@ -205,7 +205,7 @@ func (h *Handler) serve(x *exchange) {
 		h.failPage(x, status, msg, errLimit)
 		return
 	}
-	rte.limits.LimitBody(x.r)
+	x.bodyLimit = rte.limits.LimitBody(x.r)
 
 	// 4b. The route's WAF, once the request is known to be within the limits (its body read is
 	//     then bounded) and before the headers policy adds headers of its own: a match is a 403
@@ -305,6 +305,13 @@ func (h *Handler) failBackend(x *exchange, rte *Route, ctx context.Context, err 
 	}
 	if status, msg, ok := rte.limits.BodyStatus(err); ok {
 		h.failPage(x, status, msg, err)
+		return
+	}
+	// The body crossed the limit, but the backend (closing on the cut upload) failed the
+	// exchange before the proxy saw its own error: still the client's 413.
+	if cut := x.bodyLimit.Exceeded(); cut != nil {
+		status, msg, _ := rte.limits.BodyStatus(cut)
+		h.failPage(x, status, msg, fmt.Errorf("%w (backend: %v)", cut, err))
 		return
 	}
 	var pe *proxy.Error

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/clientip"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/limits"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
@@ -45,6 +46,8 @@ type exchange struct {
 	client     clientip.Client
 	// country and city are the client's, from GeoIP ("" when off or unknown).
 	country, city string
+	// bodyLimit is the route's limit on a body of unknown length, nil when none applies.
+	bodyLimit *limits.LimitedBody
 	// blockedBy names the security policy that answered instead of the backend.
 	blockedBy string
 }

@@ -24,6 +24,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 )
@@ -112,12 +113,15 @@ func (l *Limits) Check(r *http.Request) (status int, msg string) {
 // LimitBody makes r.Body fail with a *BodyTooLargeError once more than the route's limit is
 // read from it, when the body's length is not declared. Call it after Check passed and before
 // the backend is contacted. A request without a body, or with a declared length (which Check
-// has compared with the limit and the server enforces), is left as it is, without allocating.
-func (l *Limits) LimitBody(r *http.Request) {
+// has compared with the limit and the server enforces), is left as it is, without allocating,
+// and gets a nil *LimitedBody.
+func (l *Limits) LimitBody(r *http.Request) *LimitedBody {
 	if l == nil || l.maxBody <= 0 || r.ContentLength >= 0 || r.Body == nil || r.Body == http.NoBody {
-		return
+		return nil
 	}
-	r.Body = &limitedBody{rc: r.Body, left: l.maxBody, err: l.bodyErr}
+	b := &LimitedBody{rc: r.Body, left: l.maxBody, err: l.bodyErr}
+	r.Body = b
+	return b
 }
 
 // BodyStatus says how to answer a request whose forwarding failed with err: when err is (or
@@ -149,18 +153,30 @@ func (e *BodyTooLargeError) Error() string {
 	return "request body larger than " + strconv.FormatInt(e.Limit, 10) + " bytes"
 }
 
-// limitedBody hands out at most left bytes and fails with err when there is more. Unlike an
+// LimitedBody hands out at most left bytes and fails with err when there is more. Unlike an
 // io.LimitedReader, which ends quietly at its limit and so cannot tell a body of exactly the
 // limit from a larger one, it reads one byte beyond the limit to find out.
-type limitedBody struct {
+type LimitedBody struct {
 	rc   io.ReadCloser
 	left int64
 	err  *BodyTooLargeError
-	hit  bool
+	// hit is set by whoever reads the body (the backend client, maybe on a goroutine of its
+	// own) and read by the edge when the exchange failed.
+	hit atomic.Bool
 }
 
-func (b *limitedBody) Read(p []byte) (int, error) {
-	if b.hit {
+// Exceeded returns the *BodyTooLargeError once the client sent more than the limit, nil before
+// (and for a nil body). The edge asks it when forwarding failed with some other error: the
+// backend may have closed the connection on the cut upload before the proxy saw its own error.
+func (b *LimitedBody) Exceeded() error {
+	if b == nil || !b.hit.Load() {
+		return nil
+	}
+	return b.err
+}
+
+func (b *LimitedBody) Read(p []byte) (int, error) {
+	if b.hit.Load() {
 		return 0, b.err
 	}
 	if len(p) == 0 {
@@ -175,13 +191,13 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 		b.left -= int64(n)
 		return n, err
 	}
-	b.hit = true
+	b.hit.Store(true)
 	n = int(b.left)
 	b.left = 0
 	return n, b.err
 }
 
-func (b *limitedBody) Close() error { return b.rc.Close() }
+func (b *LimitedBody) Close() error { return b.rc.Close() }
 
 // requestURILen is the length of the request target as the client sent it. Servers set
 // RequestURI (net/http for HTTP/1.1 and HTTP/2, quic-go for HTTP/3); a request built otherwise

@@ -10,10 +10,12 @@ import (
 // counts of limits that did not change) and split into shards, each with its own lock, so that
 // requests of different clients rarely wait for each other.
 //
-// Memory is allocated once, in NewTable, and never grows: 72 bytes per entry plus 8 for its
-// index (an open-addressing hash table at most half full; Go's maps grow under the churn of
-// constant eviction, this does not). A table of capacity n takes 80 × n bytes: 10.5 MB for
-// DefaultCapacity (TestTableFloodBound measures it).
+// A shard grows with the clients it sees, by doubling, up to its share of the capacity, and
+// never beyond: 72 bytes per entry plus 8 for its index (an open-addressing hash table at most
+// half full; Go's maps grow under the churn of constant eviction, this does not). A full table
+// of capacity n takes 80 × n bytes: 10.5 MB for DefaultCapacity (TestTableFloodBound measures
+// it). Growing instead of allocating it all at once keeps a quiet data plane's heap, and with it
+// the garbage collector's target, small.
 type Table struct {
 	shards   [numShards]shard
 	perShard int
@@ -48,7 +50,7 @@ type entry struct {
 
 type shard struct {
 	mu      sync.Mutex
-	entries []entry // len = entries in use, cap = the shard's capacity
+	entries []entry // len = entries in use; cap grows up to the table's perShard
 	// index maps a slot's hash to 1 + its entry's position (0: empty), linear probing.
 	index []int32
 	mask  uint64
@@ -64,18 +66,32 @@ func NewTable(capacity int) *Table {
 		capacity = DefaultCapacity
 	}
 	t := &Table{perShard: (capacity + numShards - 1) / numShards}
-	size := 1
-	for size < 2*t.perShard {
-		size <<= 1
-	}
 	for i := range t.shards {
 		s := &t.shards[i]
-		s.entries = make([]entry, 0, t.perShard)
-		s.index = make([]int32, size)
-		s.mask = uint64(size - 1)
+		s.resize(min(initialShard, t.perShard))
 		s.newest, s.oldest = -1, -1
 	}
 	return t
+}
+
+// initialShard is the number of entries a shard starts with.
+const initialShard = 16
+
+// resize gives the shard room for n entries, keeping the ones it holds (and their positions,
+// which the recency list links by), with an index at most half full.
+func (s *shard) resize(n int) {
+	entries := make([]entry, len(s.entries), n)
+	copy(entries, s.entries)
+	size := 1
+	for size < 2*n {
+		size <<= 1
+	}
+	s.entries, s.index, s.mask = entries, make([]int32, size), uint64(size-1)
+	for i := range s.entries {
+		sl := s.entries[i].slot
+		pos, _ := s.find(sl, sl.hash())
+		s.index[pos] = int32(i) + 1
+	}
 }
 
 // Capacity is the most entries the table holds.
@@ -114,6 +130,10 @@ func (t *Table) acquire(sl slot) (*shard, *entry) {
 		i := s.index[pos] - 1
 		s.touch(i)
 		return s, &s.entries[i]
+	}
+	if len(s.entries) == cap(s.entries) && cap(s.entries) < t.perShard {
+		s.resize(min(2*cap(s.entries), t.perShard))
+		pos, _ = s.find(sl, h)
 	}
 	var i int32
 	if len(s.entries) < cap(s.entries) {
