@@ -126,7 +126,7 @@ func TestBuild(t *testing.T) {
 	wantEdge := &proxyv1.Edge{DefaultCertificate: "chilla55.de", Http3Disabled: true, AcmeChallengeBackend: "http://certbot:80",
 		TrustedProxies: []string{"10.0.0.0/8", "172.16.0.0/12"}, ProxyProtocol: true,
 		GeoipDatabase: "/data/GeoLite2-City.mmdb",
-		Whitelist: []string{"203.0.113.10/32"}}
+		Whitelist:     []string{"203.0.113.10/32"}}
 	if !proto.Equal(snap.GetEdge(), wantEdge) {
 		t.Errorf("edge = %v, want %v", snap.GetEdge(), wantEdge)
 	}
