@@ -25,6 +25,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/ipset"
 )
 
 // MaxHops is how many X-Forwarded-For elements the walk looks at, at most.
@@ -33,58 +35,26 @@ const MaxHops = 32
 // Resolver finds the client of a request. Build it once per snapshot with New; it is immutable
 // and safe for concurrent use. A nil *Resolver trusts no proxy: the client is the peer.
 type Resolver struct {
-	trusted []netip.Prefix // IPv4 prefixes unmapped; masked
+	trusted *ipset.Set
 }
 
 // New compiles the trusted proxies: IP addresses or CIDR networks ("10.0.0.0/8", "192.0.2.7",
 // "2001:db8::/32"). An empty list trusts no proxy.
 func New(trusted []string) (*Resolver, error) {
-	r := &Resolver{}
-	for _, s := range trusted {
-		p, err := parsePrefix(s)
-		if err != nil {
-			return nil, fmt.Errorf("trusted_proxies: %w", err)
-		}
-		r.trusted = append(r.trusted, p)
-	}
-	return r, nil
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil || a.Zone() != "" {
-			return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR network", s)
-		}
-		a = a.Unmap()
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
+	set, err := ipset.Parse(trusted)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR network", s)
+		return nil, fmt.Errorf("trusted_proxies: %w", err)
 	}
-	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
-		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-	}
-	return p.Masked(), nil
+	return &Resolver{trusted: set}, nil
 }
 
 // Trusted reports whether a is one of the trusted proxies.
 func (r *Resolver) Trusted(a netip.Addr) bool {
-	if r == nil || !a.IsValid() {
-		return false
-	}
-	a = a.Unmap()
-	for _, p := range r.trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return r != nil && r.trusted.Contains(a)
 }
 
 // TrustsAny reports whether any proxy is trusted.
-func (r *Resolver) TrustsAny() bool { return r != nil && len(r.trusted) > 0 }
+func (r *Resolver) TrustsAny() bool { return r != nil && r.trusted.Len() > 0 }
 
 // Client is where a request came from.
 type Client struct {

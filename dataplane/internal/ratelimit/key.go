@@ -3,7 +3,8 @@ package ratelimit
 import (
 	"fmt"
 	"net/netip"
-	"strings"
+
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/ipset"
 )
 
 // Key is the client a limit counts and a ban blocks: an IPv4 address, or the /64 network of an
@@ -76,66 +77,16 @@ func ParseClient(s string) netip.Addr {
 }
 
 // Whitelist holds the client networks that are never limited nor banned: a route's whitelist
-// and the global one. It is small (an administrator's own addresses), so a linear scan beats a
-// trie.
-type Whitelist struct {
-	prefixes []netip.Prefix
-}
+// and the global one. The nil Whitelist is empty.
+type Whitelist = ipset.Set
 
 // NewWhitelist parses lists of IP addresses and CIDR networks; nil lists are fine.
 func NewWhitelist(lists ...[]string) (*Whitelist, error) {
-	w := &Whitelist{}
-	for _, list := range lists {
-		for _, s := range list {
-			p, err := parsePrefix(s)
-			if err != nil {
-				return nil, fmt.Errorf("whitelist: %w", err)
-			}
-			w.prefixes = append(w.prefixes, p)
-		}
+	w, err := ipset.Parse(lists...)
+	if err != nil {
+		return nil, fmt.Errorf("whitelist: %w", err)
 	}
 	return w, nil
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR network", s)
-		}
-		if p.Addr().Is4In6() && p.Bits() >= 96 {
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR network", s)
-	}
-	a = a.WithZone("").Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
-// Contains reports whether ip is whitelisted. A nil Whitelist contains nothing.
-func (w *Whitelist) Contains(ip netip.Addr) bool {
-	if w == nil || !ip.IsValid() {
-		return false
-	}
-	ip = ip.Unmap()
-	for _, p := range w.prefixes {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
-// Len is the number of networks in the whitelist.
-func (w *Whitelist) Len() int {
-	if w == nil {
-		return 0
-	}
-	return len(w.prefixes)
 }
 
 // Hash mixes the key's bits, for spreading keys over shards.
