@@ -68,7 +68,7 @@ func (s *Service) StreamEvents(stream grpc.BidiStreamingServer[proxyv1.StreamEve
 			s.log.Error("store event batch", zap.String("node", b.GetNodeId()), zap.Uint64("sequence", b.GetSequence()), zap.Error(err))
 			return status.Error(codes.Unavailable, "event batch not stored; send it again later")
 		}
-		s.rec.RecordBatch(b.GetNodeId(), len(b.GetRequests())+len(b.GetWebsockets()), stored, b.GetDroppedEvents())
+		s.rec.RecordBatch(b.GetNodeId(), len(b.GetRequests())+len(b.GetWebsockets())+len(b.GetSecurity()), stored, b.GetDroppedEvents())
 		if b.GetDroppedEvents() > 0 && stored {
 			s.log.Warn("data plane dropped events: its buffer was full", zap.String("node", b.GetNodeId()), zap.Uint64("dropped", b.GetDroppedEvents()))
 		}
@@ -90,7 +90,7 @@ func validate(b *proxyv1.EventBatch) error {
 		return errors.New("batch without node_id or boot_id")
 	case b.GetSequence() == 0:
 		return errors.New("batch sequence must start at 1")
-	case len(b.GetRequests())+len(b.GetWebsockets())+len(b.GetCircuits())+len(b.GetPools()) > MaxBatchEvents:
+	case len(b.GetRequests())+len(b.GetWebsockets())+len(b.GetCircuits())+len(b.GetPools())+len(b.GetSecurity()) > MaxBatchEvents:
 		return errors.New("batch too large")
 	}
 	return nil

@@ -114,3 +114,27 @@ func TestInvalidBatches(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateBoundsEveryKindOfEvent(t *testing.T) {
+	batch := func(fill func(b *proxyv1.EventBatch, n int)) *proxyv1.EventBatch {
+		b := &proxyv1.EventBatch{NodeId: "n", BootId: "b", Sequence: 1}
+		fill(b, MaxBatchEvents+1)
+		return b
+	}
+	for name, b := range map[string]*proxyv1.EventBatch{
+		"requests": batch(func(b *proxyv1.EventBatch, n int) { b.Requests = make([]*proxyv1.RequestEvent, n) }),
+		"security": batch(func(b *proxyv1.EventBatch, n int) { b.Security = make([]*proxyv1.SecurityEvent, n) }),
+		"mixed": batch(func(b *proxyv1.EventBatch, n int) {
+			b.Requests = make([]*proxyv1.RequestEvent, n/2)
+			b.Security = make([]*proxyv1.SecurityEvent, n-n/2)
+		}),
+	} {
+		if err := validate(b); err == nil {
+			t.Errorf("%s: a batch of %d events was accepted (limit %d)", name, MaxBatchEvents+1, MaxBatchEvents)
+		}
+	}
+	ok := &proxyv1.EventBatch{NodeId: "n", BootId: "b", Sequence: 1, Security: make([]*proxyv1.SecurityEvent, MaxBatchEvents)}
+	if err := validate(ok); err != nil {
+		t.Errorf("a batch at the limit was refused: %v", err)
+	}
+}
