@@ -7,18 +7,20 @@ import "strings"
 // separator: ; | & ` $( or a newline) and what follows it (an option, a system path). Words
 // that are also English words need both; names that are nothing but commands (whoami,
 // ifconfig) need only the separator.
-func detectCommand(v string) string {
-	c := shellCanon(v)
+func detectCommand(t *text) string {
+	var tmp text
+	ct := t.derive(shellCanon(t.s), &tmp)
+	c := ct.s
 	if m := shellCommand(c); m != "" {
 		return m
 	}
-	if m := codeExec.find(c); m != "" {
+	if m := codeExec.find(ct); m != "" {
 		return m
 	}
-	if m := quotedCode.find(v); m != "" {
+	if m := quotedCode.find(t); m != "" {
 		return m
 	}
-	if strings.IndexByte(c, '(') < 0 && strings.IndexByte(c, '@') < 0 {
+	if !ct.hasByte('(') && !ct.hasByte('@') {
 		return ""
 	}
 	if m := codeCall(stripComments(c)); m != "" {

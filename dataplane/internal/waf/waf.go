@@ -167,13 +167,15 @@ func check(rules ruleSet, loc Location, name, raw string, plus bool) Match {
 		return Match{}
 	}
 	v := Normalize(raw, plus)
+	var tv, tsql text
+	tv.reset(v)
 	for r := range numRules {
 		if !rules.has(r) {
 			continue
 		}
-		in := v
+		in := &tv
 		if r == SQLInjection {
-			in = decodeOnce(raw, plus)
+			in = tv.derive(decodeOnce(raw, plus), &tsql)
 		}
 		if pattern := detect(r, in, loc, name); pattern != "" {
 			if len(v) > MaxSnippet {
@@ -188,26 +190,27 @@ func check(rules ruleSet, loc Location, name, raw string, plus bool) Match {
 	return Match{}
 }
 
-func detect(r Rule, v string, loc Location, name string) string {
+func detect(r Rule, t *text, loc Location, name string) string {
+	v := t.s
 	switch r {
 	case SQLInjection:
 		if loc == LocPath {
 			return eachSegment(v, detectSQLi)
 		}
 		if sqliCandidate(v) {
-			return detectSQLi(v)
+			return detectSQLi(t)
 		}
 	case XSS:
 		if loc == LocPath {
 			return eachSegment(v, detectXSS)
 		}
-		return detectXSS(v)
+		return detectXSS(t)
 	case PathTraversal:
-		return detectTraversal(v, loc == LocPath)
+		return detectTraversal(t, loc == LocPath)
 	case SuspiciousHeaders:
-		return detectHeaders(v, loc)
+		return detectHeaders(t, loc)
 	case CommandInjection:
-		if m := detectCommand(v); m != "" {
+		if m := detectCommand(t); m != "" {
 			return m
 		}
 		if loc == LocFileName || loc == LocHeader && fileHeader(name) {
@@ -219,12 +222,14 @@ func detect(r Rule, v string, loc Location, name string) string {
 
 // eachSegment runs a detector on each segment of a path: an injection is a segment, and the
 // slashes before it would hide it from a tokenizer.
-func eachSegment(path string, detector func(string) string) string {
+func eachSegment(path string, detector func(*text) string) string {
+	var t text
 	for path != "" {
 		var seg string
 		seg, path, _ = strings.Cut(path, "/")
 		if seg != "" && sqliCandidate(seg) {
-			if m := detector(seg); m != "" {
+			t.reset(seg)
+			if m := detector(&t); m != "" {
 				return m
 			}
 		}

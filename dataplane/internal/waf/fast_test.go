@@ -1,0 +1,109 @@
+package waf
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/corazawaf/libinjection-go"
+)
+
+// The fast paths of the detectors must give exactly what the plain code they replace gives:
+// these tests compare them on the corpus values and on fuzzed input. Run the fuzzers with
+// go test -run=^$ -fuzz=FuzzLiterals -fuzztime=30s (and FuzzXSSPrecheck).
+
+// allLits are every literal list the detectors test, with the gates' triggers.
+func allLits() []lits {
+	out := []lits{sensitiveFiles, wrappers, metadataHosts, scannerSignatures, scriptWords, scriptURLWords,
+		{dbDot, utf7Prefix, onWord, dataColon, colonSlash, schemeSep, httpSlash}, scriptSink.triggers, scriptCode.triggers, lineInjection.triggers}
+	for _, gs := range []gates{sqlGrammar, codeExec, quotedCode, remoteInclude} {
+		for _, g := range gs {
+			out = append(out, g.triggers)
+		}
+	}
+	return out
+}
+
+// firstSlow is what text.first replaces: one strings.Contains per literal.
+func firstSlow(v string, ls lits) string {
+	for _, l := range ls {
+		if strings.Contains(v, l.s) {
+			return l.s
+		}
+	}
+	return ""
+}
+
+func checkLiterals(t *testing.T, v, w string) {
+	var tx text
+	tx.reset(v)
+	for _, ls := range allLits() {
+		if got, want := tx.first(ls), firstSlow(v, ls); got != want {
+			t.Fatalf("first(%q) = %q, strings.Contains finds %q", v, got, want)
+		}
+		if got, want := tx.any(ls), firstSlow(v, ls) != ""; got != want {
+			t.Fatalf("any(%q) = %v, want %v", v, got, want)
+		}
+	}
+	l := newLiteral(w)
+	if got, want := tx.contains(&l), strings.Contains(v, w); got != want {
+		t.Fatalf("contains(%q, %q) = %v, want %v", v, w, got, want)
+	}
+	for c := range 256 {
+		if got, want := tx.hasByte(byte(c)), strings.IndexByte(v, byte(c)) >= 0; got != want {
+			t.Fatalf("hasByte(%q, %d) = %v, want %v", v, c, got, want)
+		}
+	}
+}
+
+// xssPrecheck is the condition detectXSS tests before libinjection: without a '<' or an '='
+// libinjection.IsXSS is false.
+func checkXSSPrecheck(t *testing.T, v string) {
+	if !strings.ContainsAny(v, "<=") && libinjection.IsXSS(v) {
+		t.Fatalf("libinjection.IsXSS(%q) without '<' or '='", v)
+	}
+}
+
+// corpusValues are the normalised values of the corpus records: paths, query pairs, headers,
+// bodies.
+func corpusValues(t *testing.T) []string {
+	var out []string
+	for _, name := range []string{"attacks.visible.jsonl", "benign.visible.jsonl"} {
+		for _, r := range loadCorpus(t, name) {
+			raws := []string{r.Path, r.Query, r.Body}
+			for _, kv := range strings.Split(r.Query+"&"+r.Body, "&") {
+				k, v, _ := strings.Cut(kv, "=")
+				raws = append(raws, k, v)
+			}
+			for _, h := range r.Headers {
+				raws = append(raws, h)
+			}
+			for _, raw := range raws {
+				out = append(out, raw, Normalize(raw, true), decodeOnce(raw, true))
+			}
+		}
+	}
+	return out
+}
+
+func TestFastPathsOnCorpus(t *testing.T) {
+	for _, v := range corpusValues(t) {
+		checkLiterals(t, v, "")
+		checkXSSPrecheck(t, v)
+	}
+}
+
+func fastSeeds(f *testing.F) {
+	for _, s := range []string{"", "/etc/passwd", "x onerror=alert(1)", "<svg/onload=1>", "a' or 1=1--", "${jndi:ldap://x}", "\r\nset-cookie: a", "169.254.169.254"} {
+		f.Add(s, "on")
+	}
+}
+
+func FuzzLiterals(f *testing.F) {
+	fastSeeds(f)
+	f.Fuzz(func(t *testing.T, v, w string) { checkLiterals(t, v, w) })
+}
+
+func FuzzXSSPrecheck(f *testing.F) {
+	fastSeeds(f)
+	f.Fuzz(func(t *testing.T, v, _ string) { checkXSSPrecheck(t, v) })
+}
