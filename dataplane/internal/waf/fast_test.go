@@ -107,3 +107,71 @@ func FuzzXSSPrecheck(f *testing.F) {
 	fastSeeds(f)
 	f.Fuzz(func(t *testing.T, v, _ string) { checkXSSPrecheck(t, v) })
 }
+
+// checkUnencoded: for a value unencoded accepts, Normalize and decodeOnce are fold.
+func checkUnencoded(t *testing.T, v string, plus bool) {
+	if !unencoded(v, plus) {
+		return
+	}
+	want := fold(v, 0)
+	if got := Normalize(v, plus); got != want {
+		t.Fatalf("Normalize(%q, %v) = %q, fold gives %q", v, plus, got, want)
+	}
+	if got := decodeOnce(v, plus); got != want {
+		t.Fatalf("decodeOnce(%q, %v) = %q, fold gives %q", v, plus, got, want)
+	}
+}
+
+// checkNeeds: every match of a gate's expression has the bytes the gate needs.
+func checkNeeds(t *testing.T, v string) {
+	for _, gs := range []gates{sqlGrammar, codeExec, quotedCode, remoteInclude, {scriptSink, scriptCode, lineInjection}} {
+		for _, g := range gs {
+			if m := g.re.FindString(v); m != "" {
+				for i := 0; i < len(g.needs); i++ {
+					if !strings.Contains(v, g.needs[i:i+1]) {
+						t.Fatalf("%s matches %q, which has no %q", g.re, v, g.needs[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestUnencodedAndNeedsOnCorpus(t *testing.T) {
+	for _, v := range corpusValues(t) {
+		checkUnencoded(t, v, false)
+		checkUnencoded(t, v, true)
+		checkNeeds(t, v)
+	}
+}
+
+func FuzzUnencodedAndNeeds(f *testing.F) {
+	fastSeeds(f)
+	f.Fuzz(func(t *testing.T, v, _ string) {
+		checkUnencoded(t, v, false)
+		checkUnencoded(t, v, true)
+		checkNeeds(t, v)
+	})
+}
+
+func checkIsSQLi(t *testing.T, v string) {
+	ok, fp := isSQLi(v)
+	wantOK, wantFP := libinjection.IsSQLi(v)
+	if ok != wantOK || fp != wantFP {
+		t.Fatalf("isSQLi(%q) = %v %q, libinjection.IsSQLi gives %v %q", v, ok, fp, wantOK, wantFP)
+	}
+}
+
+func TestIsSQLiOnCorpus(t *testing.T) {
+	for _, v := range corpusValues(t) {
+		checkIsSQLi(t, v)
+		checkIsSQLi(t, "1 "+v)
+	}
+}
+
+func FuzzIsSQLi(f *testing.F) {
+	fastSeeds(f)
+	f.Add("x' sP_password", "")
+	f.Add("0x4142 union select b'01', e'\\n', n'x', q'[x]', u&'x', x'41' #", "")
+	f.Fuzz(func(t *testing.T, v, _ string) { checkIsSQLi(t, v) })
+}

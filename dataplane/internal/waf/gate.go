@@ -107,6 +107,7 @@ func (t *text) any(ls lits) bool {
 // (a browser's User-Agent, a sentence) away from it.
 type gated struct {
 	triggers lits
+	needs    string // bytes every match of re contains
 	re       *regexp.Regexp
 }
 
@@ -114,7 +115,20 @@ func gate(expr string, triggers ...string) gated {
 	return gated{triggers: newLits(triggers...), re: regexp.MustCompile(expr)}
 }
 
+// gateNeeding is gate for an expression whose every match contains each byte of needs: a
+// value without one of them is not given to the regexp engine.
+func gateNeeding(needs, expr string, triggers ...string) gated {
+	g := gate(expr, triggers...)
+	g.needs = needs
+	return g
+}
+
 func (g *gated) find(t *text) string {
+	for i := 0; i < len(g.needs); i++ {
+		if !t.hasByte(g.needs[i]) {
+			return ""
+		}
+	}
 	if t.any(g.triggers) {
 		return g.re.FindString(t.s)
 	}

@@ -13,6 +13,7 @@ package waf
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 )
@@ -166,7 +167,13 @@ func check(rules ruleSet, loc Location, name, raw string, plus bool) Match {
 	if rules == 0 || raw == "" || plain(raw) {
 		return Match{}
 	}
-	v := Normalize(raw, plus)
+	var v string
+	simple := unencoded(raw, plus)
+	if simple {
+		v = fold(raw, 0) // what Normalize and decodeOnce both give for it
+	} else {
+		v = Normalize(raw, plus)
+	}
 	var tv, tsql text
 	tv.reset(v)
 	for r := range numRules {
@@ -174,7 +181,7 @@ func check(rules ruleSet, loc Location, name, raw string, plus bool) Match {
 			continue
 		}
 		in := &tv
-		if r == SQLInjection {
+		if r == SQLInjection && !simple {
 			in = tv.derive(decodeOnce(raw, plus), &tsql)
 		}
 		if pattern := detect(r, in, loc, name); pattern != "" {
@@ -235,6 +242,19 @@ func eachSegment(path string, detector func(*text) string) string {
 		}
 	}
 	return ""
+}
+
+// unencoded reports whether s has nothing Normalize decodes: no escape ('%', '&', '\\', '+'
+// when plus) and no byte outside ASCII. Normalize and decodeOnce then only lower its letters
+// and drop its NUL bytes, as fold does (TestUnencoded).
+func unencoded(s string, plus bool) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf, c == '%', c == '&', c == '\\', c == '+' && plus:
+			return false
+		}
+	}
+	return true
 }
 
 // rulesFor removes from rules those the field exclusions turn off for name.
