@@ -11,6 +11,7 @@
 package waf
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -317,8 +318,29 @@ func sqliCandidate(v string) bool {
 
 // fileHeader reports whether a header carries a file name (X-Filename, X-File-Name).
 func fileHeader(name string) bool {
-	n := strings.ToLower(name)
+	var buf [64]byte
+	if len(name) <= len(buf) && isASCII(name) { // header names are: lowered without allocating
+		n := buf[:len(name)]
+		for i := range n {
+			c := name[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			n[i] = c
+		}
+		return bytes.Contains(n, []byte("file")) && bytes.Contains(n, []byte("name"))
+	}
+	n := strings.ToLower(name) // Unicode folding: 'İ' lowers to 'i'
 	return strings.Contains(n, "file") && strings.Contains(n, "name")
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // scriptFileName matches a file name a web server would run as a script: a PHP, JSP, ASP or
