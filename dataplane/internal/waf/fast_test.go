@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/corazawaf/libinjection-go"
+
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/waf/sqli"
 )
 
 // The fast paths of the detectors must give exactly what the plain code they replace gives:
@@ -155,17 +157,21 @@ func FuzzUnencodedAndNeeds(f *testing.F) {
 }
 
 func checkIsSQLi(t *testing.T, v string) {
-	ok, fp := isSQLi(v)
+	ok, fp := sqli.IsSQLi(v)
 	wantOK, wantFP := libinjection.IsSQLi(v)
 	if ok != wantOK || fp != wantFP {
-		t.Fatalf("isSQLi(%q) = %v %q, libinjection.IsSQLi gives %v %q", v, ok, fp, wantOK, wantFP)
+		t.Fatalf("sqli.IsSQLi(%q) = %v %q, libinjection.IsSQLi gives %v %q", v, ok, fp, wantOK, wantFP)
 	}
 }
 
+// TestIsSQLiOnCorpus compares package sqli (libinjection-go without its allocations) with
+// libinjection-go on the corpus values, as they are and in upper and lower case.
 func TestIsSQLiOnCorpus(t *testing.T) {
 	for _, v := range corpusValues(t) {
-		checkIsSQLi(t, v)
-		checkIsSQLi(t, "1 "+v)
+		for _, s := range []string{v, strings.ToUpper(v), strings.ToLower(v)} {
+			checkIsSQLi(t, s)
+			checkIsSQLi(t, "1 "+s)
+		}
 	}
 }
 
