@@ -82,10 +82,19 @@ func newLits(words ...string) lits {
 	return ls
 }
 
+// may is a first, inlined test of contains: whether t has the literal's first byte pair.
+func (t *text) may(l *literal) bool {
+	if len(l.pairs) == 0 {
+		return true
+	}
+	h := l.pairs[0]
+	return t.pairs[h>>6]&(1<<(h&63)) != 0
+}
+
 // first returns the first literal of ls that occurs in t, or "".
 func (t *text) first(ls lits) string {
 	for i := range ls {
-		if t.contains(&ls[i]) {
+		if t.may(&ls[i]) && t.contains(&ls[i]) {
 			return ls[i].s
 		}
 	}
@@ -95,7 +104,7 @@ func (t *text) first(ls lits) string {
 // any reports whether a literal of ls occurs in t.
 func (t *text) any(ls lits) bool {
 	for i := range ls {
-		if t.contains(&ls[i]) {
+		if t.may(&ls[i]) && t.contains(&ls[i]) {
 			return true
 		}
 	}
