@@ -175,6 +175,13 @@ func TestIsSQLiOnCorpus(t *testing.T) {
 	}
 }
 
+func FuzzIsSQLi(f *testing.F) {
+	fastSeeds(f)
+	f.Add("x' sP_password", "")
+	f.Add("0x4142 union select b'01', e'\\n', n'x', q'[x]', u&'x', x'41' #", "")
+	f.Fuzz(func(t *testing.T, v, _ string) { checkIsSQLi(t, v) })
+}
+
 func TestFileHeader(t *testing.T) {
 	for _, name := range []string{"X-Filename", "X-File-Name", "X-FILE-NAME", "Content-Type", "X-Fİle-Name", "Filename-X", "X-Name", "X-File", ""} {
 		n := strings.ToLower(name)

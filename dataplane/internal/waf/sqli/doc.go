@@ -6,6 +6,6 @@
 //
 // The only changes, marked "proxy-manager:", are in searchKeyword (sqli_helpers.go: ASCII
 // keys upper-cased on the stack) and merge (sqli.go: the two words joined on the stack);
-// answers and fingerprints are upstream's. FuzzIsSQLi and waf's TestIsSQLiOnCorpus compare
+// answers and fingerprints are upstream's. waf's TestIsSQLiOnCorpus and FuzzIsSQLi compare
 // IsSQLi with upstream's, which the WAF still uses for XSS.
 package sqli
