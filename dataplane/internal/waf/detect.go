@@ -5,27 +5,25 @@ import (
 	"strings"
 
 	"github.com/corazawaf/libinjection-go"
-
-	"github.com/proxy-manager/proxy-manager/dataplane/internal/waf/sqli"
 )
 
 // The detectors read a normalised value (Normalize: decoded, lower-case) and return what
 // matched, for the event, or "".
 
-// detectSQLi: libinjection's SQL tokenizer and fingerprints (package sqli) (which know a sentence with SQL
+// detectSQLi: libinjection's SQL tokenizer and fingerprints (which know a sentence with SQL
 // words from SQL), then NoSQL operators and LDAP filter injection.
 //
 // v is the value decoded once (as the application reads it): SQL is not decoded again by a
 // database, and decoding more turns percent-encoded text into quotes that were never there.
 func detectSQLi(t *text) string {
 	v := t.s
-	if ok, fp := sqli.IsSQLi(v); ok && (!weakFingerprint(fp) || quoteBreakout(v)) {
+	if ok, fp := isSQLi(v); ok && (!weakFingerprint(fp) || quoteBreakout(v)) {
 		return "libinjection sqli " + fp
 	}
 	// A fragment meant to follow a number in the query (" or 1=1 --", ") waitfor delay"):
 	// libinjection reads it in that context.
 	if leftOperand(v) {
-		if ok, fp := sqli.IsSQLi("1 " + v); ok {
+		if ok, fp := isSQLi("1 " + v); ok {
 			return "libinjection sqli 1" + fp
 		}
 	}
@@ -48,6 +46,29 @@ func detectSQLi(t *text) string {
 		}
 	}
 	return ""
+}
+
+// isSQLi is libinjection.IsSQLi(v), with v given in upper case: libinjection upper-cases
+// each word it looks up (an allocation per word) and reads letters in either case, so upper-
+// case input gives the same answer, cheaper. Its one case-sensitive test is a search for
+// "sp_password": such a value is given as it is. FuzzIsSQLi compares the two.
+func isSQLi(v string) (bool, string) {
+	if strings.Contains(v, "sp_password") {
+		return libinjection.IsSQLi(v)
+	}
+	return libinjection.IsSQLi(upperASCII(v))
+}
+
+func upperASCII(s string) string {
+	b := make([]byte, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return string(b)
 }
 
 // weakFingerprint: a fingerprint of strings, words, operators and comments only, without a

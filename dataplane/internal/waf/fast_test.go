@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"github.com/corazawaf/libinjection-go"
-
-	"github.com/proxy-manager/proxy-manager/dataplane/internal/waf/sqli"
 )
 
 // The fast paths of the detectors must give exactly what the plain code they replace gives:
@@ -157,21 +155,17 @@ func FuzzUnencodedAndNeeds(f *testing.F) {
 }
 
 func checkIsSQLi(t *testing.T, v string) {
-	ok, fp := sqli.IsSQLi(v)
+	ok, fp := isSQLi(v)
 	wantOK, wantFP := libinjection.IsSQLi(v)
 	if ok != wantOK || fp != wantFP {
-		t.Fatalf("sqli.IsSQLi(%q) = %v %q, libinjection.IsSQLi gives %v %q", v, ok, fp, wantOK, wantFP)
+		t.Fatalf("isSQLi(%q) = %v %q, libinjection.IsSQLi gives %v %q", v, ok, fp, wantOK, wantFP)
 	}
 }
 
-// TestIsSQLiOnCorpus compares package sqli (libinjection-go without its allocations) with
-// libinjection-go on the corpus values, as they are and in upper and lower case.
 func TestIsSQLiOnCorpus(t *testing.T) {
 	for _, v := range corpusValues(t) {
-		for _, s := range []string{v, strings.ToUpper(v), strings.ToLower(v)} {
-			checkIsSQLi(t, s)
-			checkIsSQLi(t, "1 "+s)
-		}
+		checkIsSQLi(t, v)
+		checkIsSQLi(t, "1 "+v)
 	}
 }
 
