@@ -7,18 +7,20 @@ import "strings"
 // separator: ; | & ` $( or a newline) and what follows it (an option, a system path). Words
 // that are also English words need both; names that are nothing but commands (whoami,
 // ifconfig) need only the separator.
-func detectCommand(v string) string {
-	c := shellCanon(v)
+func detectCommand(t *text) string {
+	var tmp text
+	ct := t.derive(shellCanon(t.s), &tmp)
+	c := ct.s
 	if m := shellCommand(c); m != "" {
 		return m
 	}
-	if m := codeExec.find(c); m != "" {
+	if m := codeExec.find(ct); m != "" {
 		return m
 	}
-	if m := quotedCode.find(v); m != "" {
+	if m := quotedCode.find(t); m != "" {
 		return m
 	}
-	if strings.IndexByte(c, '(') < 0 && strings.IndexByte(c, '@') < 0 {
+	if !ct.hasByte('(') && !ct.hasByte('@') {
 		return ""
 	}
 	if m := codeCall(stripComments(c)); m != "" {
@@ -251,18 +253,18 @@ func firstField(s string) string {
 
 // codeExec: code for an interpreter down the line, found anywhere in a value.
 var codeExec = gates{
-	gate(`\(\s*\)\s*\{[^}]*;\s*\}`, "{"), // shellshock
-	gate(`\$\{?ifs\b`, "ifs"),            // $IFS as a space
+	gateNeeding("(){};", `\(\s*\)\s*\{[^}]*;\s*\}`, "{"), // shellshock
+	gate(`\$\{?ifs\b`, "ifs"),                            // $IFS as a space
 	gate(`\b(sh|bash|zsh|ksh|dash|csh|cmd|cmd\.exe|powershell|pwsh|python[0-9.]*|perl|ruby|php|node)\s+[-/](c|e|r|command|enc|encodedcommand|nop|exec)\b`, " -", " /"),
 	gate(`/dev/(tcp|udp)/`, "/dev/"),
 	gate(`%(systemroot|windir|comspec|programfiles|userprofile|appdata)%`, "%"),
-	gate(`\bfor\s+(/[a-z]\s+)?%%?~?[a-z/]\s+in\s*\(`, "for"), // cmd.exe loops
-	gate(`\$\{\s*(\$\{|[a-z0-9]*:|::-)`, "${"),               // Log4Shell lookups (${jndi:, ${${env:x:-j}ndi...)
-	gate(`<\?(php|=|\s)`, "<?"),                              // PHP open tags
+	gateNeeding("%(", `\bfor\s+(/[a-z]\s+)?%%?~?[a-z/]\s+in\s*\(`, "for"), // cmd.exe loops
+	gate(`\$\{\s*(\$\{|[a-z0-9]*:|::-)`, "${"),                            // Log4Shell lookups (${jndi:, ${${env:x:-j}ndi...)
+	gate(`<\?(php|=|\s)`, "<?"),                                           // PHP open tags
 	gate(`\$_(get|post|request|server|cookie|files|env|session)\b|\$globals\b`, "$_", "$globals"),
 	gate(`\bo:\d+:"?[a-z_\\][a-z0-9_\\]*"?:\d+:\{|\ba:\d+:\{[sioabd]:`, ":{"),  // PHP serialised objects
 	gate(`<!--\s*#\s*(exec|include|echo|config|printenv|set|fsize)\b`, "<!--"), // server-side includes
-	gate(`\{\{[^}]{0,80}[*()\[\]][^}]{0,80}\}\}`, "{{"),                        // template injection
+	gateNeeding("}", `\{\{[^}]{0,80}[*()\[\]][^}]{0,80}\}\}`, "{{"),            // template injection
 	gate(`<#(assign|include|import)|freemarker\.template|#set\s*\(|<%[=@!]?[^%]*%>|#\{[^}]*[(.*][^}]*\}`, "<#", "freemarker", "#set", "<%", "#{"),
 	gate(`\bjava\.[a-z.]*(runtime|processbuilder)\b|\bjava\.(lang|io|net|util\.zip)\.|\bjavax\.(script|naming|management)|processbuilder|runtime\.getruntime|getruntime\(|\bclass\.forname|classloader\b|\bognl\b|#_memberaccess`,
 		"java", "processbuilder", "runtime", "class", "ognl", "memberaccess"),
@@ -273,7 +275,7 @@ var codeExec = gates{
 
 // quotedCode: code recognised by its quotes, read before shellCanon removes them.
 var quotedCode = gates{
-	gate(`\$\s*\{\s*(['"$@]|[a-z_]+\s*\})`, "{"), // PHP complex variables: ${'a'}, ${$a}, ${ CONSTANT }
+	gateNeeding("$", `\$\s*\{\s*(['"$@]|[a-z_]+\s*\})`, "{"), // PHP complex variables: ${'a'}, ${$a}, ${ CONSTANT }
 }
 
 // codeFuncs run code or commands in PHP and JavaScript.

@@ -15,18 +15,19 @@ import (
 //
 // v is the value decoded once (as the application reads it): SQL is not decoded again by a
 // database, and decoding more turns percent-encoded text into quotes that were never there.
-func detectSQLi(v string) string {
-	if ok, fp := libinjection.IsSQLi(v); ok && (!weakFingerprint(fp) || quoteBreakout(v)) {
+func detectSQLi(t *text) string {
+	v := t.s
+	if ok, fp := isSQLi(v); ok && (!weakFingerprint(fp) || quoteBreakout(v)) {
 		return "libinjection sqli " + fp
 	}
 	// A fragment meant to follow a number in the query (" or 1=1 --", ") waitfor delay"):
 	// libinjection reads it in that context.
 	if leftOperand(v) {
-		if ok, fp := libinjection.IsSQLi("1 " + v); ok {
+		if ok, fp := isSQLi("1 " + v); ok {
 			return "libinjection sqli 1" + fp
 		}
 	}
-	if m := sqlGrammar.find(v); m != "" {
+	if m := sqlGrammar.find(t); m != "" {
 		return "sql " + m
 	}
 	if strings.IndexByte(v, '$') >= 0 {
@@ -34,7 +35,7 @@ func detectSQLi(v string) string {
 			return "nosql " + m
 		}
 	}
-	if strings.Contains(v, "db.") {
+	if t.contains(&dbDot) {
 		if m := mongoShell.FindString(v); m != "" {
 			return "nosql " + m
 		}
@@ -45,6 +46,29 @@ func detectSQLi(v string) string {
 		}
 	}
 	return ""
+}
+
+// isSQLi is libinjection.IsSQLi(v), with v given in upper case: libinjection upper-cases
+// each word it looks up (an allocation per word) and reads letters in either case, so upper-
+// case input gives the same answer, cheaper. Its one case-sensitive test is a search for
+// "sp_password": such a value is given as it is. FuzzIsSQLi compares the two.
+func isSQLi(v string) (bool, string) {
+	if strings.Contains(v, "sp_password") {
+		return libinjection.IsSQLi(v)
+	}
+	return libinjection.IsSQLi(upperASCII(v))
+}
+
+func upperASCII(s string) string {
+	b := make([]byte, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return string(b)
 }
 
 // weakFingerprint: a fingerprint of strings, words, operators and comments only, without a
@@ -90,7 +114,7 @@ var (
 		gate(`\bselect\s+(@@|\*\s+from\b|current_user\b|session_user\b|(user|version|database)\s*\()|\bunion(\s+all|\s+distinct)?\s*\(?\s*select\b`, "select"),
 		gate(`;\s*(drop\s+(table|database)|truncate\b|insert\s+into|delete\s+from|alter\s+table|create\s+(table|user|function)|declare\s+@|exec(ute)?\s+(master|xp_|sp_|immediate)|shutdown\b|replace\s*\()|\bexec(ute)?\s+(master\.|xp_|sp_|immediate\b)`,
 			"drop", "truncate", "insert", "delete", "alter", "create", "declare", "exec", "shutdown", "replace"),
-		gate(`\b(or|and|having)\s+\d+\s*=\s*\d+`, "or ", " or", "and ", " and", "having"),
+		gateNeeding("=", `\b(or|and|having)\s+\d+\s*=\s*\d+`, "or ", " or", "and ", " and", "having"),
 		gate(`\border\s+by\s+\d+\s*(--|#|/\*|$)`, "order"),
 	}
 	noSQLOperator = regexp.MustCompile(`\$(where|ne|eq|gt|gte|lt|lte|regex|or|and|nor|not|nin|in|exists|expr|elemmatch|all|size|type|mod|text|function|accumulator)\b\s*(\]|:|=|'|"|$)`)
@@ -104,38 +128,42 @@ var (
 // detectXSS: libinjection's HTML5 tokenizer in the contexts a value can land in, then what
 // it leaves out: tags that load or run something, event attributes of any name (browsers add
 // new ones), script URLs and CSS that runs script, and script written without any tag.
-func detectXSS(v string) string {
-	if strings.Contains(v, "+ad") {
-		v = utf7.Replace(v) // UTF-7: +ADw-script+AD4-
+func detectXSS(t *text) string {
+	if t.contains(&utf7Prefix) {
+		var tmp text
+		t = t.derive(utf7.Replace(t.s), &tmp) // UTF-7: +ADw-script+AD4-
 	}
-	if strings.ContainsAny(v, "<>\"'`=:(") && libinjection.IsXSS(v) {
+	v := t.s
+	// libinjection finds nothing without a '<' (a tag, a comment, a doctype) or an '=' (an
+	// attribute's value): its HTML5 tokenizer makes no other token it judges.
+	if (t.hasByte('<') || t.hasByte('=')) && libinjection.IsXSS(v) {
 		return "libinjection xss"
 	}
-	if strings.IndexByte(v, '<') >= 0 {
+	if t.hasByte('<') {
 		if m := activeTag.FindString(v); m != "" {
 			return m
 		}
 	}
-	if strings.Contains(v, "on") && strings.IndexByte(v, '=') >= 0 {
+	if t.hasByte('=') && t.contains(&onWord) {
 		if m := eventAttribute.FindString(v); m != "" {
 			return m
 		}
 	}
-	if strings.Contains(v, "script") || strings.Contains(v, "url") || strings.Contains(v, "expression") {
+	if t.any(scriptURLWords) {
 		c := stripControls(v)
 		if m := scriptURL.FindString(c); m != "" {
 			return m
 		}
 	}
-	if strings.Contains(v, "data:") {
+	if t.contains(&dataColon) {
 		if m := dataURL.FindString(v); m != "" {
 			return m
 		}
 	}
-	if m := scriptSink.find(v); m != "" {
+	if m := scriptSink.find(t); m != "" {
 		return m
 	}
-	if scriptCode.find(v) != "" || strings.ContainsAny(v, "'\"+/") && scriptCodeWords(v) {
+	if scriptCode.find(t) != "" || (t.hasByte('\'') || t.hasByte('"') || t.hasByte('+') || t.hasByte('/')) && t.any(scriptWords) {
 		if m := scriptCode.re.FindString(jsCanon(v)); m != "" {
 			return m
 		}
@@ -165,16 +193,15 @@ var (
 		"top[", "self[", "window[", "parent[", "frames[", "globalthis[", "document[", "document.", "window.", "function(", "reflect.", ".call", "alert", "prompt", "confirm", "eval")
 )
 
-// scriptCodeWords reports whether v names what scriptCode looks for, for a value whose
-// script may be cut up by quotes, comments or spaces (document /**/ . cookie).
-func scriptCodeWords(v string) bool {
-	for _, w := range [...]string{"top", "self", "window", "parent", "frames", "globalthis", "document", "function", "reflect", "call", "alert", "prompt", "confirm", "eval"} {
-		if strings.Contains(v, w) {
-			return true
-		}
-	}
-	return false
-}
+// scriptWords are what scriptCode looks for, for a value whose script may be cut up by
+// quotes, comments or spaces (document /**/ . cookie).
+var scriptWords = newLits("top", "self", "window", "parent", "frames", "globalthis", "document", "function", "reflect", "call", "alert", "prompt", "confirm", "eval")
+
+// Literals the detectors test before they run a regular expression.
+var (
+	dbDot, utf7Prefix, onWord, dataColon = newLiteral("db."), newLiteral("+ad"), newLiteral("on"), newLiteral("data:")
+	scriptURLWords                       = newLits("script", "url", "expression")
+)
 
 // jsCanon removes from v what script can be cut up with: white space, /* comments */,
 // quotes and '+' (string concatenation).
@@ -216,8 +243,10 @@ func stripControls(s string) string {
 // stream wrappers and cloud metadata addresses. hidden also refuses hidden files and
 // directories (/.git/, /.env): only for the URL path, where nginx configurations refuse them
 // too; /.well-known/ is allowed.
-func detectTraversal(v string, hidden bool) string {
-	c := pathCanon(v)
+func detectTraversal(t *text, hidden bool) string {
+	var tmp text
+	t = t.derive(pathCanon(t.s), &tmp)
+	c := t.s
 	if n, deep := dotDots(c); n >= 2 {
 		return "../../"
 	} else if n == 1 && (deep || strings.HasPrefix(c, "/../")) {
@@ -226,27 +255,21 @@ func detectTraversal(v string, hidden bool) string {
 	if i := strings.Index(c, "$/"); i >= 2 && c[i-2] == '/' && 'a' <= c[i-1] && c[i-1] <= 'z' {
 		return c[i-2 : i+2] // a Windows administrative share (\\host\c$\)
 	}
-	for _, f := range sensitiveFiles {
-		if strings.Contains(c, f) {
-			return f
+	if f := t.first(sensitiveFiles); f != "" {
+		return f
+	}
+	if t.contains(&colonSlash) { // also every "://"
+		if w := t.first(wrappers); w != "" {
+			return w
 		}
 	}
-	if strings.Contains(c, "://") || strings.Contains(c, ":/") {
-		for _, w := range wrappers {
-			if strings.Contains(c, w) {
-				return w
-			}
-		}
-	}
-	if strings.Contains(c, "://") {
-		if m := remoteInclude.find(c); m != "" {
+	if t.contains(&schemeSep) {
+		if m := remoteInclude.find(t); m != "" {
 			return m
 		}
 	}
-	for _, m := range metadataHosts {
-		if strings.Contains(c, m) {
-			return m
-		}
+	if m := t.first(metadataHosts); m != "" {
+		return m
 	}
 	if hidden {
 		if h := hiddenSegment(c); h != "" {
@@ -313,18 +336,20 @@ func dotDots(c string) (n int, deep bool) {
 var (
 	systemDirs = []string{"/etc/", "/windows/", "/winnt/", "/boot.ini", "/proc/", "/var/", "/usr/", "/root/", "/home/", "/.ssh", "/.htaccess", "/.htpasswd", "/.env", "/.git"}
 	// Files an application never serves and attackers always ask for.
-	sensitiveFiles = []string{
+	sensitiveFiles = newLits(
 		"etc/passwd", "etc/shadow", "etc/gshadow", "etc/group", "etc/hosts", "etc/issue", "etc/master.passwd", "etc/sudoers",
 		"etc/subuid", "etc/subgid", "etc/crontab", "etc/fstab", "/sys/class/", "/sys/kernel/", "ntuser.dat",
 		"proc/self/", "/proc/version", "boot.ini", "win.ini", "system.ini", "windows/system32", "winnt/system32",
 		"repair/sam", "/.htaccess", "/.htpasswd", "web.config", "/id_rsa", "/.ssh/", "/.aws/", "/.docker/",
 		"/.kube/", "/.git/", "wp-config.php", "/var/log/", "httpd.conf", "/var/lib/php/sess",
-	}
+	)
 	// A URL cut by a trailing '?' (the rest of the path the application appends becomes its
 	// query: remote file inclusion), and Apache's unix: socket proxy syntax (SSRF).
 	remoteInclude = gates{gate(`^\s*(https?|ftps?)://[^?\s]*\?$|\bunix:[^|]*\|\s*https?:`, "?", "unix:")}
-	wrappers      = []string{"file:/", "php://", "phar://", "zip://", "expect://", "glob://", "data://", "gopher://", "dict://", "jar:file", "netdoc:/"}
-	metadataHosts = []string{"169.254.169.254", "metadata.google.internal", "100.100.100.200", "fd00:ec2::254", "metadata.azure"}
+	wrappers      = newLits("file:/", "php://", "phar://", "zip://", "expect://", "glob://", "data://", "gopher://", "dict://", "jar:file", "netdoc:/")
+	metadataHosts = newLits("169.254.169.254", "metadata.google.internal", "100.100.100.200", "fd00:ec2::254", "metadata.azure")
+	colonSlash    = newLiteral(":/")
+	schemeSep     = newLiteral("://")
 )
 
 // hiddenSegment returns a path segment that starts with a dot, other than /.well-known/.
@@ -347,15 +372,14 @@ func hiddenSegment(p string) string {
 
 // detectHeaders: scanners and attack tools by their signature, CR/LF injection (a header or
 // a response smuggled in a value), a request line smuggled in a value.
-func detectHeaders(v string, loc Location) string {
+func detectHeaders(t *text, loc Location) string {
+	v := t.s
 	if loc == LocHeader {
-		for _, s := range scannerSignatures {
-			if strings.Contains(v, s) {
-				return s
-			}
+		if s := t.first(scannerSignatures); s != "" {
+			return s
 		}
 	}
-	if strings.ContainsAny(v, "\r\n") {
+	if t.hasByte('\r') || t.hasByte('\n') {
 		if m := crlfHeader.FindString(v); m != "" {
 			return "crlf " + strings.TrimSpace(m)
 		}
@@ -364,11 +388,11 @@ func detectHeaders(v string, loc Location) string {
 		}
 		// A header or a mail or IMAP command on a line of its own: fields of a URL or a cookie
 		// have no lines (bodies do: a textarea).
-		if m := lineInjection.find(v); m != "" && (loc == LocQuery || loc == LocCookie || strings.Contains(m, " to:") || strings.Contains(m, " from:")) {
+		if m := lineInjection.find(t); m != "" && (loc == LocQuery || loc == LocCookie || strings.Contains(m, " to:") || strings.Contains(m, " from:")) {
 			return "crlf " + strings.TrimSpace(m)
 		}
 	}
-	if strings.Contains(v, "http/") {
+	if t.contains(&httpSlash) {
 		if m := requestLine.FindString(v); m != "" {
 			return m
 		}
@@ -377,11 +401,12 @@ func detectHeaders(v string, loc Location) string {
 }
 
 var (
-	scannerSignatures = []string{
+	scannerSignatures = newLits(
 		"sqlmap", "nikto", "nmap", "masscan", "zgrab", "openvas", "arachni", "fuzz faster u fool", "ffuf/", "wfuzz",
 		"dirbuster", "gobuster", "nuclei", "acunetix", "netsparker", "w3af", "havij", "wpscan", "whatweb", "nessus",
 		"commix", "jaeles", "burpcollaborator", "oast.", "interact.sh", "dnslog.", "zmeu", "morfeus", "paros/",
-	}
+	)
+	httpSlash     = newLiteral("http/")
 	crlfHeader    = regexp.MustCompile(`[\r\n]\s*(set-cookie|content-length|content-type|location|refresh|transfer-encoding|access-control-[a-z-]+|x-xss-protection|content-security-policy|http/\d)\s*[:/]`)
 	lineInjection = gate(`[\r\n]\s*([a-z][a-z0-9-]*\s*:\s*\S|(rcpt\s+to|mail\s+from)\s*:|(quit|data|helo|ehlo|vrfy|expn|noop|rset)\s*($|[\r\n])|[a-z]\d+\s+(capability|fetch|login|select|logout|list)\b)`, "\n", "\r")
 	requestLine   = regexp.MustCompile(`\b(get|post|head|put|delete|options|trace|connect|patch)\s+\S+\s+http/\d`)

@@ -2,7 +2,6 @@ package waf
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -198,52 +197,6 @@ func (b *replayBody) Read(p []byte) (int, error) {
 }
 
 func (b *replayBody) Close() error { return b.rest.Close() }
-
-// jsonFields inspects the keys and string values of a JSON document; a value is named by its
-// innermost key. A truncated document is inspected up to where it was cut.
-func jsonFields(rules ruleSet, fields []exclusion, data []byte) Match {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	type frame struct {
-		object, key bool // key: the next string is a key
-		name        string
-	}
-	stack := []frame{{}}
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return Match{}
-		}
-		top := &stack[len(stack)-1]
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				stack = append(stack, frame{object: t == '{', key: t == '{', name: top.name})
-				continue
-			default:
-				if len(stack) > 1 {
-					stack = stack[:len(stack)-1]
-				}
-			}
-		case string:
-			if top.object && top.key {
-				top.name = t
-				top.key = false
-				if m := check(rulesFor(rules, fields, t), LocBodyName, t, t, false); m.Found() {
-					return m
-				}
-				continue
-			}
-			if m := check(rulesFor(rules, fields, top.name), LocBody, top.name, t, false); m.Found() {
-				return m
-			}
-		}
-		if top := &stack[len(stack)-1]; top.object {
-			top.key = true
-		}
-	}
-}
 
 // multipartFields inspects the values of a multipart form and the names of its files (not
 // their contents).

@@ -11,8 +11,10 @@
 package waf
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 )
@@ -166,14 +168,22 @@ func check(rules ruleSet, loc Location, name, raw string, plus bool) Match {
 	if rules == 0 || raw == "" || plain(raw) {
 		return Match{}
 	}
-	v := Normalize(raw, plus)
+	var v string
+	simple := unencoded(raw, plus)
+	if simple {
+		v = fold(raw, 0) // what Normalize and decodeOnce both give for it
+	} else {
+		v = Normalize(raw, plus)
+	}
+	var tv, tsql text
+	tv.reset(v)
 	for r := range numRules {
 		if !rules.has(r) {
 			continue
 		}
-		in := v
-		if r == SQLInjection {
-			in = decodeOnce(raw, plus)
+		in := &tv
+		if r == SQLInjection && !simple {
+			in = tv.derive(decodeOnce(raw, plus), &tsql)
 		}
 		if pattern := detect(r, in, loc, name); pattern != "" {
 			if len(v) > MaxSnippet {
@@ -188,26 +198,27 @@ func check(rules ruleSet, loc Location, name, raw string, plus bool) Match {
 	return Match{}
 }
 
-func detect(r Rule, v string, loc Location, name string) string {
+func detect(r Rule, t *text, loc Location, name string) string {
+	v := t.s
 	switch r {
 	case SQLInjection:
 		if loc == LocPath {
 			return eachSegment(v, detectSQLi)
 		}
 		if sqliCandidate(v) {
-			return detectSQLi(v)
+			return detectSQLi(t)
 		}
 	case XSS:
 		if loc == LocPath {
 			return eachSegment(v, detectXSS)
 		}
-		return detectXSS(v)
+		return detectXSS(t)
 	case PathTraversal:
-		return detectTraversal(v, loc == LocPath)
+		return detectTraversal(t, loc == LocPath)
 	case SuspiciousHeaders:
-		return detectHeaders(v, loc)
+		return detectHeaders(t, loc)
 	case CommandInjection:
-		if m := detectCommand(v); m != "" {
+		if m := detectCommand(t); m != "" {
 			return m
 		}
 		if loc == LocFileName || loc == LocHeader && fileHeader(name) {
@@ -219,17 +230,32 @@ func detect(r Rule, v string, loc Location, name string) string {
 
 // eachSegment runs a detector on each segment of a path: an injection is a segment, and the
 // slashes before it would hide it from a tokenizer.
-func eachSegment(path string, detector func(string) string) string {
+func eachSegment(path string, detector func(*text) string) string {
+	var t text
 	for path != "" {
 		var seg string
 		seg, path, _ = strings.Cut(path, "/")
 		if seg != "" && sqliCandidate(seg) {
-			if m := detector(seg); m != "" {
+			t.reset(seg)
+			if m := detector(&t); m != "" {
 				return m
 			}
 		}
 	}
 	return ""
+}
+
+// unencoded reports whether s has nothing Normalize decodes: no escape ('%', '&', '\\', '+'
+// when plus) and no byte outside ASCII. Normalize and decodeOnce then only lower its letters
+// and drop its NUL bytes, as fold does (TestUnencoded).
+func unencoded(s string, plus bool) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= utf8.RuneSelf, c == '%', c == '&', c == '\\', c == '+' && plus:
+			return false
+		}
+	}
+	return true
 }
 
 // rulesFor removes from rules those the field exclusions turn off for name.
@@ -292,8 +318,29 @@ func sqliCandidate(v string) bool {
 
 // fileHeader reports whether a header carries a file name (X-Filename, X-File-Name).
 func fileHeader(name string) bool {
-	n := strings.ToLower(name)
+	var buf [64]byte
+	if len(name) <= len(buf) && isASCII(name) { // header names are: lowered without allocating
+		n := buf[:len(name)]
+		for i := range n {
+			c := name[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			n[i] = c
+		}
+		return bytes.Contains(n, []byte("file")) && bytes.Contains(n, []byte("name"))
+	}
+	n := strings.ToLower(name) // Unicode folding: 'İ' lowers to 'i'
 	return strings.Contains(n, "file") && strings.Contains(n, "name")
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // scriptFileName matches a file name a web server would run as a script: a PHP, JSP, ASP or
