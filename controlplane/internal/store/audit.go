@@ -33,12 +33,20 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, insertAuditSQL, e.Time.Unix(), e.User, e.Action, e.ResourceType,
-			nullString(e.ResourceID), nullString(e.OldValue), nullString(e.NewValue),
-			nullString(e.Source), nullString(e.Notes))
-		return err
+	return s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return insertAudit(ctx, tx, e)
 	})
+}
+
+// insertAudit appends e to the audit log inside tx: the one way rows get into audit_log, so that
+// an entry recording a change commits or rolls back with the change itself. A zero Time is now.
+func insertAudit(ctx context.Context, tx *sql.Tx, e AuditEntry) error {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	_, err := tx.ExecContext(ctx, insertAuditSQL, e.Time.Unix(), e.User, e.Action, e.ResourceType,
+		nullString(e.ResourceID), nullString(e.OldValue), nullString(e.NewValue),
+		nullString(e.Source), nullString(e.Notes))
 	if err != nil {
 		return fmt.Errorf("audit %s %s %s: %w", e.Action, e.ResourceType, e.ResourceID, err)
 	}

@@ -233,10 +233,8 @@ func (s *Store) LiftBans(ctx context.Context, ip, routeKey string, now time.Time
 		if routeKey != "" {
 			audit.ResourceID = ip + " " + routeKey
 		}
-		if _, err := tx.ExecContext(ctx, insertAuditSQL, audit.Time.Unix(), audit.User, audit.Action, audit.ResourceType,
-			nullString(audit.ResourceID), nullString(audit.OldValue), nullString(audit.NewValue),
-			nullString(audit.Source), nullString(audit.Notes)); err != nil {
-			return fmt.Errorf("audit: %w", err)
+		if err := insertAudit(ctx, tx, audit); err != nil {
+			return err
 		}
 		return nil
 	})

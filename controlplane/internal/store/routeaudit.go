@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 )
 
 // The audit levels of sites (config.Site.Audit) need to know what a route looked like before a
@@ -62,15 +61,8 @@ func (s *Store) RecordRouteConfigs(ctx context.Context, configs map[string]strin
 			}
 		}
 		for _, e := range entries {
-			at := e.Time
-			if at.IsZero() {
-				at = time.Now()
-			}
-			_, err := tx.ExecContext(ctx, insertAuditSQL, at.Unix(), e.User, e.Action, e.ResourceType,
-				nullString(e.ResourceID), nullString(e.OldValue), nullString(e.NewValue),
-				nullString(e.Source), nullString(e.Notes))
-			if err != nil {
-				return fmt.Errorf("audit %s %s: %w", e.Action, e.ResourceID, err)
+			if err := insertAudit(ctx, tx, e); err != nil {
+				return err
 			}
 		}
 		return nil
