@@ -48,11 +48,13 @@ type Bans interface {
 
 // Config is what the admin surface serves.
 type Config struct {
-	Health    Health
-	Fleet     Fleet
-	Config    ConfigStatus
-	Bans      Bans
-	Dashboard fs.FS // index.html at the root
+	Health Health
+	Fleet  Fleet
+	Config ConfigStatus
+	Bans   Bans
+	// PersonalData serves /api/gdpr/export and /api/gdpr/erase; *store.Store is one.
+	PersonalData PersonalData
+	Dashboard    fs.FS // index.html at the root
 }
 
 // Handler returns the admin HTTP handler.
@@ -95,6 +97,7 @@ func Handler(cfg Config) http.Handler {
 		writeProto(w, &proxyv1.ListRoutesResponse{Version: snap.GetVersion(), Routes: snap.GetRoutes()})
 	})
 	handleBans(mux, cfg.Bans)
+	handleGDPR(mux, cfg.PersonalData)
 	mux.Handle("GET /dashboard/", http.StripPrefix("/dashboard/", http.FileServerFS(cfg.Dashboard)))
 	mux.Handle("GET /{$}", http.RedirectHandler("/dashboard/", http.StatusFound))
 	mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusMovedPermanently))
