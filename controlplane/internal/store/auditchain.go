@@ -30,7 +30,7 @@ import (
 //     run's own entry, chained, says what went.
 //   - A change to a row, a row deleted in the middle or inserted out of line breaks the chain at
 //     that row. Rewriting a row and recomputing every later hash, or cutting rows off the end, is
-//     only visible against a head hash noted earlier (VerifyAudit reports the head).
+//     only visible against a head hash noted earlier (verify reports the head).
 
 // genesisHash is the prev_hash of the first row ever written.
 var genesisHash = strings.Repeat("0", 2*sha256.Size)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -134,7 +135,7 @@ func TestAuditLogRefusesChanges(t *testing.T) {
 			}
 		})
 	}
-	if rep, err := VerifyAudit(ctx, s.read); err != nil || rep.Broken != nil || rep.Rows != 1 {
+	if rep, err := s.VerifyAudit(ctx); err != nil || rep.Broken != nil || rep.Rows != 1 {
 		t.Fatalf("after refused changes: %+v, %v", rep, err)
 	}
 }
@@ -170,7 +171,7 @@ func TestDeleteAuditBefore(t *testing.T) {
 	if err := s.Audit(ctx, AuditEntry{User: "system", Action: "retention_run", ResourceType: "audit_log", Notes: "4 rows"}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := VerifyAudit(ctx, s.read)
+	rep, err := s.VerifyAudit(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +244,7 @@ func TestVerifyAuditFileRefusesMissingOrOldDatabases(t *testing.T) {
 	if _, err := VerifyAuditFile(ctx, missing); err == nil {
 		t.Error("a missing database verified")
 	}
-	if _, err := VerifyAuditFile(ctx, missing); err == nil {
+	if _, err := os.Stat(missing); err == nil {
 		t.Error("verify created the missing database")
 	}
 	path := filepath.Join(t.TempDir(), "old.db")

@@ -29,10 +29,10 @@ type AuditReport struct {
 // verifyBatch is how many rows VerifyAudit holds at a time.
 const verifyBatch = 1000
 
-// VerifyAudit walks the audit chain in audit_id order from the first row, trusting its prev_hash
+// verifyAudit walks the audit chain in audit_id order from the first row, trusting its prev_hash
 // (retention deletes the oldest rows), and stops at the first row whose prev_hash is not the hash
 // of the row before it or whose hash is not that of its content.
-func VerifyAudit(ctx context.Context, q querier) (AuditReport, error) {
+func verifyAudit(ctx context.Context, q querier) (AuditReport, error) {
 	var rep AuditReport
 	expect, after := "", int64(0)
 	for {
@@ -107,5 +107,10 @@ func VerifyAuditFile(ctx context.Context, path string) (rep AuditReport, err err
 	if hasChain == 0 {
 		return rep, fmt.Errorf("verify audit log %s: the database has no audit chain (schema before migration 0007); start the control plane once to migrate it", abs)
 	}
-	return VerifyAudit(ctx, db)
+	return verifyAudit(ctx, db)
+}
+
+// VerifyAudit verifies the audit chain of the open store.
+func (s *Store) VerifyAudit(ctx context.Context) (AuditReport, error) {
+	return verifyAudit(ctx, s.read)
 }
