@@ -129,4 +129,3 @@ func TestAuditAPI(t *testing.T) {
 		t.Errorf("foreign Host: status %d", w.Code)
 	}
 }
-

@@ -262,3 +262,26 @@ func TestVerifyAuditFileRefusesMissingOrOldDatabases(t *testing.T) {
 		t.Errorf("VerifyAuditFile on a database before 0007 = %v", err)
 	}
 }
+
+// A row slipped in without a hash does not stop auditing; verify still reports it.
+func TestAuditContinuesAfterAnUnhashedRow(t *testing.T) {
+	ctx := context.Background()
+	path := writeAuditEntries(t, 2, time.Unix(1_800_000_000, 0))
+	attack(t, path, "INSERT INTO audit_log (audit_id, timestamp, user, action, resource_type) VALUES (3, 1800000100, 'x', 'y', 'z')")
+	s, err := Open(ctx, path, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := s.Audit(ctx, AuditEntry{User: "system", Action: "config_reload", ResourceType: "config"}); err != nil {
+		t.Fatalf("audit after an unhashed row: %v", err)
+	}
+	rep, err := s.VerifyAudit(ctx)
+	if err != nil || rep.Broken == nil || rep.Broken.ID != 3 {
+		t.Fatalf("verify = %+v, %v; want row 3 reported", rep, err)
+	}
+}
