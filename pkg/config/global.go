@@ -14,6 +14,8 @@ import (
 type Global struct {
 	// File is the path the global file was read from ("" when there is none).
 	File string
+	// Source is the file's content as read (nil when there is none), for the audit trail.
+	Source []byte
 	// Defaults is the policy every route starts from: the built-in defaults with the file's
 	// defaults: on top. A site's tier and own values win over it, key by key.
 	Defaults Policy

@@ -48,6 +48,7 @@ func Load(globalPath, sitesDir string) (*Config, error) {
 			hashFile(h, "global:"+filepath.Base(globalPath), data)
 			before := len(errs.list)
 			g = parseGlobal(globalPath, data, errs)
+			g.Source = data
 			if len(errs.list) > before {
 				// Judge the sites without the broken defaults, so that their own problems are
 				// still reported, and only once.
@@ -88,6 +89,7 @@ func Load(globalPath, sitesDir string) (*Config, error) {
 		}
 		hashFile(h, "site:"+name, data)
 		if s := parseSite(path, data, g, errs); s != nil {
+			s.Source = data
 			cfg.Sites = append(cfg.Sites, s)
 		}
 	}

@@ -14,6 +14,8 @@ type Site struct {
 	Name string
 	// File is the path the site was read from.
 	File string
+	// Source is the file's content as read, for the audit trail.
+	Source []byte
 	// Enabled is false when the file says enabled: false: the site is loaded and validated,
 	// but its routes are not served.
 	Enabled bool

@@ -4,6 +4,7 @@
 //	controlplane [serve] [flags]      run (the default)
 //	controlplane validate [flags]     check the configuration files and exit
 //	controlplane health [flags]       ask a running control plane whether it is ready (HEALTHCHECK)
+//	controlplane audit verify [-db]   check the audit log's hash chain; non-zero exit when broken
 //	controlplane version              print the version
 package main
 
@@ -36,10 +37,12 @@ func main() {
 		err = validate(os.Stdout, args)
 	case "health":
 		err = healthcheck(os.Stdout, args)
+	case "audit":
+		err = audit(context.Background(), os.Stdout, args)
 	case "version":
 		fmt.Println(version)
 	default:
-		err = fmt.Errorf("unknown command %q: want serve, validate, health or version", cmd)
+		err = fmt.Errorf("unknown command %q: want serve, validate, health, audit or version", cmd)
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return

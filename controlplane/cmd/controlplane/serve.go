@@ -81,7 +81,7 @@ func serve(ctx context.Context, args []string) error {
 	h := &probes{store: st, reloader: rl}
 	grpcSrv, healthSrv := newGRPCServer(log, token, fl, st, rl, bl)
 	adminSrv := &http.Server{
-		Handler:           adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, PersonalData: st, Dashboard: ui.Dashboard()}),
+		Handler:           adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, PersonalData: st, Audit: st, Dashboard: ui.Dashboard()}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("admin-http")),
 	}

@@ -20,9 +20,9 @@ type Fleet interface {
 	Current() (*proxyv1.Snapshot, <-chan struct{})
 }
 
-// Reloader re-reads the configuration on request.
+// Reloader re-reads the configuration on request; user says who asked, for the audit trail.
 type Reloader interface {
-	Reload(ctx context.Context, source string) (changed bool, version uint64, errs []string)
+	ReloadBy(ctx context.Context, source, user string) (changed bool, version uint64, errs []string)
 }
 
 // Bans lists and lifts the bans in force; *bans.Registry is one.
@@ -69,9 +69,10 @@ func (s *Service) ListRoutes(context.Context, *proxyv1.ListRoutesRequest) (*prox
 	return &proxyv1.ListRoutesResponse{Version: snap.GetVersion(), Routes: Redact(snap).GetRoutes()}, nil
 }
 
-// Reload re-reads the configuration files now.
+// Reload re-reads the configuration files now. The audit trail names the caller by its address;
+// every call that reaches a handler held the admin token (grpcauth checks it first).
 func (s *Service) Reload(ctx context.Context, _ *proxyv1.ReloadRequest) (*proxyv1.ReloadResponse, error) {
-	changed, version, errs := s.reloader.Reload(ctx, "grpc")
+	changed, version, errs := s.reloader.ReloadBy(ctx, "grpc", Caller(ctx))
 	return &proxyv1.ReloadResponse{Changed: changed, Version: version, Errors: errs}, nil
 }
 
@@ -95,6 +96,16 @@ func (s *Service) LiftBan(ctx context.Context, req *proxyv1.LiftBanRequest) (*pr
 		return nil, status.Errorf(codes.Unavailable, "lift ban: %v", err)
 	}
 	return &proxyv1.LiftBanResponse{Lifted: int32(n)}, nil
+}
+
+// Caller names the gRPC caller for the audit trail: its address, and that it held the admin
+// token.
+func Caller(ctx context.Context) string {
+	addr := "unknown address"
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		addr = p.Addr.String()
+	}
+	return "grpc " + addr + " (admin token)"
 }
 
 // Redact returns a copy of snap that is safe to show to a person: private keys are cleared. It

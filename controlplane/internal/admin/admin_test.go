@@ -2,27 +2,29 @@ package admin
 
 import (
 	"context"
+	"net"
 	"testing"
 
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/fleet"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 )
 
-type reloadFunc func(ctx context.Context, source string) (bool, uint64, []string)
+type reloadFunc func(ctx context.Context, source, user string) (bool, uint64, []string)
 
-func (f reloadFunc) Reload(ctx context.Context, source string) (bool, uint64, []string) {
-	return f(ctx, source)
+func (f reloadFunc) ReloadBy(ctx context.Context, source, user string) (bool, uint64, []string) {
+	return f(ctx, source, user)
 }
 
 func TestService(t *testing.T) {
 	fl := fleet.New(zaptest.NewLogger(t))
-	var sources []string
-	svc := New(fl, reloadFunc(func(_ context.Context, source string) (bool, uint64, []string) {
-		sources = append(sources, source)
+	var sources, users []string
+	svc := New(fl, reloadFunc(func(_ context.Context, source, user string) (bool, uint64, []string) {
+		sources, users = append(sources, source), append(users, user)
 		return false, 0, []string{"a.yaml:1:1: bad"}
 	}), nil)
 	ctx := context.Background()
@@ -56,8 +58,12 @@ func TestService(t *testing.T) {
 		t.Fatalf("ListRoutes: %v %v", routes, err)
 	}
 
-	rr, err := svc.Reload(ctx, &proxyv1.ReloadRequest{})
+	caller := peer.NewContext(ctx, &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 7), Port: 41000}})
+	rr, err := svc.Reload(caller, &proxyv1.ReloadRequest{})
 	if err != nil || rr.GetChanged() || len(rr.GetErrors()) != 1 || len(sources) != 1 || sources[0] != "grpc" {
 		t.Fatalf("Reload: %v %v (sources %v)", rr, err, sources)
+	}
+	if users[0] != "grpc 10.0.0.7:41000 (admin token)" {
+		t.Fatalf("Reload audited as %q", users[0])
 	}
 }

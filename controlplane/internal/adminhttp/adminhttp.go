@@ -52,6 +52,8 @@ type Config struct {
 	Fleet  Fleet
 	Config ConfigStatus
 	Bans   Bans
+	// Audit serves /api/audit; *store.Store is one.
+	Audit AuditLog
 	// PersonalData serves /api/gdpr/export and /api/gdpr/erase; *store.Store is one.
 	PersonalData PersonalData
 	Dashboard    fs.FS // index.html at the root
@@ -98,6 +100,7 @@ func Handler(cfg Config) http.Handler {
 	})
 	handleBans(mux, cfg.Bans)
 	handleGDPR(mux, cfg.PersonalData)
+	handleAudit(mux, cfg.Audit)
 	mux.Handle("GET /dashboard/", http.StripPrefix("/dashboard/", http.FileServerFS(cfg.Dashboard)))
 	mux.Handle("GET /{$}", http.RedirectHandler("/dashboard/", http.StatusFound))
 	mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusMovedPermanently))

@@ -30,6 +30,8 @@ type Store interface {
 	Audit(ctx context.Context, e store.AuditEntry) error
 	RouteConfigs(ctx context.Context) (map[string]string, error)
 	RecordRouteConfigs(ctx context.Context, configs map[string]string, entries []store.AuditEntry) error
+	ConfigFiles(ctx context.Context) (map[string]string, error)
+	RecordConfigFiles(ctx context.Context, files map[string]*string, entries []store.AuditEntry, now time.Time) error
 }
 
 // Publisher hands a new snapshot to every data plane.
@@ -75,8 +77,16 @@ func (r *Reloader) Status() (loaded bool, version uint64, lastErrors []string) {
 }
 
 // Reload reads the configuration and publishes a new version if it changed. source says what asked
-// for it ("startup", "file_watcher", "grpc", "api"); it goes into the log and the audit trail.
+// for it ("startup", "file_watcher", "grpc", "api"); it goes into the log and the audit trail,
+// whose entries name the control plane itself ("system") as who made the change.
 func (r *Reloader) Reload(ctx context.Context, source string) (changed bool, version uint64, errs []string) {
+	return r.ReloadBy(ctx, source, "system")
+}
+
+// ReloadBy is Reload asked for by someone: user says who in the audit trail (an admin API
+// caller's address, for example). A reload someone asked for is audited even when nothing
+// changed (config_unchanged).
+func (r *Reloader) ReloadBy(ctx context.Context, source, user string) (changed bool, version uint64, errs []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
@@ -91,6 +101,11 @@ func (r *Reloader) Reload(ctx context.Context, source string) (changed bool, ver
 		hash = cfg.Hash + "+" + certSet.Hash()
 		if r.loaded && hash == r.hash {
 			r.lastErr = nil
+			if user != "system" {
+				r.audit(ctx, store.AuditEntry{Time: now, User: user, Action: "config_unchanged", ResourceType: "config",
+					ResourceID: fmt.Sprint(r.version), Source: source,
+					Notes: fmt.Sprintf("reload requested; the files have not changed, version %d stays live", r.version)})
+			}
 			return false, r.version, nil
 		}
 		next := r.version + 1
@@ -105,7 +120,7 @@ func (r *Reloader) Reload(ctx context.Context, source string) (changed bool, ver
 		snap.Certificates = certSet.Certificates()
 	}
 	if err != nil {
-		errs = r.reject(ctx, source, err, now)
+		errs = r.reject(ctx, source, user, err, now)
 		return false, r.version, errs
 	}
 
@@ -126,22 +141,26 @@ func (r *Reloader) Reload(ctx context.Context, source string) (changed bool, ver
 		zap.Int("routes", len(snap.GetRoutes())), zap.Int("sites", len(cfg.Sites)),
 		zap.Int("certificates", len(snap.GetCertificates())), zap.String("hash", hash))
 	r.audit(ctx, store.AuditEntry{
-		Time: now, User: "system", Action: "config_reload", ResourceType: "config",
+		Time: now, User: user, Action: "config_reload", ResourceType: "config",
 		ResourceID: fmt.Sprint(r.version), OldValue: old, NewValue: hash, Source: source,
 		Notes: fmt.Sprintf("version %d: %d routes from %d sites, %d certificates", r.version, len(snap.GetRoutes()), len(cfg.Sites), len(snap.GetCertificates())),
 	})
+	r.auditFiles(ctx, cfg, r.version, source, user, now)
 	if prevErr != nil {
 		r.log.Error("read route records; route changes of this version are not audited", zap.Uint64("version", r.version), zap.Error(prevErr))
 	} else {
-		r.auditRoutes(ctx, prevRoutes, snap, auditLevels(cfg), source, now)
+		r.auditRoutes(ctx, prevRoutes, snap, auditLevels(cfg), source, user, now)
 	}
 	return true, r.version, nil
 }
 
 // auditRoutes records the routes of snap and writes the audit entries of their sites' audit
 // levels (routeaudit.go).
-func (r *Reloader) auditRoutes(ctx context.Context, prev map[string]string, snap *proxyv1.Snapshot, levels map[string]string, source string, now time.Time) {
+func (r *Reloader) auditRoutes(ctx context.Context, prev map[string]string, snap *proxyv1.Snapshot, levels map[string]string, source, user string, now time.Time) {
 	records, entries, err := routeChanges(prev, snap.GetRoutes(), levels, snap.GetVersion(), source, now)
+	for i := range entries {
+		entries[i].User = user
+	}
 	if err == nil {
 		err = r.store.RecordRouteConfigs(ctx, records, entries)
 	}
@@ -151,7 +170,7 @@ func (r *Reloader) auditRoutes(ctx context.Context, prev map[string]string, snap
 }
 
 // reject logs every error with its file, line and column, and records the rejection.
-func (r *Reloader) reject(ctx context.Context, source string, err error, now time.Time) []string {
+func (r *Reloader) reject(ctx context.Context, source, user string, err error, now time.Time) []string {
 	var errs []string
 	var list []error
 	if u, ok := err.(interface{ Unwrap() []error }); ok {
@@ -170,10 +189,11 @@ func (r *Reloader) reject(ctx context.Context, source string, err error, now tim
 	}
 	r.lastErr = errs
 	r.audit(ctx, store.AuditEntry{
-		Time: now, User: "system", Action: "config_rejected", ResourceType: "config",
+		Time: now, User: user, Action: "config_rejected", ResourceType: "config",
 		ResourceID: fmt.Sprint(r.version), NewValue: strings.Join(errs, "\n"), Source: source,
 		Notes: fmt.Sprintf("%d errors; version %d stays live", len(errs), r.version),
 	})
+	r.auditRejectedFiles(ctx, list, source, user, now)
 	return errs
 }
 

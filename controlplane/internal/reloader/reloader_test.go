@@ -110,7 +110,8 @@ func TestReloadLifecycle(t *testing.T) {
 	for _, a := range audit {
 		actions = append(actions, a.Action)
 	}
-	if got := strings.Join(actions, ","); got != "config_reload,config_rejected,config_reload" {
+	want := "config_file_changed,config_reload,config_file_rejected,config_rejected,config_file_added,config_file_added,config_reload"
+	if got := strings.Join(actions, ","); got != want {
 		t.Fatalf("audit trail (newest first) = %s", got)
 	}
 }

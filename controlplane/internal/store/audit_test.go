@@ -47,7 +47,10 @@ func TestAudit(t *testing.T) {
 				if !got[i].Time.Equal(tc.want[i].Time) {
 					t.Errorf("entry %d time %v, want %v", i, got[i].Time, tc.want[i].Time)
 				}
-				got[i].Time = tc.want[i].Time
+				if got[i].ID == 0 || len(got[i].Hash) != 64 {
+					t.Errorf("entry %d: id %d hash %q, want both set", i, got[i].ID, got[i].Hash)
+				}
+				got[i].Time, got[i].ID, got[i].Hash = tc.want[i].Time, 0, ""
 				if got[i] != tc.want[i] {
 					t.Errorf("entry %d\n got %+v\nwant %+v", i, got[i], tc.want[i])
 				}

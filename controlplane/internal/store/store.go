@@ -73,6 +73,9 @@ func Open(ctx context.Context, path string, log *zap.Logger) (*Store, error) {
 	if err := migrate(ctx, write, migrationsFS, log); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", abs, err), write.Close())
 	}
+	if err := chainLegacyAudit(ctx, write, log); err != nil {
+		return nil, errors.Join(fmt.Errorf("open store %s: %w", abs, err), write.Close())
+	}
 
 	read, err := sql.Open("sqlite", dsn(abs, true))
 	if err != nil {

@@ -143,7 +143,7 @@ func TestWriteErrorRollsBack(t *testing.T) {
 	s, _ := openTestStore(t)
 	boom := errors.New("boom")
 	err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO audit_log (timestamp, user, action, resource_type) VALUES (1, 'u', 'a', 'r')"); err != nil {
+		if err := insertAudit(ctx, tx, AuditEntry{Time: time.Unix(1, 0), User: "u", Action: "a", ResourceType: "r"}); err != nil {
 			return err
 		}
 		return boom
