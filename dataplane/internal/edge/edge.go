@@ -77,7 +77,7 @@ type Handler struct {
 	// route, as the built-in logging defaults do (last_octet, mask_pii).
 	defaultMasker  ipmask.Masker
 	defaultLogging *redact.Policy
-	log           *zap.Logger
+	log            *zap.Logger
 }
 
 // New checks cfg and returns the Handler.

@@ -54,7 +54,7 @@ func TestLoggingPolicyInEvents(t *testing.T) {
 	}
 	const ua = "Mozilla/5.0 (+mailto:bot@example.org)"
 	testCases := []struct {
-		desc, host, target, xff string
+		desc, host, target, xff  string
 		wantPath, wantIP, wantUA string
 	}{
 		{"strict: reset token redacted, IPv4 to /16, user agent stripped", "strict.test", "/auth/password/reset/" + resetToken + "?email=alice@example.org", "203.0.113.45",
