@@ -181,19 +181,20 @@ func (l *Logging) check(s *section) {
 	// routes of several methods); only prefix uses them, with CNIL's lengths by default.
 	for _, f := range []struct {
 		key      string
-		v        *int
+		v        **int
 		def, max int
 	}{
 		{"mask_ip_prefix_v4", &l.MaskIPPrefixV4, ipmask.DefaultPrefixV4, ipmask.MaxPrefixV4},
 		{"mask_ip_prefix_v6", &l.MaskIPPrefixV6, ipmask.DefaultPrefixV6, ipmask.MaxPrefixV6},
 	} {
 		switch {
-		case !s.has(f.key):
+		case *f.v == nil:
 			if l.MaskIPMethod == string(ipmask.Prefix) {
-				*f.v = f.def
+				def := f.def
+				*f.v = &def
 			}
-		case *f.v < 0 || *f.v > f.max:
-			s.errorf(f.key, "%d is not a prefix length between 0 and %d (a longer prefix keeps what last_octet keeps, or more)", *f.v, f.max)
+		case **f.v < 0 || **f.v > f.max:
+			s.errorf(f.key, "%d is not a prefix length between 0 and %d (a longer prefix keeps what last_octet keeps, or more)", **f.v, f.max)
 		}
 	}
 }

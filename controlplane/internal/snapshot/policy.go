@@ -194,7 +194,14 @@ func dur(d time.Duration) *durationpb.Duration {
 // prefix lengths, so prefix travels with them in the method: "prefix:16:48" (ipmask.Parse).
 func maskIPMethod(l *config.Logging) string {
 	if l.MaskIPMethod == string(ipmask.Prefix) {
-		return ipmask.FormatPrefix(l.MaskIPPrefixV4, l.MaskIPPrefixV6)
+		v4, v6 := ipmask.DefaultPrefixV4, ipmask.DefaultPrefixV6
+		if l.MaskIPPrefixV4 != nil {
+			v4 = *l.MaskIPPrefixV4
+		}
+		if l.MaskIPPrefixV6 != nil {
+			v6 = *l.MaskIPPrefixV6
+		}
+		return ipmask.FormatPrefix(v4, v6)
 	}
 	return l.MaskIPMethod
 }

@@ -185,6 +185,7 @@ func BenchmarkEdgeLogging(b *testing.B) {
 		}
 		for _, path := range []struct{ name, target string }{
 			{"clean", "/api/client/servers/551414f2/resources"},
+			{"short", "/api/items"},
 			{"token", "/confirm/" + resetToken},
 		} {
 			b.Run(method+"/"+path.name, func(b *testing.B) {
