@@ -46,10 +46,10 @@ var class = func() (c [256]uint8) {
 //
 //   - A word with an '@', or its encoding "%40", that has at least one byte before and after
 //     it within the word is an e-mail address: the whole word becomes ":email".
-//   - In other words, each maximal run of [A-Za-z0-9_.-] is checked. A run that starts with
-//     "eyJ" (base64url of `{"`) and has at least two dots, its first two parts non-empty, is a
-//     JWT: the whole run becomes ":token". Otherwise each dot-separated part of the run becomes
-//     ":token" when it is
+//   - In other words, each maximal run of [A-Za-z0-9_.-] of at least 16 bytes is checked. A run
+//     that starts with "eyJ" (base64url of `{"`) and has at least two dots, its first two parts
+//     non-empty, is a JWT: the whole run becomes ":token". Otherwise each dot-separated part of
+//     the run becomes ":token" when it is
 //     (a) 16 or more hex digits (reset and confirmation tokens, hashes),
 //     (b) a UUID (8-4-4-4-12 hex digits), or
 //     (c) 20 or more characters of [A-Za-z0-9_-] with a piece of at least 8 letters and
@@ -88,7 +88,7 @@ func mask(s string, tokens bool) string {
 		switch {
 		case isEmail(s[i:j]):
 			replace(i, j, Email)
-		case tokens:
+		case tokens && j-i >= minToken:
 			maskTokens(s, i, j, replace)
 		}
 		i = j
@@ -144,9 +144,12 @@ func maskTokens(s string, i, j int, replace func(i, j int, with string)) {
 	}
 }
 
+// minToken is the length of the shortest token: no shorter word is looked at for tokens.
+const minToken = 16
+
 // isJWT reports whether r (a run) is "eyJ…" with at least two dots and non-empty first two parts.
 func isJWT(r string) bool {
-	if !strings.HasPrefix(r, "eyJ") {
+	if len(r) < minToken || !strings.HasPrefix(r, "eyJ") {
 		return false
 	}
 	d1 := strings.IndexByte(r, '.')
@@ -160,7 +163,7 @@ func isJWT(r string) bool {
 // isToken reports whether p, a part of a run without dots, is a token by rule (a), (b) or (c)
 // of MaskPath.
 func isToken(p string) bool {
-	if len(p) < 16 {
+	if len(p) < minToken {
 		return false
 	}
 	allHex := true
