@@ -157,7 +157,7 @@ site.yaml:5:38: routes[3].path: path "/a//b" must not contain an empty segment (
 			desc: "enum values",
 			src:  "host: a.example.org\nbackend: http://app:80\nwaf: {mode: blok}\nlogging: {mask_ip_method: last_octett}\nheaders: {preset: strict}\nretry: {backoff: expo}\ncompression: {algorithms: [gzip, lz4, br]}\n",
 			want: `site.yaml:3:13: waf.mode: invalid value "blok" (want block or log); did you mean "block"?
-site.yaml:4:27: logging.mask_ip_method: invalid value "last_octett" (want last_octet, last_two_octets, hash or none); did you mean "last_octet"?
+site.yaml:4:27: logging.mask_ip_method: invalid value "last_octett" (want last_octet, last_two_octets, prefix, hash or none); did you mean "last_octet"?
 site.yaml:5:19: headers.preset: invalid value "strict" (want security-strict, security-basic, cors-permissive or api)
 site.yaml:6:18: retry.backoff: invalid value "expo" (want exponential, linear or constant); did you mean "exponential"?
 site.yaml:7:34: compression.algorithms: invalid value "lz4" (want brotli, zstd or gzip)

@@ -132,7 +132,11 @@ type Logging struct {
 	StripHeaders HeaderNames  `yaml:"strip_headers"` // headers never logged
 	RedactPaths  []RedactPath `yaml:"redact_paths"`
 	MaskPII      bool         `yaml:"mask_pii"`       // mask e-mail addresses and the like in logged URLs; default true
-	MaskIPMethod string       `yaml:"mask_ip_method"` // last_octet (default), last_two_octets, hash or none
+	MaskIPMethod string       `yaml:"mask_ip_method"` // last_octet (default), last_two_octets, prefix, hash or none
+	// Prefix lengths kept by mask_ip_method: prefix (default 16 and 48, as CNIL recommends);
+	// nil when unused.
+	MaskIPPrefixV4 *int `yaml:"mask_ip_prefix_v4"`
+	MaskIPPrefixV6 *int `yaml:"mask_ip_prefix_v6"`
 }
 
 // RedactPath rewrites logged paths: every match of Pattern (a Go regular expression, RE2

@@ -21,7 +21,7 @@ var (
 	headerPresets     = []string{"security-strict", "security-basic", "cors-permissive", "api"}
 	wafModes          = []string{"block", "log"}
 	wafRules          = []string{"sql_injection", "xss", "path_traversal", "suspicious_headers", "command_injection"}
-	maskIPMethods     = []string{string(ipmask.LastOctet), string(ipmask.LastTwoOctets), string(ipmask.Hash), string(ipmask.None)}
+	maskIPMethods     = []string{string(ipmask.LastOctet), string(ipmask.LastTwoOctets), string(ipmask.Prefix), string(ipmask.Hash), string(ipmask.None)}
 	compressionAlgos  = []string{"brotli", "zstd", "gzip"}
 	backoffs          = []string{"exponential", "linear", "constant"}
 	retryConditions   = []string{"connection_refused", "timeout"}
@@ -176,6 +176,26 @@ func (e *WAFExclusion) check(s *section) {
 func (l *Logging) check(s *section) {
 	if s.has("mask_ip_method") {
 		s.enum("mask_ip_method", l.MaskIPMethod, maskIPMethods...)
+	}
+	// The prefix lengths are checked wherever they are written (a global default may serve
+	// routes of several methods); only prefix uses them, with CNIL's lengths by default.
+	for _, f := range []struct {
+		key      string
+		v        **int
+		def, max int
+	}{
+		{"mask_ip_prefix_v4", &l.MaskIPPrefixV4, ipmask.DefaultPrefixV4, ipmask.MaxPrefixV4},
+		{"mask_ip_prefix_v6", &l.MaskIPPrefixV6, ipmask.DefaultPrefixV6, ipmask.MaxPrefixV6},
+	} {
+		switch {
+		case *f.v == nil:
+			if l.MaskIPMethod == string(ipmask.Prefix) {
+				def := f.def
+				*f.v = &def
+			}
+		case **f.v < 0 || **f.v > f.max:
+			s.errorf(f.key, "%d is not a prefix length between 0 and %d (a longer prefix keeps what last_octet keeps, or more)", **f.v, f.max)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/proxy-manager/proxy-manager/pkg/config"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
+	"github.com/proxy-manager/proxy-manager/pkg/ipmask"
 )
 
 // policy converts an effective policy. A section that is not configured stays nil; a zero
@@ -54,7 +55,7 @@ func policy(p config.Policy) *proxyv1.Policy {
 		out.Logging = &proxyv1.Logging{
 			StripHeaders: slices.Clone(l.StripHeaders),
 			MaskPii:      l.MaskPII,
-			MaskIpMethod: l.MaskIPMethod,
+			MaskIpMethod: maskIPMethod(l),
 		}
 		for _, r := range l.RedactPaths {
 			out.Logging.RedactPaths = append(out.Logging.RedactPaths, &proxyv1.RedactPath{Pattern: r.Pattern, Replacement: r.Replacement})
@@ -187,4 +188,20 @@ func dur(d time.Duration) *durationpb.Duration {
 		return nil
 	}
 	return durationpb.New(d)
+}
+
+// maskIPMethod is the snapshot's mask_ip_method. The Logging message has no fields for the
+// prefix lengths, so prefix travels with them in the method: "prefix:16:48" (ipmask.Parse).
+func maskIPMethod(l *config.Logging) string {
+	if l.MaskIPMethod == string(ipmask.Prefix) {
+		v4, v6 := ipmask.DefaultPrefixV4, ipmask.DefaultPrefixV6
+		if l.MaskIPPrefixV4 != nil {
+			v4 = *l.MaskIPPrefixV4
+		}
+		if l.MaskIPPrefixV6 != nil {
+			v6 = *l.MaskIPPrefixV6
+		}
+		return ipmask.FormatPrefix(v4, v6)
+	}
+	return l.MaskIPMethod
 }

@@ -42,7 +42,7 @@ func parseSettings(args []string) (settings, error) {
 	fs.StringVar(&s.opsAddr, "ops-addr", "PROXY_OPS_ADDR", "127.0.0.1:9901", "health probe address (not published)")
 	fs.BoolVar(&s.profiling, "pprof", "PROXY_PPROF", false, "serve Go profiles at /debug/pprof/ on the ops address")
 	fs.IntVar(&s.eventBuffer, "event-buffer", "PROXY_EVENT_BUFFER", events.DefaultCapacity, "events kept while the control plane is unreachable")
-	fs.StringVar(&s.ipHashKeyFile, "ip-hash-key-file", "PROXY_IP_HASH_KEY_FILE", "", "key for mask_ip_method: hash (a Docker secret; 16 bytes or more)")
+	fs.StringVar(&s.ipHashKeyFile, "ip-hash-key-file", "PROXY_IP_HASH_KEY_FILE", "", "secret for mask_ip_method: hash, from which each UTC day's key derives (a Docker secret; 16 bytes or more)")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", "PROXY_SHUTDOWN_TIMEOUT", 30*time.Second, "how long in-flight requests may take on shutdown")
 	fs.StringVar(&s.logLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	fs.StringVar(&s.logFormat, "log-format", "LOG_FORMAT", "json", "json or pretty")

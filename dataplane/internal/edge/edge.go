@@ -18,6 +18,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/redact"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/retry"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/slowreq"
@@ -72,9 +73,11 @@ type Handler struct {
 	// geoEvents lets one GEO_BLOCKED event per client and minute through.
 	geoEvents *geoip.Gate
 	bans      *bans.Set
-	// defaultMasker masks the client IP of requests that matched no route.
-	defaultMasker ipmask.Masker
-	log           *zap.Logger
+	// defaultMasker and defaultLogging mask the client IP and path of requests that matched no
+	// route, as the built-in logging defaults do (last_octet, mask_pii).
+	defaultMasker  ipmask.Masker
+	defaultLogging *redact.Policy
+	log            *zap.Logger
 }
 
 // New checks cfg and returns the Handler.
@@ -110,6 +113,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	var err error
 	if h.defaultMasker, err = ipmask.New(string(ipmask.Default), nil); err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	if h.defaultLogging, err = redact.New(&proxyv1.Logging{MaskPii: true}); err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
 	if h.ids == nil {
@@ -287,10 +293,10 @@ func (h *Handler) classifySlow(x *exchange, rte *Route) {
 	switch lvl := rte.slow.Classify(d); lvl {
 	case slowreq.LevelWarning:
 		x.slow = lvl.String()
-		h.log.Warn("slow request", zap.String("request_id", x.requestID), zap.String("route", rte.id), zap.String("path", x.r.URL.Path), zap.Duration("time_to_response", d))
+		h.log.Warn("slow request", zap.String("request_id", x.requestID), zap.String("route", rte.id), zap.String("path", h.storedPath(x)), zap.Duration("time_to_response", d))
 	case slowreq.LevelCritical:
 		x.slow = lvl.String()
-		h.log.Error("slow request", zap.String("request_id", x.requestID), zap.String("route", rte.id), zap.String("path", x.r.URL.Path), zap.Duration("time_to_response", d))
+		h.log.Error("slow request", zap.String("request_id", x.requestID), zap.String("route", rte.id), zap.String("path", h.storedPath(x)), zap.Duration("time_to_response", d))
 	}
 }
 

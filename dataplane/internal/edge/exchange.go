@@ -113,7 +113,12 @@ func (h *Handler) event(x *exchange) *proxyv1.RequestEvent {
 	if status == 0 {
 		status = http.StatusOK // what net/http sends for a handler that wrote nothing
 	}
-	host, path, ua := detach(clean(x.r.Host, maxHostLen), clean(x.r.URL.Path, maxPathLen), clean(x.r.UserAgent(), maxUserAgentLen))
+	logging, masker := h.defaultLogging, h.defaultMasker
+	if x.route != nil {
+		logging, masker = x.route.logging, x.route.masker
+	}
+	// The route's logging policy, applied before the event leaves the data plane.
+	host, path, ua := detach(clean(x.r.Host, maxHostLen), h.storedPath(x), clean(logging.UserAgent(x.r.UserAgent()), maxUserAgentLen))
 	ev := &proxyv1.RequestEvent{
 		Time:      timestamppb.New(x.start),
 		RequestId: x.requestID,
@@ -127,13 +132,11 @@ func (h *Handler) event(x *exchange) *proxyv1.RequestEvent {
 		UserAgent: ua,
 		Protocol:  x.r.Proto,
 	}
-	masker := h.defaultMasker
 	if x.route != nil {
 		ev.RouteId = x.route.id
 		ev.Backend = x.route.backendURL
-		masker = x.route.masker
 	}
-	ev.ClientIp = masker.Mask(x.clientAddr)
+	ev.ClientIp = masker.MaskAt(x.clientAddr, x.start)
 	if x.runtime != nil {
 		ev.SnapshotVersion = x.runtime.version
 	}
@@ -152,6 +155,17 @@ func (h *Handler) event(x *exchange) *proxyv1.RequestEvent {
 	ev.Slow = x.slow
 	ev.Country, ev.City, ev.BlockedBy = x.country, x.city, x.blockedBy
 	return ev
+}
+
+// storedPath is the request's path as its route's logging policy lets it be stored
+// (redact_paths, mask_pii), cut to maxPathLen. It is masked before it is cut, so that a cut
+// cannot shorten a token below what the masker recognises.
+func (h *Handler) storedPath(x *exchange) string {
+	logging := h.defaultLogging
+	if x.route != nil {
+		logging = x.route.logging
+	}
+	return clean(logging.Path(x.r.URL.Path), maxPathLen)
 }
 
 // detach copies the request strings an event keeps into one allocation of their own. The HTTP/1.1

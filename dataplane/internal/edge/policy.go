@@ -10,6 +10,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/limits"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/redact"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/retry"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/slowreq"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/waf"
@@ -25,6 +26,9 @@ func buildRoute(r *proxyv1.Route, pools *proxy.Pools, opts BuildOptions) (Route,
 	rte := Route{id: r.GetId()}
 	var err error
 	if rte.masker, err = ipmask.New(pol.GetLogging().GetMaskIpMethod(), opts.IPHashKey); err != nil {
+		return Route{}, fmt.Errorf("logging: %w", err)
+	}
+	if rte.logging, err = redact.New(pol.GetLogging()); err != nil {
 		return Route{}, fmt.Errorf("logging: %w", err)
 	}
 	if rte.websocket, err = websocket.NewPolicy(pol.GetWebsocket()); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/limits"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/ratelimit"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/redact"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/route"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/slowreq"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/waf"
@@ -44,6 +45,7 @@ type Route struct {
 	backend    *proxy.Backend
 	backendURL string
 	masker     ipmask.Masker
+	logging    *redact.Policy // what of the path and user agent an event may store
 	websocket  websocket.Policy
 	limits     *limits.Limits
 	waf        *waf.Policy // nil: no WAF on the route
@@ -60,8 +62,9 @@ func (r *Route) ID() string { return r.id }
 
 // BuildOptions are the data plane's own settings that a snapshot does not carry.
 type BuildOptions struct {
-	// IPHashKey keys the "hash" IP mask method (at least ipmask.MinKeyLen bytes). A snapshot
-	// with a route that asks for hash does not build without it.
+	// IPHashKey is the secret of the "hash" IP mask method (at least ipmask.MinKeyLen bytes),
+	// from which the key of each UTC day derives (ipmask.DayKey). A snapshot with a route that
+	// asks for hash does not build without it.
 	IPHashKey []byte
 	// Breakers keeps circuit breakers across snapshots; nil gives each Build its own, so an open
 	// circuit would close on every reload.

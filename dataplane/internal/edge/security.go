@@ -31,7 +31,8 @@ func (h *Handler) securityEvent(x *exchange, ev *proxyv1.SecurityEvent) {
 		ev.RouteId = x.route.id
 	}
 	ev.ClientIp = strings.Clone(x.clientIP)
-	ev.Path = strings.Clone(clean(x.r.URL.Path, maxPathLen))
+	// The path goes to the security tables: masked like the access log's (the IP is kept).
+	ev.Path = strings.Clone(h.storedPath(x))
 	ev.Country = x.country
 	ev.Snippet = strings.Clone(clean(ev.Snippet, maxSnippetLen))
 	ev.Pattern = strings.Clone(clean(ev.Pattern, maxSnippetLen))

@@ -97,8 +97,8 @@ func (h *Handler) webSocketEvent(x *exchange, t *tunnel) *proxyv1.WebSocketEvent
 		RequestId:    x.requestID,
 		RouteId:      x.route.id,
 		Host:         clean(x.r.Host, maxHostLen),
-		Path:         clean(x.r.URL.Path, maxPathLen),
-		ClientIp:     x.route.masker.Mask(x.clientAddr),
+		Path:         h.storedPath(x), // mask_pii, redact_paths
+		ClientIp:     x.route.masker.MaskAt(x.clientAddr, x.start),
 		ConnectedAt:  timestamppb.New(time.Now()),
 	}
 }
