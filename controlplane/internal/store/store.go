@@ -70,6 +70,9 @@ func Open(ctx context.Context, path string, log *zap.Logger) (*Store, error) {
 	if err := write.PingContext(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", abs, err), write.Close())
 	}
+	if err := ensureIncrementalVacuum(ctx, write, abs, log); err != nil {
+		return nil, errors.Join(fmt.Errorf("open store %s: %w", abs, err), write.Close())
+	}
 	if err := migrate(ctx, write, migrationsFS, log); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", abs, err), write.Close())
 	}
