@@ -71,20 +71,28 @@ type Prune struct {
 	Cutoff  time.Time
 }
 
-// Prune deletes the rows p selects in batches of at most batch rows, each batch one write of the
-// single writer, so that event batches are stored between them. When rows were deleted, the
-// entry proof returns for the total is appended to the audit log in the transaction of the last
-// batch: the deletion and its proof commit together. It returns the number of rows deleted, also
-// when it stops early on an error or a cancelled ctx.
-func (s *Store) Prune(ctx context.Context, p Prune, batch int, proof func(deleted int64) AuditEntry) (int64, error) {
-	if batch <= 0 {
-		return 0, fmt.Errorf("prune %s: batch %d must be positive", p.Target.Table, batch)
+// pruneBudget is how long one batch of Prune may hold the writer: the batch size is halved when a
+// batch takes longer and doubled (up to the caller's maximum) when it takes less than half, so a
+// batch stays short on a slow or busy machine and an event batch waits at most about this long.
+const pruneBudget = 10 * time.Millisecond
+
+// pruneFirstBatch is the size of the first batch, before any was timed.
+const pruneFirstBatch = 128
+
+// Prune deletes the rows p selects in batches of at most maxBatch rows (fewer when the machine is
+// slow, see pruneBudget), each batch one write of the single writer, so that event batches are
+// stored between them. When rows were deleted, the entry proof returns for the total (proof may
+// be nil) is appended to the audit log in the transaction of the last batch: the deletion and its
+// proof commit together. It returns the number of rows deleted, also when it stops early on an
+// error or a cancelled ctx.
+func (s *Store) Prune(ctx context.Context, p Prune, maxBatch int, proof func(deleted int64) (AuditEntry, error)) (int64, error) {
+	if maxBatch <= 0 {
+		return 0, fmt.Errorf("prune %s: batch %d must be positive", p.Target.Table, maxBatch)
 	}
 	if p.Target.where == "" {
 		return 0, fmt.Errorf("prune %s: unknown target", p.Target.Table)
 	}
 	var sel string
-	args := []any{p.Cutoff.Unix(), batch}
 	switch {
 	case !p.Target.PerRoute:
 		sel = fmt.Sprintf(`SELECT rowid FROM %s WHERE %s LIMIT ?2`, p.Target.Table, p.Target.where)
@@ -92,23 +100,35 @@ func (s *Store) Prune(ctx context.Context, p Prune, batch int, proof func(delete
 		sel = fmt.Sprintf(`SELECT rowid FROM %s WHERE route_id IS NULL AND %s LIMIT ?2`, p.Target.Table, p.Target.where)
 	default:
 		sel = fmt.Sprintf(`SELECT rowid FROM %s WHERE route_id = ?3 AND %s LIMIT ?2`, p.Target.Table, p.Target.where)
-		args = append(args, p.RouteID)
 	}
 	query := fmt.Sprintf(`DELETE FROM %s WHERE rowid IN (%s)`, p.Target.Table, sel)
 
+	size := min(maxBatch, pruneFirstBatch)
 	var total int64
 	for {
-		var n int64
+		var (
+			n    int64
+			took time.Duration
+		)
+		args := []any{p.Cutoff.Unix(), size}
+		if p.Target.PerRoute && p.RouteID != 0 {
+			args = append(args, p.RouteID)
+		}
 		err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			start := time.Now()
 			res, err := tx.ExecContext(ctx, query, args...)
+			took = time.Since(start)
 			if err != nil {
 				return err
 			}
 			if n, err = res.RowsAffected(); err != nil {
 				return err
 			}
-			if n < int64(batch) && total+n > 0 && proof != nil {
-				e := proof(total + n)
+			if n < int64(size) && total+n > 0 && proof != nil {
+				e, err := proof(total + n)
+				if err != nil {
+					return fmt.Errorf("proof: %w", err)
+				}
 				if e.User == "" || e.Action == "" || e.ResourceType == "" {
 					return fmt.Errorf("proof %q: user, action and resource type are required", e.Action)
 				}
@@ -120,8 +140,14 @@ func (s *Store) Prune(ctx context.Context, p Prune, batch int, proof func(delete
 			return total, fmt.Errorf("prune %s (%s, route %d): %w", p.Target.Table, p.Target.Retention, p.RouteID, err)
 		}
 		total += n
-		if n < int64(batch) {
+		if n < int64(size) {
 			return total, nil
+		}
+		switch {
+		case took > pruneBudget && size > 1:
+			size /= 2
+		case took < pruneBudget/2:
+			size = min(size*2, maxBatch)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,9 +49,9 @@ func TestPruneDeletesInBatchesWithOneProof(t *testing.T) {
 
 	var proofs []int64
 	n, err := s.Prune(ctx, Prune{Target: target(t, "request_logs", RetentionAccessLogs), Cutoff: cutoff}, 1000,
-		func(deleted int64) AuditEntry {
+		func(deleted int64) (AuditEntry, error) {
 			proofs = append(proofs, deleted)
-			return AuditEntry{User: "system", Action: "retention_delete", ResourceType: "table", ResourceID: "request_logs", Notes: fmt.Sprint(deleted)}
+			return AuditEntry{User: "system", Action: "retention_delete", ResourceType: "table", ResourceID: "request_logs", Notes: fmt.Sprint(deleted)}, nil
 		})
 	if err != nil || n != 2500 {
 		t.Fatalf("Prune = %d, %v; want 2500", n, err)
@@ -68,7 +69,7 @@ func TestPruneDeletesInBatchesWithOneProof(t *testing.T) {
 
 	// Nothing left to delete: no proof.
 	n, err = s.Prune(ctx, Prune{Target: target(t, "request_logs", RetentionAccessLogs), Cutoff: cutoff}, 1000,
-		func(int64) AuditEntry { t.Fatal("proof for nothing deleted"); return AuditEntry{} })
+		func(int64) (AuditEntry, error) { t.Fatal("proof for nothing deleted"); return AuditEntry{}, nil })
 	if err != nil || n != 0 {
 		t.Fatalf("second Prune = %d, %v; want 0", n, err)
 	}
@@ -78,14 +79,17 @@ func TestPruneProofFailureRollsBackLastBatch(t *testing.T) {
 	s, _ := openTestStore(t)
 	ctx := context.Background()
 	fillRequestLogs(t, s, 10, 100, 200)
-	// An invalid entry fails insertAudit (user is NOT NULL), so the batch it closes rolls back.
-	_, err := s.Prune(ctx, Prune{Target: target(t, "request_logs", RetentionAccessLogs), Cutoff: time.Unix(200, 0)}, 1000,
-		func(int64) AuditEntry { return AuditEntry{} })
-	if err == nil {
-		t.Fatal("Prune with a failing proof succeeded")
-	}
-	if got, _ := s.CountRequestLogs(ctx); got != 10 {
-		t.Fatalf("rows left = %d, want 10: the deletion must not commit without its proof", got)
+	for desc, proof := range map[string]func(int64) (AuditEntry, error){
+		"incomplete entry": func(int64) (AuditEntry, error) { return AuditEntry{}, nil },
+		"proof error":      func(int64) (AuditEntry, error) { return AuditEntry{}, errors.New("no proof") },
+	} {
+		_, err := s.Prune(ctx, Prune{Target: target(t, "request_logs", RetentionAccessLogs), Cutoff: time.Unix(200, 0)}, 1000, proof)
+		if err == nil {
+			t.Fatalf("%s: Prune succeeded", desc)
+		}
+		if got, _ := s.CountRequestLogs(ctx); got != 10 {
+			t.Fatalf("%s: rows left = %d, want 10: the deletion must not commit without its proof", desc, got)
+		}
 	}
 }
 
