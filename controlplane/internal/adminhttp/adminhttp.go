@@ -52,6 +52,7 @@ type Config struct {
 	Fleet     Fleet
 	Config    ConfigStatus
 	Bans      Bans
+	Retention Retention
 	Dashboard fs.FS // index.html at the root
 }
 
@@ -95,6 +96,7 @@ func Handler(cfg Config) http.Handler {
 		writeProto(w, &proxyv1.ListRoutesResponse{Version: snap.GetVersion(), Routes: snap.GetRoutes()})
 	})
 	handleBans(mux, cfg.Bans)
+	handleRetention(mux, cfg.Retention)
 	mux.Handle("GET /dashboard/", http.StripPrefix("/dashboard/", http.FileServerFS(cfg.Dashboard)))
 	mux.Handle("GET /{$}", http.RedirectHandler("/dashboard/", http.StatusFound))
 	mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusMovedPermanently))

@@ -46,7 +46,7 @@ var ErrRunning = errors.New("a retention run is already in progress")
 
 // Options tune the job; the zero value is the production setting.
 type Options struct {
-	Now   func() time.Time                   // default time.Now (local time: schedules use it)
+	Now   func() time.Time                     // default time.Now (local time: schedules use it)
 	After func(time.Duration) <-chan time.Time // default time.After
 	// BatchSize is the most rows deleted per write; default 1000 (a few ms of the writer).
 	BatchSize int
