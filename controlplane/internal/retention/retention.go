@@ -50,8 +50,8 @@ type Options struct {
 	After func(time.Duration) <-chan time.Time // default time.After
 	// BatchSize is the most rows deleted per write; default 1000 (a few ms of the writer).
 	BatchSize int
-	// VacuumPages is the most free pages given back to the file system per write; default 256
-	// (1 MiB of 4 KiB pages).
+	// VacuumPages is the most free pages given back to the file system per write; default 128
+	// (512 KiB of 4 KiB pages, a few ms of the writer).
 	VacuumPages int
 }
 
@@ -80,7 +80,7 @@ func New(log *zap.Logger, st Store, cfg Config, opts Options) (*Job, error) {
 		opts.BatchSize = 1000
 	}
 	if opts.VacuumPages <= 0 {
-		opts.VacuumPages = 256
+		opts.VacuumPages = 128
 	}
 	return &Job{log: log, store: st, cfg: cfg, opts: opts}, nil
 }

@@ -107,17 +107,16 @@ func (s *Store) Prune(ctx context.Context, p Prune, maxBatch int, proof func(del
 	var total int64
 	for {
 		var (
-			n    int64
-			took time.Duration
+			n     int64
+			start time.Time
 		)
 		args := []any{p.Cutoff.Unix(), size}
 		if p.Target.PerRoute && p.RouteID != 0 {
 			args = append(args, p.RouteID)
 		}
 		err := s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-			start := time.Now()
+			start = time.Now()
 			res, err := tx.ExecContext(ctx, query, args...)
-			took = time.Since(start)
 			if err != nil {
 				return err
 			}
@@ -139,6 +138,7 @@ func (s *Store) Prune(ctx context.Context, p Prune, maxBatch int, proof func(del
 		if err != nil {
 			return total, fmt.Errorf("prune %s (%s, route %d): %w", p.Target.Table, p.Target.Retention, p.RouteID, err)
 		}
+		took := time.Since(start) // the delete and its commit: how long the writer was held
 		total += n
 		if n < int64(size) {
 			return total, nil
