@@ -33,6 +33,8 @@ type Global struct {
 	GeoIP GeoIPDatabase
 	// Backup schedules the backups of the control plane's database.
 	Backup Backup
+	// Retention schedules the job that deletes data older than its data_retention period.
+	Retention Retention
 	// TLS sets how the data planes serve HTTPS; its zero-configuration value (no tls:
 	// section) has HTTP3 and RedirectHTTP on.
 	TLS TLS
@@ -53,6 +55,7 @@ type globalFile struct {
 	Webhooks       []Webhook      `yaml:"webhooks"`
 	GeoIP          *GeoIPDatabase `yaml:"geoip"`
 	Backup         *Backup        `yaml:"backup"`
+	Retention      *Retention     `yaml:"retention"`
 	TLS            *TLS           `yaml:"tls"`
 	ACME           *ACME          `yaml:"acme"`
 }
@@ -171,6 +174,21 @@ type Backup struct {
 	Full         BackupTier `yaml:"full"`         // default: "0 2 * * 0" (Sunday 02:00), keep 4
 	Differential BackupTier `yaml:"differential"` // default: "0 2 * * 3" (Wednesday 02:00), keep 8
 	Incremental  BackupTier `yaml:"incremental"`  // default: "0 * * * *" (hourly, if changed), keep 168
+}
+
+// Retention is the retention: section: when the control plane deletes stored data older than
+// each route's data_retention periods. Schedules run in the control plane's local time.
+type Retention struct {
+	Schedule Schedule `yaml:"schedule"` // default "0 3 * * *" (daily at 03:00)
+}
+
+// defaultRetentionSchedule is when the retention job runs without a retention: section.
+const defaultRetentionSchedule = "0 3 * * *"
+
+func (r *Retention) check(s *section) {
+	if !s.has("schedule") {
+		r.Schedule = mustParseSchedule(defaultRetentionSchedule)
+	}
 }
 
 // BackupTier is one kind of backup: when it is taken and how many are kept.
@@ -323,7 +341,8 @@ func ParseGlobal(file string, data []byte) (*Global, error) {
 
 // emptyGlobal is the configuration without a global file.
 func emptyGlobal() *Global {
-	g := &Global{TLS: defaultTLS, defaults: builtinRoot(), origin: builtinOrigin()}
+	g := &Global{TLS: defaultTLS, Retention: Retention{Schedule: mustParseSchedule(defaultRetentionSchedule)},
+		defaults: builtinRoot(), origin: builtinOrigin()}
 	d := &decoder{file: builtinFile, root: "defaults", errs: &errorSink{}, origin: g.origin}
 	d.decode(g.defaults, "", &g.Defaults)
 	return g
@@ -347,6 +366,9 @@ func parseGlobal(file string, data []byte, errs *errorSink) *Global {
 	}
 	if gf.Backup != nil {
 		g.Backup = *gf.Backup
+	}
+	if gf.Retention != nil {
+		g.Retention = *gf.Retention
 	}
 	if gf.TLS != nil {
 		g.TLS = *gf.TLS

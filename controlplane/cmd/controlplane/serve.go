@@ -15,6 +15,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/bans"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/fleet"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/reloader"
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/retention"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/store"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/watch"
 	"github.com/proxy-manager/proxy-manager/pkg/grpcauth"
@@ -78,10 +79,15 @@ func serve(ctx context.Context, args []string) error {
 		log.Error("no valid configuration at startup; waiting for a fix", zap.Int("errors", len(errs)))
 	}
 
+	ret, err := retention.New(log.Named("retention"), st, rl, retention.Options{})
+	if err != nil {
+		return err
+	}
+
 	h := &probes{store: st, reloader: rl}
 	grpcSrv, healthSrv := newGRPCServer(log, token, fl, st, rl, bl)
 	adminSrv := &http.Server{
-		Handler:           adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, PersonalData: st, Audit: st, Dashboard: ui.Dashboard()}),
+		Handler:           adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, PersonalData: st, Audit: st, Retention: ret, Dashboard: ui.Dashboard()}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("admin-http")),
 	}
@@ -104,6 +110,7 @@ func serve(ctx context.Context, args []string) error {
 		return w.Run(gctx, func() { rl.Reload(gctx, "file_watcher") })
 	})
 	g.Go(func() error { return bl.Run(gctx) })
+	g.Go(func() error { return ret.Run(gctx) })
 	h.started.Store(true)
 	log.Info("ready", zap.Strings("grpc", lis.grpcAddrs()), zap.String("admin", lis.admin.Addr().String()))
 

@@ -56,7 +56,9 @@ type Config struct {
 	Audit AuditLog
 	// PersonalData serves /api/gdpr/export and /api/gdpr/erase; *store.Store is one.
 	PersonalData PersonalData
-	Dashboard    fs.FS // index.html at the root
+	// Retention serves POST /api/retention/run.
+	Retention Retention
+	Dashboard fs.FS // index.html at the root
 }
 
 // Handler returns the admin HTTP handler.
@@ -101,6 +103,7 @@ func Handler(cfg Config) http.Handler {
 	handleBans(mux, cfg.Bans)
 	handleGDPR(mux, cfg.PersonalData)
 	handleAudit(mux, cfg.Audit)
+	handleRetention(mux, cfg.Retention)
 	mux.Handle("GET /dashboard/", http.StripPrefix("/dashboard/", http.FileServerFS(cfg.Dashboard)))
 	mux.Handle("GET /{$}", http.RedirectHandler("/dashboard/", http.StatusFound))
 	mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusMovedPermanently))

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -57,6 +58,8 @@ type Reloader struct {
 	lastErr  []string
 	loaded   bool
 	lastHash string // hash of the version recorded before this process started
+
+	global atomic.Pointer[config.Global] // of the configuration in force, read without mu (global.go)
 }
 
 // New returns a Reloader that continues the version sequence recorded in st.
@@ -137,6 +140,7 @@ func (r *Reloader) ReloadBy(ctx context.Context, source, user string) (changed b
 	r.pub.Publish(snap)
 	old := r.hash
 	r.version, r.hash, r.loaded, r.lastErr, r.certs = snap.GetVersion(), hash, true, nil, certSet
+	r.global.Store(cfg.Global)
 	r.log.Info("configuration accepted", zap.String("source", source), zap.Uint64("version", r.version),
 		zap.Int("routes", len(snap.GetRoutes())), zap.Int("sites", len(cfg.Sites)),
 		zap.Int("certificates", len(snap.GetCertificates())), zap.String("hash", hash))

@@ -7,6 +7,8 @@
 //   - Every connection, writer and readers alike, runs with journal_mode=WAL, foreign_keys=ON,
 //     busy_timeout and synchronous=NORMAL, set through the DSN so pooled connections get them too.
 //     Reader connections are also query_only.
+//   - Commits never checkpoint the WAL; one connection of its own does, in PASSIVE mode, every
+//     second (checkpoint.go), so a checkpoint's copy and fsync never hold up a write.
 //   - An event batch is identified by (node_id, boot_id, sequence) and stored at most once
 //     (SaveBatch); the caller acknowledges it whether it was stored now or before.
 package store
@@ -42,6 +44,7 @@ type Store struct {
 	write  *sql.DB // one connection, used only by the writer goroutine
 	read   *sql.DB // read-only pool
 	writer *writer
+	ckpt   *checkpointer // copies the WAL into the file, off the writer's path (checkpoint.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -70,6 +73,9 @@ func Open(ctx context.Context, path string, log *zap.Logger) (*Store, error) {
 	if err := write.PingContext(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", abs, err), write.Close())
 	}
+	if err := ensureIncrementalVacuum(ctx, write, abs, log); err != nil {
+		return nil, errors.Join(fmt.Errorf("open store %s: %w", abs, err), write.Close())
+	}
 	if err := migrate(ctx, write, migrationsFS, log); err != nil {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", abs, err), write.Close())
 	}
@@ -87,12 +93,19 @@ func Open(ctx context.Context, path string, log *zap.Logger) (*Store, error) {
 		return nil, errors.Join(fmt.Errorf("open store %s: readers: %w", abs, err), read.Close(), write.Close())
 	}
 
+	ckptDB, err := sql.Open("sqlite", dsn(abs, false))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open store %s: checkpointer: %w", abs, err), read.Close(), write.Close())
+	}
+	ckptDB.SetMaxOpenConns(1)
+
 	s := &Store{
 		log:    log,
 		path:   abs,
 		write:  write,
 		read:   read,
 		writer: newWriter(write),
+		ckpt:   startCheckpointer(ckptDB, log),
 	}
 	log.Info("store opened", zap.String("path", abs))
 	return s, nil
@@ -105,6 +118,9 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.writer.close()
 		var errs []error
+		if err := s.ckpt.close(); err != nil {
+			errs = append(errs, fmt.Errorf("close checkpointer: %w", err))
+		}
 		if err := s.read.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close readers: %w", err))
 		}
@@ -188,6 +204,8 @@ func dsn(path string, readOnly bool) string {
 	} else {
 		// Take the write lock at BEGIN, so a transaction never fails half-way on a lock upgrade.
 		q.Set("_txlock", "immediate")
+		// Commits never run a checkpoint: the checkpointer does, off the writer's path.
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 	}
 	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
 	return u.String()
