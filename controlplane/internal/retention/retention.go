@@ -33,6 +33,7 @@ type Store interface {
 	Prune(ctx context.Context, p store.Prune, batch int, proof func(deleted int64) (store.AuditEntry, error)) (int64, error)
 	IncrementalVacuum(ctx context.Context, pages, steps int) (int64, error)
 	Audit(ctx context.Context, e store.AuditEntry) error
+	DeleteAuditBefore(ctx context.Context, cutoff time.Time, batch int) (int, error)
 }
 
 // Config gives the global configuration in force, nil before one was accepted;
@@ -227,7 +228,51 @@ func (j *Job) prune(ctx context.Context, rep *Report) error {
 			}
 		}
 	}
+	if err := j.pruneAudit(ctx, rep, g.Defaults.DataRetention); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// pruneAudit deletes the audit entries older than the global audit_logs period, oldest first in
+// batches (the store opens the audit log's retention gate for each batch only), and records the
+// deletion as a new entry, chained after what is left. That entry is a transaction of its own:
+// if the control plane stops between the two, the entries are gone without their proof, which
+// the next run cannot tell; the chain still verifies from the first entry left.
+func (j *Job) pruneAudit(ctx context.Context, rep *Report, d *config.DataRetention) error {
+	if d == nil || d.AuditLogs <= 0 {
+		return nil
+	}
+	now := rep.Started
+	del := Deletion{Table: "audit_log", Retention: "audit_logs", Period: config.FormatDuration(d.AuditLogs),
+		Cutoff: now.Add(-d.AuditLogs).Truncate(time.Second)}
+	for {
+		n, err := j.store.DeleteAuditBefore(ctx, del.Cutoff, j.opts.BatchSize)
+		del.Rows += int64(n)
+		if err != nil {
+			return errors.Join(fmt.Errorf("audit_log: %w", err), j.proveAudit(ctx, rep, del))
+		}
+		if n < j.opts.BatchSize {
+			break
+		}
+	}
+	return j.proveAudit(ctx, rep, del)
+}
+
+func (j *Job) proveAudit(ctx context.Context, rep *Report, del Deletion) error {
+	if del.Rows == 0 {
+		return nil
+	}
+	rep.Deleted = append(rep.Deleted, del)
+	rep.Total += del.Rows
+	e, err := proof(rep.Source, rep.Started, store.PruneTarget{Table: del.Table, Retention: del.Retention}, del)
+	if err != nil {
+		return err
+	}
+	if err := j.store.Audit(ctx, e); err != nil {
+		return fmt.Errorf("audit_log: proof of %d deleted entries: %w", del.Rows, err)
+	}
+	return nil
 }
 
 // periods maps retention classes to the periods of d.

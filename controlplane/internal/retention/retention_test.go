@@ -390,3 +390,54 @@ SELECT ?, ?, ? * 1000 + i % 1000, 'n', 'a.example.org', 'GET', '/page/' || i, 20
 		t.Fatalf("after the run: %d pages (%d free), before %d: space not given back", pages, free, pagesBefore)
 	}
 }
+
+// The audit log keeps audit_logs (365 days by default): older entries go, oldest first, the
+// deletion is recorded as a new entry, and what is left still verifies.
+func TestRunPrunesTheAuditLog(t *testing.T) {
+	ctx := context.Background()
+	st, _, _ := setup(t)
+	now := time.Now().Truncate(time.Second)
+	for i, age := range []time.Duration{500 * day, 400 * day, 366 * day, 10 * day, time.Hour} {
+		if err := st.Audit(ctx, store.AuditEntry{Time: now.Add(-age), User: "admin", Action: "test_entry",
+			ResourceType: "test", ResourceID: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	job, err := New(zaptest.NewLogger(t), st, testConfig(t), Options{Now: func() time.Time { return now }, BatchSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := job.RunNow(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, err := st.QueryAudit(ctx, store.AuditQuery{Limit: 100, Action: "test_entry"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range left {
+		ids = append(ids, e.ResourceID)
+	}
+	if fmt.Sprint(ids) != "[4 3]" {
+		t.Fatalf("entries left: %v, want [4 3] (the three older than 365 days deleted)", ids)
+	}
+	proofs, err := st.QueryAudit(ctx, store.AuditQuery{Limit: 10, Action: "retention_delete", Resource: "audit_log"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(proofs) != 1 || !strings.Contains(proofs[0].Notes, "3 audit_log rows") {
+		t.Fatalf("proof of the audit deletion: %+v", proofs)
+	}
+	var found bool
+	for _, d := range rep.Deleted {
+		found = found || d.Table == "audit_log" && d.Rows == 3
+	}
+	if !found {
+		t.Fatalf("report %+v does not list the 3 audit entries", rep.Deleted)
+	}
+	v, err := st.VerifyAudit(ctx)
+	if err != nil || v.Broken != nil || !v.Truncated {
+		t.Fatalf("verify after retention: %+v, %v; want intact and truncated", v, err)
+	}
+}
