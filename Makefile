@@ -23,6 +23,8 @@ run: build
 # Every module's tests with the race detector, the end-to-end suite included (scripts/e2e).
 test: gen-check
 	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && go test -race -count=1 -timeout 10m ./...); done
+	@# Timing tests skip themselves under the race detector (it slows SQLite twentyfold): run them here.
+	cd controlplane && go test -count=1 -run 'TestRunDoesNotStallEventStream' ./internal/retention
 
 tools:
 	cd scripts/tools && GOWORK=off go build -o $(TOOLS)/ tool
