@@ -34,6 +34,7 @@ type Store interface {
 	IncrementalVacuum(ctx context.Context, pages, steps int) (int64, error)
 	Audit(ctx context.Context, e store.AuditEntry) error
 	DeleteAuditBefore(ctx context.Context, cutoff time.Time, batch int) (int, error)
+	QueryAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error)
 }
 
 // Config gives the global configuration in force, nil before one was accepted;
@@ -100,9 +101,12 @@ func (j *Job) global() (*config.Global, error) {
 
 // Run runs the job at the schedule of the configuration in force (retention.schedule, in local
 // time) until ctx ends. It looks at the schedule at least every minute, so a changed schedule
-// applies without a restart. A failed run is logged; the next one tries again.
+// applies without a restart. A failed run is logged; the next one tries again. A run the schedule
+// called for while the control plane was down (the last recorded run is older than the latest
+// scheduled time, or there is none) is made up at once: a host that is off at 03:00 every night
+// must still delete what it must.
 func (j *Job) Run(ctx context.Context) error {
-	last := j.opts.Now()
+	last := j.lastRun(ctx)
 	for {
 		g, err := j.global()
 		if err != nil {
@@ -127,6 +131,24 @@ func (j *Job) Run(ctx context.Context) error {
 		case <-j.opts.After(wait):
 		}
 	}
+}
+
+// actionRun is the audit action of a run.
+const actionRun = "retention_run"
+
+// lastRun is when the last recorded run started (its retention_run audit entry), the zero time
+// when there is none; now if the audit log cannot be read (the schedule then goes on from now).
+func (j *Job) lastRun(ctx context.Context) time.Time {
+	now := j.opts.Now()
+	runs, err := j.store.QueryAudit(ctx, store.AuditQuery{Limit: 1, Action: actionRun})
+	switch {
+	case err != nil:
+		j.log.Warn("last retention run unknown; following the schedule from now", zap.Error(err))
+		return now
+	case len(runs) == 0:
+		return time.Time{}
+	}
+	return runs[0].Time.In(now.Location())
 }
 
 // Deletion is what one (table, route) lost in a run.
@@ -329,7 +351,7 @@ func (j *Job) auditRun(ctx context.Context, rep Report) error {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	return j.store.Audit(actx, store.AuditEntry{
-		Time: rep.Started, User: "system", Action: "retention_run", ResourceType: "retention",
+		Time: rep.Started, User: "system", Action: actionRun, ResourceType: "retention",
 		NewValue: string(body), Source: rep.Source,
 		Notes: fmt.Sprintf("started %s, finished %s: %d rows deleted from %d table/route pairs, %d pages freed, %d errors",
 			rep.Started.Format(time.RFC3339), rep.Finished.Format(time.RFC3339), rep.Total, len(rep.Deleted), rep.FreedPages, len(rep.Errors)),

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/store"
 	"github.com/proxy-manager/proxy-manager/pkg/config"
 )
 
@@ -64,6 +65,11 @@ func TestRunFollowsTheScheduleInLocalTime(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The last run was just before the start: nothing to make up.
+			if err := st.Audit(context.Background(), store.AuditEntry{Time: tc.start.Add(-time.Minute), User: "system",
+				Action: "retention_run", ResourceType: "retention"}); err != nil {
+				t.Fatal(err)
+			}
 			clock := &fakeClock{t: tc.start, waits: make(chan wait)}
 			job, err := New(zaptest.NewLogger(t), st, staticConfig{g}, Options{Now: clock.Now, After: clock.After})
 			if err != nil {
@@ -78,7 +84,7 @@ func TestRunFollowsTheScheduleInLocalTime(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				return len(e)
+				return len(e) - 1 // the run recorded before the start
 			}
 			// Until the first run the job only waits, never longer than a minute at a time (a
 			// changed schedule applies within a minute) and never past the scheduled time.
@@ -111,6 +117,48 @@ func TestRunFollowsTheScheduleInLocalTime(t *testing.T) {
 			<-clock.waits // the minute after: no second run
 			if n := runs(); n != 1 {
 				t.Fatalf("%d runs a minute after the schedule, want 1", n)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A run the schedule called for while the control plane was down is made up at start: when the
+// last recorded run is older than the latest scheduled time, or there is none.
+func TestRunMakesUpAMissedRun(t *testing.T) {
+	start := time.Date(2026, 11, 22, 12, 0, 0, 0, now.Location()) // the 03:00 run of today was missed
+	for desc, lastRun := range map[string]time.Time{
+		"last run two days ago": time.Date(2026, 11, 20, 3, 0, 0, 0, now.Location()),
+		"no run recorded":       {},
+	} {
+		t.Run(desc, func(t *testing.T) {
+			st, _, _ := setup(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if !lastRun.IsZero() {
+				if err := st.Audit(ctx, store.AuditEntry{Time: lastRun, User: "system", Action: "retention_run",
+					ResourceType: "retention"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			g, err := config.ParseGlobal("global.yaml", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock := &fakeClock{t: start, waits: make(chan wait)}
+			job, err := New(zaptest.NewLogger(t), st, staticConfig{g}, Options{Now: clock.Now, After: clock.After})
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- job.Run(ctx) }()
+			<-clock.waits // the job waits only after it ran
+			e, err := st.AuditEntries(ctx, 10, "retention_run")
+			if err != nil || len(e) == 0 || !e[0].Time.Equal(start) || e[0].Source != "schedule" {
+				t.Fatalf("runs recorded: %+v (%v); want one at the start, %v", e, err, start)
 			}
 			cancel()
 			if err := <-done; err != nil {
