@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -19,16 +18,8 @@ import (
 
 func TestAuditAPI(t *testing.T) {
 	ctx := context.Background()
+	st := openStore(t)
 	log := zaptest.NewLogger(t)
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "proxy.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Error(err)
-		}
-	})
 	t0 := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
 	for i, e := range []store.AuditEntry{
 		{User: "system", Action: "config_reload", ResourceType: "config", ResourceID: "1", Source: "startup"},

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,16 +23,8 @@ import (
 func banAPI(t *testing.T) (http.Handler, *store.Store, *fleet.Fleet) {
 	t.Helper()
 	ctx := context.Background()
+	st := openStore(t)
 	log := zaptest.NewLogger(t)
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "proxy.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Error(err)
-		}
-	})
 	now := time.Now()
 	ban := func(ip, route string) *proxyv1.SecurityEvent {
 		return &proxyv1.SecurityEvent{Time: timestamppb.New(now), Kind: proxyv1.SecurityKind_SECURITY_KIND_BANNED, RouteId: route,

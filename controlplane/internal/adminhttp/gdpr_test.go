@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,16 +24,8 @@ import (
 func gdprAPI(t *testing.T) (http.Handler, *store.Store) {
 	t.Helper()
 	ctx := context.Background()
+	st := openStore(t)
 	log := zaptest.NewLogger(t)
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "proxy.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Error(err)
-		}
-	})
 	now := time.Now()
 	req := func(id, ip string) *proxyv1.RequestEvent {
 		return &proxyv1.RequestEvent{Time: timestamppb.New(now), RequestId: id, RouteId: "vault", Host: "vault.example.org",

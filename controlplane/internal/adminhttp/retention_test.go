@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/fleet"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/retention"
-	"github.com/proxy-manager/proxy-manager/controlplane/internal/store"
 	"github.com/proxy-manager/proxy-manager/pkg/config"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 	"github.com/proxy-manager/proxy-manager/ui"
@@ -27,16 +25,8 @@ func (builtinConfig) Global() *config.Global { return nil }
 
 func TestRetentionRunAPI(t *testing.T) {
 	ctx := context.Background()
+	st := openStore(t)
 	log := zaptest.NewLogger(t)
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "proxy.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Error(err)
-		}
-	})
 	// Two requests without a route: one past the built-in 7 days of access logs, one not.
 	b := &proxyv1.EventBatch{NodeId: "n1", BootId: "b", Sequence: 1}
 	for _, age := range []time.Duration{8 * 24 * time.Hour, time.Hour} {
