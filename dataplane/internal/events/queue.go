@@ -10,9 +10,12 @@ import (
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 )
 
-// DefaultCapacity is the queue size when none is given: at ~300 bytes per event about 30 MB,
-// or a few minutes of a busy site while the control plane is away.
-const DefaultCapacity = 100_000
+// DefaultCapacity is the queue size when none is given. A queued request event takes about 600
+// bytes of heap (its timestamps are messages of their own), so 20,000 are about 12 MB: 10 s of a
+// data plane at 2,000 requests a second, minutes of a community site, while the control plane is
+// away or cannot keep up. It was 100,000 (60 MB, and twice that in RSS with the garbage
+// collector's headroom); PROXY_EVENT_BUFFER raises it for a longer outage.
+const DefaultCapacity = 20_000
 
 // Queue is a bounded FIFO of events: request events, and WebSocket open/close events in a
 // second ring of their own (so that a flood of requests does not push out the close of a
