@@ -38,7 +38,8 @@ const (
 	SecurityKind_SECURITY_KIND_WAF SecurityKind = 4
 	// A request refused by the route's GeoIP countries.
 	SecurityKind_SECURITY_KIND_GEO_BLOCKED SecurityKind = 5
-	// A login path used from a country the route has not seen that client's logins from.
+	// A login on the route from a country this data plane has not seen the route's logins from
+	// (after a warm-up; see dataplane/internal/geoip).
 	SecurityKind_SECURITY_KIND_UNUSUAL_COUNTRY SecurityKind = 6
 )
 

@@ -1717,7 +1717,7 @@ type WafExclusion struct {
 	// empty: the whole request on that path.
 	Params []string `protobuf:"bytes,2,rep,name=params,proto3" json:"params,omitempty"`
 	// rules are the rules turned off ("sql_injection", "xss", "path_traversal",
-	// "suspicious_headers"); empty: all of them.
+	// "suspicious_headers", "command_injection"); empty: all of them.
 	Rules         []string `protobuf:"bytes,3,rep,name=rules,proto3" json:"rules,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
