@@ -22,6 +22,9 @@ type pconn struct {
 	idleSince time.Time
 	reused    bool // carried a request before this one
 	// interrupt makes blocked reads and writes return; made once, run by context.AfterFunc.
+	// It closes the connection rather than moving its deadlines into the past: the exchange
+	// sets fresh deadlines as it goes (the read timeout, each write's), and one set just after
+	// the interrupt would undo it, leaving the exchange blocked until that timeout.
 	interrupt func()
 }
 
@@ -31,7 +34,7 @@ func newPconn(t *transport, c net.Conn) *pconn {
 	pc.rd.timeout = t.settings.ReadTimeout
 	pc.br = bufio.NewReaderSize(&pc.rd, 4<<10)
 	pc.bw = bufio.NewWriterSize(c, 4<<10)
-	pc.interrupt = func() { pc.conn.SetDeadline(aLongTimeAgo) }
+	pc.interrupt = func() { pc.conn.Close() } // never reused: stop() reports it ran
 	return pc
 }
 
@@ -85,9 +88,6 @@ func (pc *pconn) alive() bool {
 	})
 	return err == nil && alive
 }
-
-// aLongTimeAgo makes blocked reads and writes return at once.
-var aLongTimeAgo = time.Unix(1, 0)
 
 // roundTrip sends req on the connection and reads the response header. The response body
 // gives the connection back to the pool when read to its end, and closes it otherwise.

@@ -349,3 +349,4 @@ func TestConcurrentAcquireRelease(t *testing.T) {
 	}
 	wg.Wait()
 }
+

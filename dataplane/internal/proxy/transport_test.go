@@ -406,3 +406,31 @@ func TestTLSBackend(t *testing.T) {
 		t.Fatalf("Forward %v, body %q; want HTTP/1.1", err, rec.Body.String())
 	}
 }
+
+// TestInterruptOutlastsDeadlines: the exchange sets fresh deadlines as it goes (the read
+// timeout after writing the request, each write's own), and a client that leaves just before
+// one of them must still interrupt it. Moving the deadlines into the past did not: a read
+// deadline set a moment later undid it, and the exchange hung until the 30 s read timeout.
+func TestInterruptOutlastsDeadlines(t *testing.T) {
+	c1, c2 := net.Pipe()
+	defer c2.Close()
+	pc := newPconn(&transport{settings: Settings{ReadTimeout: time.Hour}}, c1)
+	pc.interrupt()
+	if err := pc.conn.SetReadDeadline(time.Now().Add(time.Hour)); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := pc.br.ReadByte()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("read after the interrupt succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		c1.Close()
+		t.Fatal("read after the interrupt and a fresh deadline still blocked after 5 s")
+	}
+}
