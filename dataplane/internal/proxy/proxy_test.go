@@ -349,4 +349,3 @@ func TestConcurrentAcquireRelease(t *testing.T) {
 	}
 	wg.Wait()
 }
-
