@@ -103,6 +103,9 @@ var notSubjectColumns = map[string]string{
 	"certificates.cert_path":                "configuration: a file on the control plane",
 	"certificates.key_path":                 "configuration: a file on the control plane",
 	"health_checks.error_message":           "the control plane's own probes of a backend; no visitor involved",
+	"health_state.last_error":               "the control plane's own probes of a backend; no visitor involved",
+	"health_state.backend_url":              "configuration: where the route's backend is",
+	"certificates.issuer":                   "a certificate authority's name",
 	"audit_log.user":                        "the administrator or system that acted; the audit log is kept for accountability and searched separately",
 }
 

@@ -245,6 +245,9 @@ type EventBatch struct {
 	Circuits      []*CircuitEvent   `protobuf:"bytes,7,rep,name=circuits,proto3" json:"circuits,omitempty"`
 	Pools         []*PoolStats      `protobuf:"bytes,8,rep,name=pools,proto3" json:"pools,omitempty"`
 	Security      []*SecurityEvent  `protobuf:"bytes,9,rep,name=security,proto3" json:"security,omitempty"`
+	// system is set on a batch every few seconds (the data plane's metrics report), even when the
+	// batch has no other event.
+	System        *SystemMetrics `protobuf:"bytes,10,opt,name=system,proto3" json:"system,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -342,6 +345,167 @@ func (x *EventBatch) GetSecurity() []*SecurityEvent {
 	return nil
 }
 
+func (x *EventBatch) GetSystem() *SystemMetrics {
+	if x != nil {
+		return x.System
+	}
+	return nil
+}
+
+// SystemMetrics is a data plane's own state at one moment.
+type SystemMetrics struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Time   *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Uptime *durationpb.Duration   `protobuf:"bytes,2,opt,name=uptime,proto3" json:"uptime,omitempty"`
+	// active_connections are the client connections open now (every listener, all protocols).
+	ActiveConnections int64 `protobuf:"varint,3,opt,name=active_connections,json=activeConnections,proto3" json:"active_connections,omitempty"`
+	Goroutines        int64 `protobuf:"varint,4,opt,name=goroutines,proto3" json:"goroutines,omitempty"`
+	// heap_bytes is the Go heap in use; rss_bytes the process's resident memory.
+	HeapBytes int64 `protobuf:"varint,5,opt,name=heap_bytes,json=heapBytes,proto3" json:"heap_bytes,omitempty"`
+	RssBytes  int64 `protobuf:"varint,6,opt,name=rss_bytes,json=rssBytes,proto3" json:"rss_bytes,omitempty"`
+	// requests_total counts the requests served since the data plane started.
+	RequestsTotal uint64 `protobuf:"varint,7,opt,name=requests_total,json=requestsTotal,proto3" json:"requests_total,omitempty"`
+	// events_dropped_total counts the events dropped since start because the buffer was full.
+	EventsDroppedTotal uint64 `protobuf:"varint,8,opt,name=events_dropped_total,json=eventsDroppedTotal,proto3" json:"events_dropped_total,omitempty"`
+	// event_queue_length is the events waiting to be sent now; event_queue_capacity its bound.
+	EventQueueLength   int64                  `protobuf:"varint,9,opt,name=event_queue_length,json=eventQueueLength,proto3" json:"event_queue_length,omitempty"`
+	EventQueueCapacity int64                  `protobuf:"varint,10,opt,name=event_queue_capacity,json=eventQueueCapacity,proto3" json:"event_queue_capacity,omitempty"`
+	WebsocketsActive   int64                  `protobuf:"varint,11,opt,name=websockets_active,json=websocketsActive,proto3" json:"websockets_active,omitempty"`
+	SnapshotVersion    uint64                 `protobuf:"varint,12,opt,name=snapshot_version,json=snapshotVersion,proto3" json:"snapshot_version,omitempty"`
+	SnapshotAppliedAt  *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=snapshot_applied_at,json=snapshotAppliedAt,proto3" json:"snapshot_applied_at,omitempty"`
+	BansActive         int64                  `protobuf:"varint,14,opt,name=bans_active,json=bansActive,proto3" json:"bans_active,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *SystemMetrics) Reset() {
+	*x = SystemMetrics{}
+	mi := &file_proxy_v1_events_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SystemMetrics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SystemMetrics) ProtoMessage() {}
+
+func (x *SystemMetrics) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_events_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SystemMetrics.ProtoReflect.Descriptor instead.
+func (*SystemMetrics) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SystemMetrics) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *SystemMetrics) GetUptime() *durationpb.Duration {
+	if x != nil {
+		return x.Uptime
+	}
+	return nil
+}
+
+func (x *SystemMetrics) GetActiveConnections() int64 {
+	if x != nil {
+		return x.ActiveConnections
+	}
+	return 0
+}
+
+func (x *SystemMetrics) GetGoroutines() int64 {
+	if x != nil {
+		return x.Goroutines
+	}
+	return 0
+}
+
+func (x *SystemMetrics) GetHeapBytes() int64 {
+	if x != nil {
+		return x.HeapBytes
+	}
+	return 0
+}
+
+func (x *SystemMetrics) GetRssBytes() int64 {
+	if x != nil {
+		return x.RssBytes
+	}
+	return 0
+}
+
+func (x *SystemMetrics) GetRequestsTotal() uint64 {
+	if x != nil {
+		return x.RequestsTotal
+	}
+	return 0
+}
+
+func (x *SystemMetrics) GetEventsDroppedTotal() uint64 {
+	if x != nil {
+		return x.EventsDroppedTotal
+	}
+	return 0
+}
+
+func (x *SystemMetrics) GetEventQueueLength() int64 {
+	if x != nil {
+		return x.EventQueueLength
+	}
+	return 0
+}
+
+func (x *SystemMetrics) GetEventQueueCapacity() int64 {
+	if x != nil {
+		return x.EventQueueCapacity
+	}
+	return 0
+}
+
+func (x *SystemMetrics) GetWebsocketsActive() int64 {
+	if x != nil {
+		return x.WebsocketsActive
+	}
+	return 0
+}
+
+func (x *SystemMetrics) GetSnapshotVersion() uint64 {
+	if x != nil {
+		return x.SnapshotVersion
+	}
+	return 0
+}
+
+func (x *SystemMetrics) GetSnapshotAppliedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SnapshotAppliedAt
+	}
+	return nil
+}
+
+func (x *SystemMetrics) GetBansActive() int64 {
+	if x != nil {
+		return x.BansActive
+	}
+	return 0
+}
+
 // SecurityEvent is something a security policy did or saw. Unlike RequestEvent it carries the
 // real client address: bans and violations need it (DESIGN: raw IPs leave the data plane only
 // for security features).
@@ -375,7 +539,7 @@ type SecurityEvent struct {
 
 func (x *SecurityEvent) Reset() {
 	*x = SecurityEvent{}
-	mi := &file_proxy_v1_events_proto_msgTypes[3]
+	mi := &file_proxy_v1_events_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -387,7 +551,7 @@ func (x *SecurityEvent) String() string {
 func (*SecurityEvent) ProtoMessage() {}
 
 func (x *SecurityEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_events_proto_msgTypes[3]
+	mi := &file_proxy_v1_events_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -400,7 +564,7 @@ func (x *SecurityEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecurityEvent.ProtoReflect.Descriptor instead.
 func (*SecurityEvent) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_events_proto_rawDescGZIP(), []int{3}
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SecurityEvent) GetTime() *timestamppb.Timestamp {
@@ -526,7 +690,7 @@ type CircuitEvent struct {
 
 func (x *CircuitEvent) Reset() {
 	*x = CircuitEvent{}
-	mi := &file_proxy_v1_events_proto_msgTypes[4]
+	mi := &file_proxy_v1_events_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -538,7 +702,7 @@ func (x *CircuitEvent) String() string {
 func (*CircuitEvent) ProtoMessage() {}
 
 func (x *CircuitEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_events_proto_msgTypes[4]
+	mi := &file_proxy_v1_events_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -551,7 +715,7 @@ func (x *CircuitEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CircuitEvent.ProtoReflect.Descriptor instead.
 func (*CircuitEvent) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_events_proto_rawDescGZIP(), []int{4}
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CircuitEvent) GetTime() *timestamppb.Timestamp {
@@ -615,7 +779,7 @@ type PoolStats struct {
 
 func (x *PoolStats) Reset() {
 	*x = PoolStats{}
-	mi := &file_proxy_v1_events_proto_msgTypes[5]
+	mi := &file_proxy_v1_events_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +791,7 @@ func (x *PoolStats) String() string {
 func (*PoolStats) ProtoMessage() {}
 
 func (x *PoolStats) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_events_proto_msgTypes[5]
+	mi := &file_proxy_v1_events_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +804,7 @@ func (x *PoolStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolStats.ProtoReflect.Descriptor instead.
 func (*PoolStats) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_events_proto_rawDescGZIP(), []int{5}
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PoolStats) GetTime() *timestamppb.Timestamp {
@@ -710,7 +874,7 @@ type BatchAck struct {
 
 func (x *BatchAck) Reset() {
 	*x = BatchAck{}
-	mi := &file_proxy_v1_events_proto_msgTypes[6]
+	mi := &file_proxy_v1_events_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +886,7 @@ func (x *BatchAck) String() string {
 func (*BatchAck) ProtoMessage() {}
 
 func (x *BatchAck) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_events_proto_msgTypes[6]
+	mi := &file_proxy_v1_events_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +899,7 @@ func (x *BatchAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchAck.ProtoReflect.Descriptor instead.
 func (*BatchAck) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_events_proto_rawDescGZIP(), []int{6}
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BatchAck) GetBootId() string {
@@ -795,7 +959,7 @@ type RequestEvent struct {
 
 func (x *RequestEvent) Reset() {
 	*x = RequestEvent{}
-	mi := &file_proxy_v1_events_proto_msgTypes[7]
+	mi := &file_proxy_v1_events_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +971,7 @@ func (x *RequestEvent) String() string {
 func (*RequestEvent) ProtoMessage() {}
 
 func (x *RequestEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_events_proto_msgTypes[7]
+	mi := &file_proxy_v1_events_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +984,7 @@ func (x *RequestEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestEvent.ProtoReflect.Descriptor instead.
 func (*RequestEvent) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_events_proto_rawDescGZIP(), []int{7}
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RequestEvent) GetTime() *timestamppb.Timestamp {
@@ -1018,7 +1182,7 @@ type WebSocketEvent struct {
 
 func (x *WebSocketEvent) Reset() {
 	*x = WebSocketEvent{}
-	mi := &file_proxy_v1_events_proto_msgTypes[8]
+	mi := &file_proxy_v1_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1030,7 +1194,7 @@ func (x *WebSocketEvent) String() string {
 func (*WebSocketEvent) ProtoMessage() {}
 
 func (x *WebSocketEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_events_proto_msgTypes[8]
+	mi := &file_proxy_v1_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1043,7 +1207,7 @@ func (x *WebSocketEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocketEvent.ProtoReflect.Descriptor instead.
 func (*WebSocketEvent) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_proxy_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WebSocketEvent) GetKind() WebSocketEventKind {
@@ -1138,7 +1302,7 @@ const file_proxy_v1_events_proto_rawDesc = "" +
 	"\x13StreamEventsRequest\x12*\n" +
 	"\x05batch\x18\x01 \x01(\v2\x14.proxy.v1.EventBatchR\x05batch\"<\n" +
 	"\x14StreamEventsResponse\x12$\n" +
-	"\x03ack\x18\x01 \x01(\v2\x12.proxy.v1.BatchAckR\x03ack\"\x83\x03\n" +
+	"\x03ack\x18\x01 \x01(\v2\x12.proxy.v1.BatchAckR\x03ack\"\xb4\x03\n" +
 	"\n" +
 	"EventBatch\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x17\n" +
@@ -1151,7 +1315,29 @@ const file_proxy_v1_events_proto_rawDesc = "" +
 	"websockets\x122\n" +
 	"\bcircuits\x18\a \x03(\v2\x16.proxy.v1.CircuitEventR\bcircuits\x12)\n" +
 	"\x05pools\x18\b \x03(\v2\x13.proxy.v1.PoolStatsR\x05pools\x123\n" +
-	"\bsecurity\x18\t \x03(\v2\x17.proxy.v1.SecurityEventR\bsecurity\"\xdc\x03\n" +
+	"\bsecurity\x18\t \x03(\v2\x17.proxy.v1.SecurityEventR\bsecurity\x12/\n" +
+	"\x06system\x18\n" +
+	" \x01(\v2\x17.proxy.v1.SystemMetricsR\x06system\"\xfb\x04\n" +
+	"\rSystemMetrics\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x121\n" +
+	"\x06uptime\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06uptime\x12-\n" +
+	"\x12active_connections\x18\x03 \x01(\x03R\x11activeConnections\x12\x1e\n" +
+	"\n" +
+	"goroutines\x18\x04 \x01(\x03R\n" +
+	"goroutines\x12\x1d\n" +
+	"\n" +
+	"heap_bytes\x18\x05 \x01(\x03R\theapBytes\x12\x1b\n" +
+	"\trss_bytes\x18\x06 \x01(\x03R\brssBytes\x12%\n" +
+	"\x0erequests_total\x18\a \x01(\x04R\rrequestsTotal\x120\n" +
+	"\x14events_dropped_total\x18\b \x01(\x04R\x12eventsDroppedTotal\x12,\n" +
+	"\x12event_queue_length\x18\t \x01(\x03R\x10eventQueueLength\x120\n" +
+	"\x14event_queue_capacity\x18\n" +
+	" \x01(\x03R\x12eventQueueCapacity\x12+\n" +
+	"\x11websockets_active\x18\v \x01(\x03R\x10websocketsActive\x12)\n" +
+	"\x10snapshot_version\x18\f \x01(\x04R\x0fsnapshotVersion\x12J\n" +
+	"\x13snapshot_applied_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x11snapshotAppliedAt\x12\x1f\n" +
+	"\vbans_active\x18\x0e \x01(\x03R\n" +
+	"bansActive\"\xdc\x03\n" +
 	"\rSecurityEvent\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12*\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x16.proxy.v1.SecurityKindR\x04kind\x12\x19\n" +
@@ -1264,48 +1450,53 @@ func file_proxy_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_proxy_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_proxy_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_proxy_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_proxy_v1_events_proto_goTypes = []any{
 	(SecurityKind)(0),             // 0: proxy.v1.SecurityKind
 	(WebSocketEventKind)(0),       // 1: proxy.v1.WebSocketEventKind
 	(*StreamEventsRequest)(nil),   // 2: proxy.v1.StreamEventsRequest
 	(*StreamEventsResponse)(nil),  // 3: proxy.v1.StreamEventsResponse
 	(*EventBatch)(nil),            // 4: proxy.v1.EventBatch
-	(*SecurityEvent)(nil),         // 5: proxy.v1.SecurityEvent
-	(*CircuitEvent)(nil),          // 6: proxy.v1.CircuitEvent
-	(*PoolStats)(nil),             // 7: proxy.v1.PoolStats
-	(*BatchAck)(nil),              // 8: proxy.v1.BatchAck
-	(*RequestEvent)(nil),          // 9: proxy.v1.RequestEvent
-	(*WebSocketEvent)(nil),        // 10: proxy.v1.WebSocketEvent
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 12: google.protobuf.Duration
+	(*SystemMetrics)(nil),         // 5: proxy.v1.SystemMetrics
+	(*SecurityEvent)(nil),         // 6: proxy.v1.SecurityEvent
+	(*CircuitEvent)(nil),          // 7: proxy.v1.CircuitEvent
+	(*PoolStats)(nil),             // 8: proxy.v1.PoolStats
+	(*BatchAck)(nil),              // 9: proxy.v1.BatchAck
+	(*RequestEvent)(nil),          // 10: proxy.v1.RequestEvent
+	(*WebSocketEvent)(nil),        // 11: proxy.v1.WebSocketEvent
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 13: google.protobuf.Duration
 }
 var file_proxy_v1_events_proto_depIdxs = []int32{
 	4,  // 0: proxy.v1.StreamEventsRequest.batch:type_name -> proxy.v1.EventBatch
-	8,  // 1: proxy.v1.StreamEventsResponse.ack:type_name -> proxy.v1.BatchAck
-	9,  // 2: proxy.v1.EventBatch.requests:type_name -> proxy.v1.RequestEvent
-	10, // 3: proxy.v1.EventBatch.websockets:type_name -> proxy.v1.WebSocketEvent
-	6,  // 4: proxy.v1.EventBatch.circuits:type_name -> proxy.v1.CircuitEvent
-	7,  // 5: proxy.v1.EventBatch.pools:type_name -> proxy.v1.PoolStats
-	5,  // 6: proxy.v1.EventBatch.security:type_name -> proxy.v1.SecurityEvent
-	11, // 7: proxy.v1.SecurityEvent.time:type_name -> google.protobuf.Timestamp
-	0,  // 8: proxy.v1.SecurityEvent.kind:type_name -> proxy.v1.SecurityKind
-	11, // 9: proxy.v1.SecurityEvent.ban_until:type_name -> google.protobuf.Timestamp
-	11, // 10: proxy.v1.CircuitEvent.time:type_name -> google.protobuf.Timestamp
-	11, // 11: proxy.v1.PoolStats.time:type_name -> google.protobuf.Timestamp
-	12, // 12: proxy.v1.PoolStats.average_connection_age:type_name -> google.protobuf.Duration
-	11, // 13: proxy.v1.RequestEvent.time:type_name -> google.protobuf.Timestamp
-	12, // 14: proxy.v1.RequestEvent.duration:type_name -> google.protobuf.Duration
-	1,  // 15: proxy.v1.WebSocketEvent.kind:type_name -> proxy.v1.WebSocketEventKind
-	11, // 16: proxy.v1.WebSocketEvent.connected_at:type_name -> google.protobuf.Timestamp
-	11, // 17: proxy.v1.WebSocketEvent.disconnected_at:type_name -> google.protobuf.Timestamp
-	2,  // 18: proxy.v1.EventService.StreamEvents:input_type -> proxy.v1.StreamEventsRequest
-	3,  // 19: proxy.v1.EventService.StreamEvents:output_type -> proxy.v1.StreamEventsResponse
-	19, // [19:20] is the sub-list for method output_type
-	18, // [18:19] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	9,  // 1: proxy.v1.StreamEventsResponse.ack:type_name -> proxy.v1.BatchAck
+	10, // 2: proxy.v1.EventBatch.requests:type_name -> proxy.v1.RequestEvent
+	11, // 3: proxy.v1.EventBatch.websockets:type_name -> proxy.v1.WebSocketEvent
+	7,  // 4: proxy.v1.EventBatch.circuits:type_name -> proxy.v1.CircuitEvent
+	8,  // 5: proxy.v1.EventBatch.pools:type_name -> proxy.v1.PoolStats
+	6,  // 6: proxy.v1.EventBatch.security:type_name -> proxy.v1.SecurityEvent
+	5,  // 7: proxy.v1.EventBatch.system:type_name -> proxy.v1.SystemMetrics
+	12, // 8: proxy.v1.SystemMetrics.time:type_name -> google.protobuf.Timestamp
+	13, // 9: proxy.v1.SystemMetrics.uptime:type_name -> google.protobuf.Duration
+	12, // 10: proxy.v1.SystemMetrics.snapshot_applied_at:type_name -> google.protobuf.Timestamp
+	12, // 11: proxy.v1.SecurityEvent.time:type_name -> google.protobuf.Timestamp
+	0,  // 12: proxy.v1.SecurityEvent.kind:type_name -> proxy.v1.SecurityKind
+	12, // 13: proxy.v1.SecurityEvent.ban_until:type_name -> google.protobuf.Timestamp
+	12, // 14: proxy.v1.CircuitEvent.time:type_name -> google.protobuf.Timestamp
+	12, // 15: proxy.v1.PoolStats.time:type_name -> google.protobuf.Timestamp
+	13, // 16: proxy.v1.PoolStats.average_connection_age:type_name -> google.protobuf.Duration
+	12, // 17: proxy.v1.RequestEvent.time:type_name -> google.protobuf.Timestamp
+	13, // 18: proxy.v1.RequestEvent.duration:type_name -> google.protobuf.Duration
+	1,  // 19: proxy.v1.WebSocketEvent.kind:type_name -> proxy.v1.WebSocketEventKind
+	12, // 20: proxy.v1.WebSocketEvent.connected_at:type_name -> google.protobuf.Timestamp
+	12, // 21: proxy.v1.WebSocketEvent.disconnected_at:type_name -> google.protobuf.Timestamp
+	2,  // 22: proxy.v1.EventService.StreamEvents:input_type -> proxy.v1.StreamEventsRequest
+	3,  // 23: proxy.v1.EventService.StreamEvents:output_type -> proxy.v1.StreamEventsResponse
+	23, // [23:24] is the sub-list for method output_type
+	22, // [22:23] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_proxy_v1_events_proto_init() }
@@ -1319,7 +1510,7 @@ func file_proxy_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proxy_v1_events_proto_rawDesc), len(file_proxy_v1_events_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -288,9 +288,10 @@ func (x *Nack) GetReason() string {
 // StreamSnapshotsResponse is one message from the control plane on the snapshot stream.
 type StreamSnapshotsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Exactly one of snapshot and bans is set.
-	Snapshot      *Snapshot `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
-	Bans          *BanList  `protobuf:"bytes,2,opt,name=bans,proto3" json:"bans,omitempty"`
+	// Exactly one of snapshot, bans and health is set.
+	Snapshot      *Snapshot   `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Bans          *BanList    `protobuf:"bytes,2,opt,name=bans,proto3" json:"bans,omitempty"`
+	Health        *HealthList `protobuf:"bytes,3,opt,name=health,proto3" json:"health,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -339,6 +340,158 @@ func (x *StreamSnapshotsResponse) GetBans() *BanList {
 	return nil
 }
 
+func (x *StreamSnapshotsResponse) GetHealth() *HealthList {
+	if x != nil {
+		return x.Health
+	}
+	return nil
+}
+
+// HealthList is the state of every actively checked backend, as the control plane's health
+// checks see it; sent whenever a state changes and on every (re)connect.
+type HealthList struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// version grows with every change of the list (independent of snapshot versions).
+	Version       uint64           `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Backends      []*BackendHealth `protobuf:"bytes,2,rep,name=backends,proto3" json:"backends,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthList) Reset() {
+	*x = HealthList{}
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthList) ProtoMessage() {}
+
+func (x *HealthList) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthList.ProtoReflect.Descriptor instead.
+func (*HealthList) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *HealthList) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *HealthList) GetBackends() []*BackendHealth {
+	if x != nil {
+		return x.Backends
+	}
+	return nil
+}
+
+// BackendHealth is the health of one route's backend over the last minute of checks.
+type BackendHealth struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	RouteId    string                 `protobuf:"bytes,1,opt,name=route_id,json=routeId,proto3" json:"route_id,omitempty"`
+	BackendUrl string                 `protobuf:"bytes,2,opt,name=backend_url,json=backendUrl,proto3" json:"backend_url,omitempty"`
+	// state is "healthy" (at least 90% of the checks of the last minute succeeded), "degraded"
+	// (50 to 90%), "down" (under 50%) or "unknown" (no check finished yet).
+	State string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	// success_ratio is the share of successful checks in the last minute, 0 to 1.
+	SuccessRatio float64 `protobuf:"fixed64,4,opt,name=success_ratio,json=successRatio,proto3" json:"success_ratio,omitempty"`
+	// since is when the backend entered this state.
+	Since *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	// last_error is the error of the latest failed check, empty when it succeeded.
+	LastError     string `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackendHealth) Reset() {
+	*x = BackendHealth{}
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackendHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackendHealth) ProtoMessage() {}
+
+func (x *BackendHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackendHealth.ProtoReflect.Descriptor instead.
+func (*BackendHealth) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *BackendHealth) GetRouteId() string {
+	if x != nil {
+		return x.RouteId
+	}
+	return ""
+}
+
+func (x *BackendHealth) GetBackendUrl() string {
+	if x != nil {
+		return x.BackendUrl
+	}
+	return ""
+}
+
+func (x *BackendHealth) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *BackendHealth) GetSuccessRatio() float64 {
+	if x != nil {
+		return x.SuccessRatio
+	}
+	return 0
+}
+
+func (x *BackendHealth) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *BackendHealth) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
 // BanList is every ban in force, for all data planes.
 type BanList struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -351,7 +504,7 @@ type BanList struct {
 
 func (x *BanList) Reset() {
 	*x = BanList{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[5]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -363,7 +516,7 @@ func (x *BanList) String() string {
 func (*BanList) ProtoMessage() {}
 
 func (x *BanList) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[5]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -376,7 +529,7 @@ func (x *BanList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BanList.ProtoReflect.Descriptor instead.
 func (*BanList) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{5}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BanList) GetVersion() uint64 {
@@ -410,7 +563,7 @@ type Ban struct {
 
 func (x *Ban) Reset() {
 	*x = Ban{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[6]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +575,7 @@ func (x *Ban) String() string {
 func (*Ban) ProtoMessage() {}
 
 func (x *Ban) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[6]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +588,7 @@ func (x *Ban) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ban.ProtoReflect.Descriptor instead.
 func (*Ban) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{6}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Ban) GetClientIp() string {
@@ -495,7 +648,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[7]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -507,7 +660,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[7]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -520,7 +673,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{7}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Snapshot) GetVersion() uint64 {
@@ -591,7 +744,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[8]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -603,7 +756,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[8]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -616,7 +769,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{8}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Certificate) GetName() string {
@@ -718,7 +871,7 @@ type Edge struct {
 
 func (x *Edge) Reset() {
 	*x = Edge{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[9]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +883,7 @@ func (x *Edge) String() string {
 func (*Edge) ProtoMessage() {}
 
 func (x *Edge) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[9]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +896,7 @@ func (x *Edge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Edge.ProtoReflect.Descriptor instead.
 func (*Edge) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{9}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Edge) GetDefaultCertificate() string {
@@ -824,7 +977,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[10]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +989,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[10]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +1002,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{10}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Route) GetId() string {
@@ -927,7 +1080,7 @@ type Policy struct {
 
 func (x *Policy) Reset() {
 	*x = Policy{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[11]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1092,7 @@ func (x *Policy) String() string {
 func (*Policy) ProtoMessage() {}
 
 func (x *Policy) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[11]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1105,7 @@ func (x *Policy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Policy.ProtoReflect.Descriptor instead.
 func (*Policy) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{11}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Policy) GetTimeouts() *Timeouts {
@@ -1079,7 +1232,7 @@ type Timeouts struct {
 
 func (x *Timeouts) Reset() {
 	*x = Timeouts{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[12]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1244,7 @@ func (x *Timeouts) String() string {
 func (*Timeouts) ProtoMessage() {}
 
 func (x *Timeouts) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[12]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1257,7 @@ func (x *Timeouts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Timeouts.ProtoReflect.Descriptor instead.
 func (*Timeouts) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{12}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Timeouts) GetConnect() *durationpb.Duration {
@@ -1146,7 +1299,7 @@ type Limits struct {
 
 func (x *Limits) Reset() {
 	*x = Limits{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[13]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1158,7 +1311,7 @@ func (x *Limits) String() string {
 func (*Limits) ProtoMessage() {}
 
 func (x *Limits) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[13]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1171,7 +1324,7 @@ func (x *Limits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Limits.ProtoReflect.Descriptor instead.
 func (*Limits) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{13}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Limits) GetMaxRequestBody() int64 {
@@ -1205,7 +1358,7 @@ type HeaderOps struct {
 
 func (x *HeaderOps) Reset() {
 	*x = HeaderOps{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[14]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1217,7 +1370,7 @@ func (x *HeaderOps) String() string {
 func (*HeaderOps) ProtoMessage() {}
 
 func (x *HeaderOps) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[14]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1230,7 +1383,7 @@ func (x *HeaderOps) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeaderOps.ProtoReflect.Descriptor instead.
 func (*HeaderOps) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{14}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *HeaderOps) GetAdd() map[string]string {
@@ -1258,7 +1411,7 @@ type Headers struct {
 
 func (x *Headers) Reset() {
 	*x = Headers{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[15]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1423,7 @@ func (x *Headers) String() string {
 func (*Headers) ProtoMessage() {}
 
 func (x *Headers) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[15]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1436,7 @@ func (x *Headers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Headers.ProtoReflect.Descriptor instead.
 func (*Headers) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{15}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Headers) GetPreset() string {
@@ -1320,7 +1473,7 @@ type RateLimitPath struct {
 
 func (x *RateLimitPath) Reset() {
 	*x = RateLimitPath{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[16]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1485,7 @@ func (x *RateLimitPath) String() string {
 func (*RateLimitPath) ProtoMessage() {}
 
 func (x *RateLimitPath) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[16]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1498,7 @@ func (x *RateLimitPath) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitPath.ProtoReflect.Descriptor instead.
 func (*RateLimitPath) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{16}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RateLimitPath) GetPath() string {
@@ -1396,7 +1549,7 @@ type RateLimit struct {
 
 func (x *RateLimit) Reset() {
 	*x = RateLimit{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[17]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1408,7 +1561,7 @@ func (x *RateLimit) String() string {
 func (*RateLimit) ProtoMessage() {}
 
 func (x *RateLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[17]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1421,7 +1574,7 @@ func (x *RateLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimit.ProtoReflect.Descriptor instead.
 func (*RateLimit) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{17}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RateLimit) GetGlobal() int64 {
@@ -1476,7 +1629,7 @@ type FailedLogins struct {
 
 func (x *FailedLogins) Reset() {
 	*x = FailedLogins{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[18]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1488,7 +1641,7 @@ func (x *FailedLogins) String() string {
 func (*FailedLogins) ProtoMessage() {}
 
 func (x *FailedLogins) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[18]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1501,7 +1654,7 @@ func (x *FailedLogins) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailedLogins.ProtoReflect.Descriptor instead.
 func (*FailedLogins) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{18}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FailedLogins) GetPaths() []string {
@@ -1560,7 +1713,7 @@ type WafRules struct {
 
 func (x *WafRules) Reset() {
 	*x = WafRules{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[19]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1725,7 @@ func (x *WafRules) String() string {
 func (*WafRules) ProtoMessage() {}
 
 func (x *WafRules) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[19]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1738,7 @@ func (x *WafRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WafRules.ProtoReflect.Descriptor instead.
 func (*WafRules) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{19}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WafRules) GetSqlInjection() bool {
@@ -1637,7 +1790,7 @@ type Waf struct {
 
 func (x *Waf) Reset() {
 	*x = Waf{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[20]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1649,7 +1802,7 @@ func (x *Waf) String() string {
 func (*Waf) ProtoMessage() {}
 
 func (x *Waf) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[20]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1662,7 +1815,7 @@ func (x *Waf) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Waf.ProtoReflect.Descriptor instead.
 func (*Waf) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{20}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Waf) GetEnabled() bool {
@@ -1725,7 +1878,7 @@ type WafExclusion struct {
 
 func (x *WafExclusion) Reset() {
 	*x = WafExclusion{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[21]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1737,7 +1890,7 @@ func (x *WafExclusion) String() string {
 func (*WafExclusion) ProtoMessage() {}
 
 func (x *WafExclusion) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[21]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1750,7 +1903,7 @@ func (x *WafExclusion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WafExclusion.ProtoReflect.Descriptor instead.
 func (*WafExclusion) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{21}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WafExclusion) GetPath() string {
@@ -1784,7 +1937,7 @@ type RedactPath struct {
 
 func (x *RedactPath) Reset() {
 	*x = RedactPath{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[22]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1796,7 +1949,7 @@ func (x *RedactPath) String() string {
 func (*RedactPath) ProtoMessage() {}
 
 func (x *RedactPath) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[22]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1809,7 +1962,7 @@ func (x *RedactPath) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedactPath.ProtoReflect.Descriptor instead.
 func (*RedactPath) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{22}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RedactPath) GetPattern() string {
@@ -1839,7 +1992,7 @@ type Logging struct {
 
 func (x *Logging) Reset() {
 	*x = Logging{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[23]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1851,7 +2004,7 @@ func (x *Logging) String() string {
 func (*Logging) ProtoMessage() {}
 
 func (x *Logging) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[23]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1864,7 +2017,7 @@ func (x *Logging) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Logging.ProtoReflect.Descriptor instead.
 func (*Logging) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{23}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Logging) GetStripHeaders() []string {
@@ -1908,7 +2061,7 @@ type DataRetention struct {
 
 func (x *DataRetention) Reset() {
 	*x = DataRetention{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[24]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1920,7 +2073,7 @@ func (x *DataRetention) String() string {
 func (*DataRetention) ProtoMessage() {}
 
 func (x *DataRetention) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[24]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1933,7 +2086,7 @@ func (x *DataRetention) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataRetention.ProtoReflect.Descriptor instead.
 func (*DataRetention) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{24}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DataRetention) GetAccessLogs() *durationpb.Duration {
@@ -1984,7 +2137,7 @@ type HealthCheck struct {
 
 func (x *HealthCheck) Reset() {
 	*x = HealthCheck{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[25]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1996,7 +2149,7 @@ func (x *HealthCheck) String() string {
 func (*HealthCheck) ProtoMessage() {}
 
 func (x *HealthCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[25]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2009,7 +2162,7 @@ func (x *HealthCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
 func (*HealthCheck) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{25}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HealthCheck) GetEnabled() bool {
@@ -2060,7 +2213,7 @@ type WebSocket struct {
 
 func (x *WebSocket) Reset() {
 	*x = WebSocket{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[26]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2072,7 +2225,7 @@ func (x *WebSocket) String() string {
 func (*WebSocket) ProtoMessage() {}
 
 func (x *WebSocket) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[26]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2085,7 +2238,7 @@ func (x *WebSocket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocket.ProtoReflect.Descriptor instead.
 func (*WebSocket) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{26}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *WebSocket) GetEnabled() bool {
@@ -2136,7 +2289,7 @@ type Compression struct {
 
 func (x *Compression) Reset() {
 	*x = Compression{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[27]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2148,7 +2301,7 @@ func (x *Compression) String() string {
 func (*Compression) ProtoMessage() {}
 
 func (x *Compression) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[27]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2161,7 +2314,7 @@ func (x *Compression) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Compression.ProtoReflect.Descriptor instead.
 func (*Compression) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{27}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Compression) GetEnabled() bool {
@@ -2211,7 +2364,7 @@ type ConnectionPool struct {
 
 func (x *ConnectionPool) Reset() {
 	*x = ConnectionPool{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[28]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2223,7 +2376,7 @@ func (x *ConnectionPool) String() string {
 func (*ConnectionPool) ProtoMessage() {}
 
 func (x *ConnectionPool) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[28]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2236,7 +2389,7 @@ func (x *ConnectionPool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionPool.ProtoReflect.Descriptor instead.
 func (*ConnectionPool) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{28}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ConnectionPool) GetMaxIdleConns() int64 {
@@ -2280,7 +2433,7 @@ type CircuitBreaker struct {
 
 func (x *CircuitBreaker) Reset() {
 	*x = CircuitBreaker{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[29]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2292,7 +2445,7 @@ func (x *CircuitBreaker) String() string {
 func (*CircuitBreaker) ProtoMessage() {}
 
 func (x *CircuitBreaker) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[29]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2305,7 +2458,7 @@ func (x *CircuitBreaker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CircuitBreaker.ProtoReflect.Descriptor instead.
 func (*CircuitBreaker) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{29}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CircuitBreaker) GetEnabled() bool {
@@ -2358,7 +2511,7 @@ type GeoIP struct {
 
 func (x *GeoIP) Reset() {
 	*x = GeoIP{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[30]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2370,7 +2523,7 @@ func (x *GeoIP) String() string {
 func (*GeoIP) ProtoMessage() {}
 
 func (x *GeoIP) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[30]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2383,7 +2536,7 @@ func (x *GeoIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GeoIP.ProtoReflect.Descriptor instead.
 func (*GeoIP) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{30}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GeoIP) GetEnabled() bool {
@@ -2434,7 +2587,7 @@ type SlowRequest struct {
 
 func (x *SlowRequest) Reset() {
 	*x = SlowRequest{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[31]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2446,7 +2599,7 @@ func (x *SlowRequest) String() string {
 func (*SlowRequest) ProtoMessage() {}
 
 func (x *SlowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[31]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2459,7 +2612,7 @@ func (x *SlowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlowRequest.ProtoReflect.Descriptor instead.
 func (*SlowRequest) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{31}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SlowRequest) GetEnabled() bool {
@@ -2512,7 +2665,7 @@ type Retry struct {
 
 func (x *Retry) Reset() {
 	*x = Retry{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[32]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2524,7 +2677,7 @@ func (x *Retry) String() string {
 func (*Retry) ProtoMessage() {}
 
 func (x *Retry) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[32]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2537,7 +2690,7 @@ func (x *Retry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Retry.ProtoReflect.Descriptor instead.
 func (*Retry) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{32}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Retry) GetEnabled() bool {
@@ -2600,10 +2753,24 @@ const file_proxy_v1_snapshot_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\"8\n" +
 	"\x04Nack\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"p\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x9e\x01\n" +
 	"\x17StreamSnapshotsResponse\x12.\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x12.proxy.v1.SnapshotR\bsnapshot\x12%\n" +
-	"\x04bans\x18\x02 \x01(\v2\x11.proxy.v1.BanListR\x04bans\"F\n" +
+	"\x04bans\x18\x02 \x01(\v2\x11.proxy.v1.BanListR\x04bans\x12,\n" +
+	"\x06health\x18\x03 \x01(\v2\x14.proxy.v1.HealthListR\x06health\"[\n" +
+	"\n" +
+	"HealthList\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\x123\n" +
+	"\bbackends\x18\x02 \x03(\v2\x17.proxy.v1.BackendHealthR\bbackends\"\xd7\x01\n" +
+	"\rBackendHealth\x12\x19\n" +
+	"\broute_id\x18\x01 \x01(\tR\arouteId\x12\x1f\n" +
+	"\vbackend_url\x18\x02 \x01(\tR\n" +
+	"backendUrl\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12#\n" +
+	"\rsuccess_ratio\x18\x04 \x01(\x01R\fsuccessRatio\x120\n" +
+	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x06 \x01(\tR\tlastError\"F\n" +
 	"\aBanList\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12!\n" +
 	"\x04bans\x18\x02 \x03(\v2\r.proxy.v1.BanR\x04bans\"\xc9\x01\n" +
@@ -2821,118 +2988,123 @@ func file_proxy_v1_snapshot_proto_rawDescGZIP() []byte {
 	return file_proxy_v1_snapshot_proto_rawDescData
 }
 
-var file_proxy_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_proxy_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_proxy_v1_snapshot_proto_goTypes = []any{
 	(*StreamSnapshotsRequest)(nil),  // 0: proxy.v1.StreamSnapshotsRequest
 	(*Hello)(nil),                   // 1: proxy.v1.Hello
 	(*Ack)(nil),                     // 2: proxy.v1.Ack
 	(*Nack)(nil),                    // 3: proxy.v1.Nack
 	(*StreamSnapshotsResponse)(nil), // 4: proxy.v1.StreamSnapshotsResponse
-	(*BanList)(nil),                 // 5: proxy.v1.BanList
-	(*Ban)(nil),                     // 6: proxy.v1.Ban
-	(*Snapshot)(nil),                // 7: proxy.v1.Snapshot
-	(*Certificate)(nil),             // 8: proxy.v1.Certificate
-	(*Edge)(nil),                    // 9: proxy.v1.Edge
-	(*Route)(nil),                   // 10: proxy.v1.Route
-	(*Policy)(nil),                  // 11: proxy.v1.Policy
-	(*Timeouts)(nil),                // 12: proxy.v1.Timeouts
-	(*Limits)(nil),                  // 13: proxy.v1.Limits
-	(*HeaderOps)(nil),               // 14: proxy.v1.HeaderOps
-	(*Headers)(nil),                 // 15: proxy.v1.Headers
-	(*RateLimitPath)(nil),           // 16: proxy.v1.RateLimitPath
-	(*RateLimit)(nil),               // 17: proxy.v1.RateLimit
-	(*FailedLogins)(nil),            // 18: proxy.v1.FailedLogins
-	(*WafRules)(nil),                // 19: proxy.v1.WafRules
-	(*Waf)(nil),                     // 20: proxy.v1.Waf
-	(*WafExclusion)(nil),            // 21: proxy.v1.WafExclusion
-	(*RedactPath)(nil),              // 22: proxy.v1.RedactPath
-	(*Logging)(nil),                 // 23: proxy.v1.Logging
-	(*DataRetention)(nil),           // 24: proxy.v1.DataRetention
-	(*HealthCheck)(nil),             // 25: proxy.v1.HealthCheck
-	(*WebSocket)(nil),               // 26: proxy.v1.WebSocket
-	(*Compression)(nil),             // 27: proxy.v1.Compression
-	(*ConnectionPool)(nil),          // 28: proxy.v1.ConnectionPool
-	(*CircuitBreaker)(nil),          // 29: proxy.v1.CircuitBreaker
-	(*GeoIP)(nil),                   // 30: proxy.v1.GeoIP
-	(*SlowRequest)(nil),             // 31: proxy.v1.SlowRequest
-	(*Retry)(nil),                   // 32: proxy.v1.Retry
-	nil,                             // 33: proxy.v1.Policy.ErrorPagesEntry
-	nil,                             // 34: proxy.v1.HeaderOps.AddEntry
-	(*timestamppb.Timestamp)(nil),   // 35: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 36: google.protobuf.Duration
+	(*HealthList)(nil),              // 5: proxy.v1.HealthList
+	(*BackendHealth)(nil),           // 6: proxy.v1.BackendHealth
+	(*BanList)(nil),                 // 7: proxy.v1.BanList
+	(*Ban)(nil),                     // 8: proxy.v1.Ban
+	(*Snapshot)(nil),                // 9: proxy.v1.Snapshot
+	(*Certificate)(nil),             // 10: proxy.v1.Certificate
+	(*Edge)(nil),                    // 11: proxy.v1.Edge
+	(*Route)(nil),                   // 12: proxy.v1.Route
+	(*Policy)(nil),                  // 13: proxy.v1.Policy
+	(*Timeouts)(nil),                // 14: proxy.v1.Timeouts
+	(*Limits)(nil),                  // 15: proxy.v1.Limits
+	(*HeaderOps)(nil),               // 16: proxy.v1.HeaderOps
+	(*Headers)(nil),                 // 17: proxy.v1.Headers
+	(*RateLimitPath)(nil),           // 18: proxy.v1.RateLimitPath
+	(*RateLimit)(nil),               // 19: proxy.v1.RateLimit
+	(*FailedLogins)(nil),            // 20: proxy.v1.FailedLogins
+	(*WafRules)(nil),                // 21: proxy.v1.WafRules
+	(*Waf)(nil),                     // 22: proxy.v1.Waf
+	(*WafExclusion)(nil),            // 23: proxy.v1.WafExclusion
+	(*RedactPath)(nil),              // 24: proxy.v1.RedactPath
+	(*Logging)(nil),                 // 25: proxy.v1.Logging
+	(*DataRetention)(nil),           // 26: proxy.v1.DataRetention
+	(*HealthCheck)(nil),             // 27: proxy.v1.HealthCheck
+	(*WebSocket)(nil),               // 28: proxy.v1.WebSocket
+	(*Compression)(nil),             // 29: proxy.v1.Compression
+	(*ConnectionPool)(nil),          // 30: proxy.v1.ConnectionPool
+	(*CircuitBreaker)(nil),          // 31: proxy.v1.CircuitBreaker
+	(*GeoIP)(nil),                   // 32: proxy.v1.GeoIP
+	(*SlowRequest)(nil),             // 33: proxy.v1.SlowRequest
+	(*Retry)(nil),                   // 34: proxy.v1.Retry
+	nil,                             // 35: proxy.v1.Policy.ErrorPagesEntry
+	nil,                             // 36: proxy.v1.HeaderOps.AddEntry
+	(*timestamppb.Timestamp)(nil),   // 37: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 38: google.protobuf.Duration
 }
 var file_proxy_v1_snapshot_proto_depIdxs = []int32{
 	1,  // 0: proxy.v1.StreamSnapshotsRequest.hello:type_name -> proxy.v1.Hello
 	2,  // 1: proxy.v1.StreamSnapshotsRequest.ack:type_name -> proxy.v1.Ack
 	3,  // 2: proxy.v1.StreamSnapshotsRequest.nack:type_name -> proxy.v1.Nack
-	7,  // 3: proxy.v1.StreamSnapshotsResponse.snapshot:type_name -> proxy.v1.Snapshot
-	5,  // 4: proxy.v1.StreamSnapshotsResponse.bans:type_name -> proxy.v1.BanList
-	6,  // 5: proxy.v1.BanList.bans:type_name -> proxy.v1.Ban
-	35, // 6: proxy.v1.Ban.banned_at:type_name -> google.protobuf.Timestamp
-	35, // 7: proxy.v1.Ban.expires_at:type_name -> google.protobuf.Timestamp
-	35, // 8: proxy.v1.Snapshot.created_at:type_name -> google.protobuf.Timestamp
-	10, // 9: proxy.v1.Snapshot.routes:type_name -> proxy.v1.Route
-	8,  // 10: proxy.v1.Snapshot.certificates:type_name -> proxy.v1.Certificate
-	9,  // 11: proxy.v1.Snapshot.edge:type_name -> proxy.v1.Edge
-	35, // 12: proxy.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	35, // 13: proxy.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	11, // 14: proxy.v1.Route.policy:type_name -> proxy.v1.Policy
-	12, // 15: proxy.v1.Policy.timeouts:type_name -> proxy.v1.Timeouts
-	13, // 16: proxy.v1.Policy.limits:type_name -> proxy.v1.Limits
-	15, // 17: proxy.v1.Policy.headers:type_name -> proxy.v1.Headers
-	17, // 18: proxy.v1.Policy.rate_limit:type_name -> proxy.v1.RateLimit
-	20, // 19: proxy.v1.Policy.waf:type_name -> proxy.v1.Waf
-	23, // 20: proxy.v1.Policy.logging:type_name -> proxy.v1.Logging
-	24, // 21: proxy.v1.Policy.data_retention:type_name -> proxy.v1.DataRetention
-	25, // 22: proxy.v1.Policy.health_check:type_name -> proxy.v1.HealthCheck
-	26, // 23: proxy.v1.Policy.websocket:type_name -> proxy.v1.WebSocket
-	27, // 24: proxy.v1.Policy.compression:type_name -> proxy.v1.Compression
-	28, // 25: proxy.v1.Policy.connection_pool:type_name -> proxy.v1.ConnectionPool
-	29, // 26: proxy.v1.Policy.circuit_breaker:type_name -> proxy.v1.CircuitBreaker
-	33, // 27: proxy.v1.Policy.error_pages:type_name -> proxy.v1.Policy.ErrorPagesEntry
-	30, // 28: proxy.v1.Policy.geoip:type_name -> proxy.v1.GeoIP
-	31, // 29: proxy.v1.Policy.slow_request:type_name -> proxy.v1.SlowRequest
-	32, // 30: proxy.v1.Policy.retry:type_name -> proxy.v1.Retry
-	36, // 31: proxy.v1.Timeouts.connect:type_name -> google.protobuf.Duration
-	36, // 32: proxy.v1.Timeouts.read:type_name -> google.protobuf.Duration
-	36, // 33: proxy.v1.Timeouts.write:type_name -> google.protobuf.Duration
-	36, // 34: proxy.v1.Timeouts.idle:type_name -> google.protobuf.Duration
-	34, // 35: proxy.v1.HeaderOps.add:type_name -> proxy.v1.HeaderOps.AddEntry
-	14, // 36: proxy.v1.Headers.request:type_name -> proxy.v1.HeaderOps
-	14, // 37: proxy.v1.Headers.response:type_name -> proxy.v1.HeaderOps
-	36, // 38: proxy.v1.RateLimitPath.ban_duration:type_name -> google.protobuf.Duration
-	16, // 39: proxy.v1.RateLimit.paths:type_name -> proxy.v1.RateLimitPath
-	18, // 40: proxy.v1.RateLimit.failed_logins:type_name -> proxy.v1.FailedLogins
-	36, // 41: proxy.v1.FailedLogins.window:type_name -> google.protobuf.Duration
-	36, // 42: proxy.v1.FailedLogins.ban_duration:type_name -> google.protobuf.Duration
-	19, // 43: proxy.v1.Waf.rules:type_name -> proxy.v1.WafRules
-	21, // 44: proxy.v1.Waf.exclusions:type_name -> proxy.v1.WafExclusion
-	22, // 45: proxy.v1.Logging.redact_paths:type_name -> proxy.v1.RedactPath
-	36, // 46: proxy.v1.DataRetention.access_logs:type_name -> google.protobuf.Duration
-	36, // 47: proxy.v1.DataRetention.error_logs:type_name -> google.protobuf.Duration
-	36, // 48: proxy.v1.DataRetention.security_logs:type_name -> google.protobuf.Duration
-	36, // 49: proxy.v1.DataRetention.audit_logs:type_name -> google.protobuf.Duration
-	36, // 50: proxy.v1.DataRetention.metrics:type_name -> google.protobuf.Duration
-	36, // 51: proxy.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
-	36, // 52: proxy.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
-	36, // 53: proxy.v1.WebSocket.max_duration:type_name -> google.protobuf.Duration
-	36, // 54: proxy.v1.WebSocket.idle_timeout:type_name -> google.protobuf.Duration
-	36, // 55: proxy.v1.WebSocket.ping_interval:type_name -> google.protobuf.Duration
-	36, // 56: proxy.v1.ConnectionPool.idle_timeout:type_name -> google.protobuf.Duration
-	36, // 57: proxy.v1.CircuitBreaker.timeout:type_name -> google.protobuf.Duration
-	36, // 58: proxy.v1.CircuitBreaker.window:type_name -> google.protobuf.Duration
-	36, // 59: proxy.v1.SlowRequest.warning:type_name -> google.protobuf.Duration
-	36, // 60: proxy.v1.SlowRequest.critical:type_name -> google.protobuf.Duration
-	36, // 61: proxy.v1.SlowRequest.timeout:type_name -> google.protobuf.Duration
-	36, // 62: proxy.v1.Retry.initial_delay:type_name -> google.protobuf.Duration
-	36, // 63: proxy.v1.Retry.max_delay:type_name -> google.protobuf.Duration
-	0,  // 64: proxy.v1.SnapshotService.StreamSnapshots:input_type -> proxy.v1.StreamSnapshotsRequest
-	4,  // 65: proxy.v1.SnapshotService.StreamSnapshots:output_type -> proxy.v1.StreamSnapshotsResponse
-	65, // [65:66] is the sub-list for method output_type
-	64, // [64:65] is the sub-list for method input_type
-	64, // [64:64] is the sub-list for extension type_name
-	64, // [64:64] is the sub-list for extension extendee
-	0,  // [0:64] is the sub-list for field type_name
+	9,  // 3: proxy.v1.StreamSnapshotsResponse.snapshot:type_name -> proxy.v1.Snapshot
+	7,  // 4: proxy.v1.StreamSnapshotsResponse.bans:type_name -> proxy.v1.BanList
+	5,  // 5: proxy.v1.StreamSnapshotsResponse.health:type_name -> proxy.v1.HealthList
+	6,  // 6: proxy.v1.HealthList.backends:type_name -> proxy.v1.BackendHealth
+	37, // 7: proxy.v1.BackendHealth.since:type_name -> google.protobuf.Timestamp
+	8,  // 8: proxy.v1.BanList.bans:type_name -> proxy.v1.Ban
+	37, // 9: proxy.v1.Ban.banned_at:type_name -> google.protobuf.Timestamp
+	37, // 10: proxy.v1.Ban.expires_at:type_name -> google.protobuf.Timestamp
+	37, // 11: proxy.v1.Snapshot.created_at:type_name -> google.protobuf.Timestamp
+	12, // 12: proxy.v1.Snapshot.routes:type_name -> proxy.v1.Route
+	10, // 13: proxy.v1.Snapshot.certificates:type_name -> proxy.v1.Certificate
+	11, // 14: proxy.v1.Snapshot.edge:type_name -> proxy.v1.Edge
+	37, // 15: proxy.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	37, // 16: proxy.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	13, // 17: proxy.v1.Route.policy:type_name -> proxy.v1.Policy
+	14, // 18: proxy.v1.Policy.timeouts:type_name -> proxy.v1.Timeouts
+	15, // 19: proxy.v1.Policy.limits:type_name -> proxy.v1.Limits
+	17, // 20: proxy.v1.Policy.headers:type_name -> proxy.v1.Headers
+	19, // 21: proxy.v1.Policy.rate_limit:type_name -> proxy.v1.RateLimit
+	22, // 22: proxy.v1.Policy.waf:type_name -> proxy.v1.Waf
+	25, // 23: proxy.v1.Policy.logging:type_name -> proxy.v1.Logging
+	26, // 24: proxy.v1.Policy.data_retention:type_name -> proxy.v1.DataRetention
+	27, // 25: proxy.v1.Policy.health_check:type_name -> proxy.v1.HealthCheck
+	28, // 26: proxy.v1.Policy.websocket:type_name -> proxy.v1.WebSocket
+	29, // 27: proxy.v1.Policy.compression:type_name -> proxy.v1.Compression
+	30, // 28: proxy.v1.Policy.connection_pool:type_name -> proxy.v1.ConnectionPool
+	31, // 29: proxy.v1.Policy.circuit_breaker:type_name -> proxy.v1.CircuitBreaker
+	35, // 30: proxy.v1.Policy.error_pages:type_name -> proxy.v1.Policy.ErrorPagesEntry
+	32, // 31: proxy.v1.Policy.geoip:type_name -> proxy.v1.GeoIP
+	33, // 32: proxy.v1.Policy.slow_request:type_name -> proxy.v1.SlowRequest
+	34, // 33: proxy.v1.Policy.retry:type_name -> proxy.v1.Retry
+	38, // 34: proxy.v1.Timeouts.connect:type_name -> google.protobuf.Duration
+	38, // 35: proxy.v1.Timeouts.read:type_name -> google.protobuf.Duration
+	38, // 36: proxy.v1.Timeouts.write:type_name -> google.protobuf.Duration
+	38, // 37: proxy.v1.Timeouts.idle:type_name -> google.protobuf.Duration
+	36, // 38: proxy.v1.HeaderOps.add:type_name -> proxy.v1.HeaderOps.AddEntry
+	16, // 39: proxy.v1.Headers.request:type_name -> proxy.v1.HeaderOps
+	16, // 40: proxy.v1.Headers.response:type_name -> proxy.v1.HeaderOps
+	38, // 41: proxy.v1.RateLimitPath.ban_duration:type_name -> google.protobuf.Duration
+	18, // 42: proxy.v1.RateLimit.paths:type_name -> proxy.v1.RateLimitPath
+	20, // 43: proxy.v1.RateLimit.failed_logins:type_name -> proxy.v1.FailedLogins
+	38, // 44: proxy.v1.FailedLogins.window:type_name -> google.protobuf.Duration
+	38, // 45: proxy.v1.FailedLogins.ban_duration:type_name -> google.protobuf.Duration
+	21, // 46: proxy.v1.Waf.rules:type_name -> proxy.v1.WafRules
+	23, // 47: proxy.v1.Waf.exclusions:type_name -> proxy.v1.WafExclusion
+	24, // 48: proxy.v1.Logging.redact_paths:type_name -> proxy.v1.RedactPath
+	38, // 49: proxy.v1.DataRetention.access_logs:type_name -> google.protobuf.Duration
+	38, // 50: proxy.v1.DataRetention.error_logs:type_name -> google.protobuf.Duration
+	38, // 51: proxy.v1.DataRetention.security_logs:type_name -> google.protobuf.Duration
+	38, // 52: proxy.v1.DataRetention.audit_logs:type_name -> google.protobuf.Duration
+	38, // 53: proxy.v1.DataRetention.metrics:type_name -> google.protobuf.Duration
+	38, // 54: proxy.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
+	38, // 55: proxy.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
+	38, // 56: proxy.v1.WebSocket.max_duration:type_name -> google.protobuf.Duration
+	38, // 57: proxy.v1.WebSocket.idle_timeout:type_name -> google.protobuf.Duration
+	38, // 58: proxy.v1.WebSocket.ping_interval:type_name -> google.protobuf.Duration
+	38, // 59: proxy.v1.ConnectionPool.idle_timeout:type_name -> google.protobuf.Duration
+	38, // 60: proxy.v1.CircuitBreaker.timeout:type_name -> google.protobuf.Duration
+	38, // 61: proxy.v1.CircuitBreaker.window:type_name -> google.protobuf.Duration
+	38, // 62: proxy.v1.SlowRequest.warning:type_name -> google.protobuf.Duration
+	38, // 63: proxy.v1.SlowRequest.critical:type_name -> google.protobuf.Duration
+	38, // 64: proxy.v1.SlowRequest.timeout:type_name -> google.protobuf.Duration
+	38, // 65: proxy.v1.Retry.initial_delay:type_name -> google.protobuf.Duration
+	38, // 66: proxy.v1.Retry.max_delay:type_name -> google.protobuf.Duration
+	0,  // 67: proxy.v1.SnapshotService.StreamSnapshots:input_type -> proxy.v1.StreamSnapshotsRequest
+	4,  // 68: proxy.v1.SnapshotService.StreamSnapshots:output_type -> proxy.v1.StreamSnapshotsResponse
+	68, // [68:69] is the sub-list for method output_type
+	67, // [67:68] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_proxy_v1_snapshot_proto_init() }
@@ -2951,7 +3123,7 @@ func file_proxy_v1_snapshot_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proxy_v1_snapshot_proto_rawDesc), len(file_proxy_v1_snapshot_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
