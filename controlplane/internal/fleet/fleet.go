@@ -12,6 +12,10 @@
 // any snapshot, so a new data plane refuses banned clients from its first request), then every
 // list published later. A node that falls behind gets only the newest list: each one replaces
 // the previous, so skipping one loses nothing.
+//
+// Health rules: the health list (the control plane's active health checks) travels the same
+// way as the ban list: the current one right after Hello, then every one published later,
+// newest only, never acknowledged.
 package fleet
 
 import (
@@ -36,6 +40,9 @@ type Fleet struct {
 	bans    *proxyv1.BanList
 	bansNew chan struct{} // closed and replaced by PublishBans
 	nodes   map[string]*node
+
+	health    *proxyv1.HealthList
+	healthNew chan struct{} // closed and replaced by PublishHealth
 }
 
 // node is what the control plane remembers of one data plane.
@@ -54,7 +61,9 @@ type node struct {
 
 // New returns an empty fleet with no snapshot.
 func New(log *zap.Logger) *Fleet {
-	return &Fleet{log: log, now: time.Now, changed: make(chan struct{}), bansNew: make(chan struct{}), nodes: make(map[string]*node)}
+	f := &Fleet{log: log, now: time.Now, changed: make(chan struct{}), bansNew: make(chan struct{}), nodes: make(map[string]*node)}
+	f.healthNew = make(chan struct{})
+	return f
 }
 
 // Publish makes s the snapshot every data plane should run. s must not be modified afterwards.
@@ -96,6 +105,24 @@ func (f *Fleet) Bans() (*proxyv1.BanList, <-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.bans, f.bansNew
+}
+
+// PublishHealth makes l the health list every data plane holds, replacing the previous one. l
+// must not be modified afterwards. Until the first call, streams carry no health list.
+func (f *Fleet) PublishHealth(l *proxyv1.HealthList) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.health = l
+	close(f.healthNew)
+	f.healthNew = make(chan struct{})
+}
+
+// Health returns the current health list (nil before the first PublishHealth) and a channel
+// closed on the next PublishHealth.
+func (f *Fleet) Health() (*proxyv1.HealthList, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.health, f.healthNew
 }
 
 // RecordBatch counts an event batch received from a node (stored is false for a re-sent batch).

@@ -40,6 +40,7 @@ type dp struct {
 	cancel context.CancelFunc
 	got    chan *proxyv1.Snapshot
 	bans   chan *proxyv1.BanList
+	health chan *proxyv1.HealthList
 }
 
 // connect opens a stream as node id holding version and collects what the server sends.
@@ -50,7 +51,7 @@ func connect(t *testing.T, cl proxyv1.SnapshotServiceClient, id string, holds ui
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &dp{t: t, stream: stream, cancel: cancel, got: make(chan *proxyv1.Snapshot, 10), bans: make(chan *proxyv1.BanList, 10)}
+	d := &dp{t: t, stream: stream, cancel: cancel, got: make(chan *proxyv1.Snapshot, 10), bans: make(chan *proxyv1.BanList, 10), health: make(chan *proxyv1.HealthList, 10)}
 	if err := stream.Send(&proxyv1.StreamSnapshotsRequest{Kind: &proxyv1.StreamSnapshotsRequest_Hello{Hello: &proxyv1.Hello{NodeId: id, BinaryVersion: "test", CurrentVersion: holds}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +65,10 @@ func connect(t *testing.T, cl proxyv1.SnapshotServiceClient, id string, holds ui
 			}
 			if r.GetBans() != nil {
 				d.bans <- r.GetBans()
+				continue
+			}
+			if r.GetHealth() != nil {
+				d.health <- r.GetHealth()
 				continue
 			}
 			d.got <- r.GetSnapshot()
@@ -92,6 +97,8 @@ func (d *dp) expectNothing() {
 		d.t.Fatalf("received version %d, want nothing", s.GetVersion())
 	case l := <-d.bans:
 		d.t.Fatalf("received ban list %d, want nothing", l.GetVersion())
+	case l := <-d.health:
+		d.t.Fatalf("received health list %d, want nothing", l.GetVersion())
 	case <-time.After(300 * time.Millisecond):
 	}
 }
@@ -261,5 +268,53 @@ func TestBanListsAreSentAndNeverAcknowledged(t *testing.T) {
 	case l := <-b.bans:
 		t.Fatalf("ban list %d sent again", l.GetVersion())
 	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func (d *dp) expectHealth(version uint64) {
+	d.t.Helper()
+	select {
+	case l := <-d.health:
+		if l.GetVersion() != version {
+			d.t.Fatalf("received health list %d, want %d", l.GetVersion(), version)
+		}
+	case <-time.After(5 * time.Second):
+		d.t.Fatalf("no health list received, want version %d", version)
+	}
+}
+
+func TestHealthListsAreSentOnConnectAndOnChange(t *testing.T) {
+	f := New(zaptest.NewLogger(t))
+	cl := serve(t, f)
+	f.Publish(&proxyv1.Snapshot{Version: 1})
+
+	// Before the checker publishes, streams carry no health list.
+	early := connect(t, cl, "node-early", 1)
+	early.expectNothing()
+	f.PublishHealth(&proxyv1.HealthList{Version: 5, Backends: []*proxyv1.BackendHealth{{RouteId: "a.example/", State: "healthy"}}})
+	early.expectHealth(5)
+
+	// A (re)connecting node gets the latest list right after Hello, then the snapshot.
+	b := connect(t, cl, "node-b", 0)
+	b.expectHealth(5)
+	b.expect(1)
+	b.ack(1)
+
+	f.PublishHealth(&proxyv1.HealthList{Version: 6, Backends: []*proxyv1.BackendHealth{{RouteId: "a.example/", State: "down"}}})
+	for _, d := range []*dp{early, b} {
+		d.expectHealth(6)
+	}
+	// Ban lists and snapshots go on independently; the health list is not sent again.
+	f.PublishBans(&proxyv1.BanList{Version: 10})
+	f.Publish(&proxyv1.Snapshot{Version: 2})
+	b.expectBans(10)
+	b.expect(2)
+	select {
+	case l := <-b.health:
+		t.Fatalf("health list %d sent again", l.GetVersion())
+	case <-time.After(100 * time.Millisecond):
+	}
+	if l, _ := f.Health(); l.GetVersion() != 6 {
+		t.Fatalf("Health() = version %d, want 6", l.GetVersion())
 	}
 }

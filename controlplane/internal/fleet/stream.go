@@ -63,6 +63,7 @@ func (s *Service) StreamSnapshots(stream grpc.BidiStreamingServer[proxyv1.Stream
 	go func() { recvErr <- f.receiveVerdicts(ctx, hello.GetNodeId(), stream, log) }()
 
 	var sentBans *proxyv1.BanList
+	var sentHealth *proxyv1.HealthList
 	for {
 		bans, bansChanged := f.Bans()
 		if bans != nil && bans != sentBans {
@@ -71,6 +72,14 @@ func (s *Service) StreamSnapshots(stream grpc.BidiStreamingServer[proxyv1.Stream
 			}
 			sentBans = bans
 			log.Debug("ban list sent", zap.Uint64("ban_list_version", bans.GetVersion()), zap.Int("bans", len(bans.GetBans())))
+		}
+		health, healthChanged := f.Health()
+		if health != nil && health != sentHealth {
+			if err := stream.Send(&proxyv1.StreamSnapshotsResponse{Health: health}); err != nil {
+				return fmt.Errorf("send health list %d to %s: %w", health.GetVersion(), hello.GetNodeId(), err)
+			}
+			sentHealth = health
+			log.Debug("health list sent", zap.Uint64("health_list_version", health.GetVersion()), zap.Int("backends", len(health.GetBackends())))
 		}
 		snap, changed := f.Current()
 		if snap != nil && snap.GetVersion() != sent && (fresh || f.shouldSend(hello.GetNodeId(), snap.GetVersion())) {
@@ -83,6 +92,7 @@ func (s *Service) StreamSnapshots(stream grpc.BidiStreamingServer[proxyv1.Stream
 		select {
 		case <-changed:
 		case <-bansChanged:
+		case <-healthChanged:
 		case err := <-recvErr:
 			if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled {
 				return nil
