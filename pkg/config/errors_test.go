@@ -171,11 +171,12 @@ site.yaml:7:39: compression.algorithms: unknown algorithm "br"; did you mean "br
 		},
 		{
 			desc: "status codes",
-			src:  "host: a.example.org\nbackend: http://app:80\nerror_pages:\n  302: /x.html\n  foo: /y.html\n  404: ''\nhealth_check: {expected_status: 700}\nretry:\n  retry_on: [404, 502, 502, refused]\n",
+			src:  "host: a.example.org\nbackend: http://app:80\nerror_pages:\n  302: /x.html\n  foo: /y.html\n  404: ''\nhealth_check: {expected_status: 700, method: post}\nretry:\n  retry_on: [404, 502, 502, refused]\n",
 			want: `site.yaml:4:3: error_pages: status 302 has no error page (want 400-599)
 site.yaml:5:3: error_pages: key "foo" is not a status code
 site.yaml:6:8: error_pages.404: missing file name
 site.yaml:7:33: health_check.expected_status: 700 is not an HTTP status code (100-599)
+site.yaml:7:46: health_check.method: invalid value "POST" (want GET or HEAD)
 site.yaml:9:14: retry.retry_on[0]: status 404 cannot be retried (want 500-599)
 site.yaml:9:24: retry.retry_on[2]: "502" is listed twice
 site.yaml:9:29: retry.retry_on[3]: invalid condition "refused" (want connection_refused, timeout or a status code 500-599)`,

@@ -129,7 +129,7 @@ logging: {mask_pii: false}
 		desc      string
 		got, want any
 	}{
-		{"health_check", *p.HealthCheck, HealthCheck{Enabled: true, Interval: 10 * time.Second, Timeout: 5 * time.Second, Path: "/healthz", ExpectedStatus: 200}},
+		{"health_check", *p.HealthCheck, HealthCheck{Enabled: true, Interval: 10 * time.Second, Timeout: 5 * time.Second, Path: "/healthz", ExpectedStatus: 200, Method: "GET"}},
 		{"waf", *p.WAF, WAF{Enabled: true, Mode: "block", Rules: WAFRules{true, true, true, true, true}}},
 		{"compression level", p.Compression.Level, 6},
 		{"compression min_size", p.Compression.MinSize, Size(1024)},

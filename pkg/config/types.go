@@ -162,6 +162,7 @@ type HealthCheck struct {
 	Timeout        time.Duration `yaml:"timeout"`         // default 5s, less than interval
 	Path           string        `yaml:"path"`            // default /
 	ExpectedStatus int           `yaml:"expected_status"` // default 200
+	Method         string        `yaml:"method"`          // GET or HEAD; default GET
 }
 
 // WebSocket limits WebSocket connections of the route.

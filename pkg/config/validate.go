@@ -233,6 +233,10 @@ func (h *HealthCheck) check(s *section) {
 	if s.has("expected_status") && (h.ExpectedStatus < 100 || h.ExpectedStatus > 599) {
 		s.errorf("expected_status", "%d is not an HTTP status code (100-599)", h.ExpectedStatus)
 	}
+	if s.has("method") {
+		h.Method = strings.ToUpper(h.Method)
+		s.enum("method", h.Method, "GET", "HEAD")
+	}
 	if !h.Enabled {
 		return
 	}
@@ -240,6 +244,7 @@ func (h *HealthCheck) check(s *section) {
 	setDefault(s, "timeout", &h.Timeout, 5*time.Second)
 	setDefault(s, "path", &h.Path, "/")
 	setDefault(s, "expected_status", &h.ExpectedStatus, 200)
+	setDefault(s, "method", &h.Method, "GET")
 	if h.Timeout > h.Interval && h.Interval > 0 {
 		s.errorf(firstOf(s, "timeout", "interval"), "timeout (%s) must not be longer than interval (%s)", FormatDuration(h.Timeout), FormatDuration(h.Interval))
 	}
