@@ -60,6 +60,7 @@ type Reloader struct {
 	lastHash string // hash of the version recorded before this process started
 
 	global atomic.Pointer[config.Global] // of the configuration in force, read without mu (global.go)
+	cfg    atomic.Pointer[config.Config] // the configuration in force, stored before it is published (global.go)
 }
 
 // New returns a Reloader that continues the version sequence recorded in st.
@@ -137,6 +138,7 @@ func (r *Reloader) ReloadBy(ctx context.Context, source, user string) (changed b
 	if err := r.store.SyncRoutes(ctx, snap.GetRoutes(), now); err != nil {
 		r.log.Error("record routes", zap.Uint64("version", snap.GetVersion()), zap.Error(err))
 	}
+	r.cfg.Store(cfg)
 	r.pub.Publish(snap)
 	old := r.hash
 	r.version, r.hash, r.loaded, r.lastErr, r.certs = snap.GetVersion(), hash, true, nil, certSet
