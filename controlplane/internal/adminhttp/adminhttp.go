@@ -59,6 +59,11 @@ type Config struct {
 	// Retention serves POST /api/retention/run.
 	Retention Retention
 	Dashboard fs.FS // index.html at the root
+
+	// BackendHealth serves /api/health; *healthcheck.Checker is one.
+	BackendHealth BackendHealth
+	// Certificates serves /api/certs; *certmon.Monitor is one.
+	Certificates CertificateExpiry
 }
 
 // Handler returns the admin HTTP handler.
@@ -104,6 +109,7 @@ func Handler(cfg Config) http.Handler {
 	handleGDPR(mux, cfg.PersonalData)
 	handleAudit(mux, cfg.Audit)
 	handleRetention(mux, cfg.Retention)
+	handleHealthChecks(mux, cfg.BackendHealth, cfg.Certificates)
 	mux.Handle("GET /dashboard/", http.StripPrefix("/dashboard/", http.FileServerFS(cfg.Dashboard)))
 	mux.Handle("GET /{$}", http.RedirectHandler("/dashboard/", http.StatusFound))
 	mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusMovedPermanently))
