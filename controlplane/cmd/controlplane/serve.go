@@ -13,7 +13,9 @@ import (
 
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/adminhttp"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/bans"
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/certmon"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/fleet"
+	backendhealth "github.com/proxy-manager/proxy-manager/controlplane/internal/healthcheck" // healthcheck is the probe command (health.go)
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/reloader"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/retention"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/store"
@@ -84,10 +86,18 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 
+	// Active health checks and certificate expiry follow the snapshot in force (issue 7).
+	hc := backendhealth.New(log.Named("healthcheck"), st, fl, backendhealth.Options{})
+	cm, err := certmon.New(ctx, log.Named("certmon"), st, certmon.Options{})
+	if err != nil {
+		return err
+	}
+
 	h := &probes{store: st, reloader: rl}
 	grpcSrv, healthSrv := newGRPCServer(log, token, fl, st, rl, bl)
 	adminSrv := &http.Server{
-		Handler:           adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, PersonalData: st, Audit: st, Retention: ret, Dashboard: ui.Dashboard()}),
+		Handler: adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, PersonalData: st, Audit: st, Retention: ret, Dashboard: ui.Dashboard(),
+			BackendHealth: hc, Certificates: cm}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("admin-http")),
 	}
@@ -111,6 +121,8 @@ func serve(ctx context.Context, args []string) error {
 	})
 	g.Go(func() error { return bl.Run(gctx) })
 	g.Go(func() error { return ret.Run(gctx) })
+	g.Go(func() error { return hc.Run(gctx, fl, rl) })
+	g.Go(func() error { return cm.Run(gctx, fl) })
 	h.started.Store(true)
 	log.Info("ready", zap.Strings("grpc", lis.grpcAddrs()), zap.String("admin", lis.admin.Addr().String()))
 
