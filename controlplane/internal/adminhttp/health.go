@@ -86,16 +86,16 @@ func healthResponse(statuses []healthcheck.Status) map[string]any {
 		j := healthJSON{RouteID: s.RouteID, Site: s.Site, Backend: s.BackendURL, URL: s.URL, Method: s.Method, State: s.State,
 			SuccessRatio: math.Round(s.SuccessRatio*1000) / 1000, ChecksLastMinute: s.Checks,
 			AvgResponseTimeMS: math.Round(float64(s.AvgResponseTime.Microseconds())/100) / 10,
-			Since:             s.Since.UTC(), LastError: s.LastError, Transitions: s.Transitions}
+			Since:             ms(s.Since), LastError: s.LastError, Transitions: s.Transitions}
 		if !s.LastCheck.IsZero() {
-			t := s.LastCheck.UTC()
+			t := ms(s.LastCheck)
 			j.LastCheck = &t
 		}
 		if j.Transitions == nil {
 			j.Transitions = []healthcheck.Transition{}
 		}
 		for i := range j.Transitions {
-			j.Transitions[i].At = j.Transitions[i].At.UTC()
+			j.Transitions[i].At = ms(j.Transitions[i].At)
 			j.Transitions[i].SuccessRatio = math.Round(j.Transitions[i].SuccessRatio*1000) / 1000
 		}
 		summary[s.State]++
@@ -134,3 +134,6 @@ func certsResponse(certs []certmon.Cert, q map[string][]string) (map[string]any,
 	}
 	return resp, nil
 }
+
+// ms is t in UTC to the millisecond: checks are seconds apart, nanoseconds are noise.
+func ms(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }

@@ -2,7 +2,9 @@ package adminhttp
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -70,7 +72,7 @@ func healthAPI(t *testing.T) http.Handler {
 		return &proxyv1.Certificate{Name: name, DnsNames: []string{name, "www." + name}, Issuer: "CN=R11,O=Let's Encrypt,C=US",
 			NotBefore: timestamppb.New(at.Add(left - 90*24*time.Hour)), NotAfter: timestamppb.New(at.Add(left)),
 			CertFile: "/etc/letsencrypt/live/" + name + "/fullchain.pem", KeyFile: "/etc/letsencrypt/live/" + name + "/privkey.pem",
-			Sha256Fingerprint: "9f2c…"}
+			Sha256Fingerprint: fmt.Sprintf("%x", sha256.Sum256([]byte(name)))}
 	}
 	if err := monitor.Evaluate(ctx, []*proxyv1.Certificate{
 		cert("gpanel.example.org", 61*24*time.Hour), cert("vault.example.org", 12*24*time.Hour+3*time.Hour), cert("old.example.org", -2*24*time.Hour),
