@@ -53,7 +53,9 @@ type Configs interface {
 	Config() *config.Config
 }
 
-// Change is a route entering a new state, as alerting sees it.
+// Change is a route entering a new state, as alerting sees it. Every route starts as Unknown
+// (at start, and when a reload adds it or changes its check), so its first check always makes a
+// Change from Unknown; alerting that wants only real transitions skips those.
 type Change struct {
 	RouteID      string
 	Site         string

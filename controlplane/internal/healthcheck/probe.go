@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/snapshot"
 	"github.com/proxy-manager/proxy-manager/pkg/config"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 )
@@ -77,7 +78,7 @@ func Methods(cfg *config.Config) map[string]string {
 		}
 		for _, r := range s.Routes {
 			if h := r.Policy.HealthCheck; h != nil && h.Enabled && len(r.Hosts) > 0 {
-				m[r.Hosts[0]+r.Path] = h.Method // snapshot.RouteID
+				m[snapshot.RouteID(r.Hosts[0], r.Path)] = h.Method
 			}
 		}
 	}
