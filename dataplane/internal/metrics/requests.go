@@ -91,9 +91,10 @@ func (r *Route) Observe(method string, status int, d time.Duration, wafBlocked b
 	if status < 0 || status >= statusSlots {
 		status = 0
 	}
-	counts := r.byMethod[methodIndex(method)].Load()
+	m := methodIndex(method)
+	counts := r.byMethod[m].Load()
 	if counts == nil {
-		counts = r.methodCounts(methodIndex(method))
+		counts = r.methodCounts(m)
 	}
 	counts[status].Add(1)
 	n := int64(d)
