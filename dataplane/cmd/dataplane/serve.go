@@ -19,7 +19,9 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/edge"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/events"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/health"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/listen"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/metrics"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/ops"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/ratelimit"
@@ -31,6 +33,7 @@ import (
 // serve runs the data plane until ctx is cancelled (SIGINT/SIGTERM), then shuts down in one order:
 // report not ready, stop accepting and drain in-flight requests, deliver buffered events, stop.
 func serve(ctx context.Context, args []string) error {
+	started := time.Now()
 	s, err := parseSettings(args)
 	if err != nil {
 		return err
@@ -68,7 +71,10 @@ func serve(ctx context.Context, args []string) error {
 	edges := &listen.EdgeHolder{}
 	// Bans decided here and pushed by the control plane; the cpclient hands it every BanList.
 	banned := bans.New(bans.Options{Log: log.Named("bans")})
-	handler, err := edge.New(edge.Config{Runtimes: holder, Events: queue, Log: log.Named("edge"), Bans: banned})
+	// Request counters per route (Prometheus), and the control plane's health-check states.
+	requests, healthState := metrics.NewRequests(), &health.Holder{}
+	handler, err := edge.New(edge.Config{Runtimes: holder, Events: queue, Log: log.Named("edge"), Bans: banned,
+		Metrics: requests, Health: healthState})
 	if err != nil {
 		return err
 	}
@@ -91,11 +97,20 @@ func serve(ctx context.Context, args []string) error {
 	geo := geoip.NewSource(log.Named("geoip"), geoip.DefaultPollInterval)
 	apply := &applier{runtime: &edge.Applier{Holder: holder, Pools: pools, Options: edge.BuildOptions{IPHashKey: hashKey, Breakers: breakers,
 		GeoIP: geo, GeoIPLogins: geoip.NewLogins(geoip.WarmUpTime, geoip.WarmUpLogins),
-		RateLimits: ratelimit.NewTable(ratelimit.DefaultCapacity)}}, edges: edges}
+		RateLimits: ratelimit.NewTable(ratelimit.DefaultCapacity), Metrics: requests}}, edges: edges}
+	// /metrics on the ops listener, and the system metrics sent to the control plane.
+	exporter, err := metrics.New(metrics.Sources{Requests: requests, Start: started, Queue: queue,
+		Connections: servers.ActiveConnections, WebSockets: handler.WebSockets().Open, Bans: banned.Len,
+		Snapshot: holder.Applied, Health: healthState.List, BackendFailures: pools.Counters,
+		ProxyProtocol: servers.ProxyProtocolStats, Log: log.Named("metrics")})
+	if err != nil {
+		return err
+	}
 	client := cpclient.New(log.Named("cpclient"), conn, apply, queue,
-		cpclient.Options{NodeID: s.nodeID, BinaryVersion: version, PoolStats: pools.Stats, Bans: banned})
+		cpclient.Options{NodeID: s.nodeID, BinaryVersion: version, PoolStats: pools.Stats, Bans: banned,
+			Health: healthState, System: exporter.System})
 	state := ops.NewState(client.Version)
-	opsSrv := &http.Server{Handler: ops.Handler(state, s.profiling), ReadHeaderTimeout: 5 * time.Second}
+	opsSrv := &http.Server{Handler: ops.Handler(state, s.profiling, exporter.Handler()), ReadHeaderTimeout: 5 * time.Second}
 
 	// The control-plane client outlives the HTTP server: it must deliver the events of the
 	// requests drained during shutdown. It stops only after Flush.

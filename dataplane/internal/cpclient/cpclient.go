@@ -1,9 +1,10 @@
 // Package cpclient is the data plane's side of the contract with the control plane: it receives
-// snapshots (and answers each with an Ack or a Nack) and ban lists (never answered: each replaces
-// the previous one, and the control plane sends the whole list again after every reconnect), and
-// ships event batches (keeping each until it
-// is acknowledged). Both streams reconnect with jittered backoff for as long as the process runs;
-// meanwhile the data plane keeps serving its last snapshot (static stability).
+// snapshots (and answers each with an Ack or a Nack), ban lists and health lists (never
+// answered: each replaces the previous one, and the control plane sends the whole list again
+// after every reconnect), and ships event batches (keeping each until it is acknowledged), with
+// the data plane's system metrics every few seconds. Both streams reconnect with jittered
+// backoff for as long as the process runs; meanwhile the data plane keeps serving its last
+// snapshot (static stability).
 package cpclient
 
 import (
@@ -83,6 +84,18 @@ type Options struct {
 	StatsEvery time.Duration
 	// Bans, if set, is handed every ban list the control plane sends; nil ignores them.
 	Bans BanSetter
+	// Health, if set, is handed every health list the control plane sends; nil ignores them.
+	Health HealthSetter
+	// System, if set, is called every SystemEvery (default 5 s) and its result travels in the
+	// next batch, which is sent even when there is no event to go with it.
+	System      func(now time.Time) *proxyv1.SystemMetrics
+	SystemEvery time.Duration
+}
+
+// HealthSetter takes the control plane's health-check state of the routes' backends; each
+// HealthList replaces the previous one entirely. *health.Holder is one.
+type HealthSetter interface {
+	SetHealth(l *proxyv1.HealthList)
 }
 
 // Client talks to one control plane. Run both RunSnapshots and RunEvents.
@@ -95,8 +108,9 @@ type Client struct {
 	queue   Queue
 	version atomic.Uint64 // the snapshot version being served
 	events  *outbox
-	// lastStats is when pool statistics were last taken; only the event sender touches it.
-	lastStats time.Time
+	// lastStats and lastSystem are when pool statistics and the system metrics were last
+	// taken; only the event sender touches them.
+	lastStats, lastSystem time.Time
 }
 
 // New returns a client; conn comes from Dial.
@@ -115,6 +129,9 @@ func New(log *zap.Logger, conn grpc.ClientConnInterface, applier Applier, queue 
 	}
 	if opts.StatsEvery <= 0 {
 		opts.StatsEvery = 30 * time.Second
+	}
+	if opts.SystemEvery <= 0 {
+		opts.SystemEvery = 5 * time.Second
 	}
 	var b [8]byte
 	_, _ = crand.Read(b[:]) // never fails on supported platforms

@@ -144,7 +144,8 @@ func (c *Client) eventStream(ctx context.Context) error {
 		for c.events.len() < c.opts.Window {
 			n := c.queue.Len()
 			statsDue := c.opts.PoolStats != nil && time.Since(c.lastStats) >= c.opts.StatsEvery
-			due := statsDue || n >= c.opts.BatchSize || (n > 0 && (time.Since(last) >= c.opts.FlushEvery || c.events.flushing.Load()))
+			systemDue := c.opts.System != nil && time.Since(c.lastSystem) >= c.opts.SystemEvery
+			due := statsDue || systemDue || n >= c.opts.BatchSize || (n > 0 && (time.Since(last) >= c.opts.FlushEvery || c.events.flushing.Load()))
 			if !due {
 				break
 			}
@@ -161,7 +162,12 @@ func (c *Client) eventStream(ctx context.Context) error {
 				c.lastStats = time.Now()
 				b.Pools = c.opts.PoolStats(c.lastStats)
 			}
-			if len(b.Requests)+len(b.Websockets)+len(b.Circuits)+len(b.Security)+len(b.Pools) == 0 && b.DroppedEvents == 0 {
+			if systemDue {
+				// Taken last, so that its queue length and drop count include this batch's take.
+				c.lastSystem = time.Now()
+				b.System = c.opts.System(c.lastSystem)
+			}
+			if len(b.Requests)+len(b.Websockets)+len(b.Circuits)+len(b.Security)+len(b.Pools) == 0 && b.DroppedEvents == 0 && b.System == nil {
 				c.events.unseq() // nothing to send after all (no pools in use)
 				break
 			}

@@ -16,7 +16,7 @@ func (c *Client) RunSnapshots(ctx context.Context) {
 }
 
 // snapshotStream runs one stream: Hello, then apply each snapshot and answer Ack or Nack, and hand
-// each ban list to the BanSetter without an answer.
+// each ban list to the BanSetter and each health list to the HealthSetter, without an answer.
 func (c *Client) snapshotStream(ctx context.Context) error {
 	cl := proxyv1.NewSnapshotServiceClient(c.conn)
 	stream, err := cl.StreamSnapshots(ctx, grpc.WaitForReady(true))
@@ -37,6 +37,13 @@ func (c *Client) snapshotStream(ctx context.Context) error {
 				c.opts.Bans.SetBans(l)
 			}
 			c.log.Debug("ban list received", zap.Uint64("ban_list_version", l.GetVersion()), zap.Int("bans", len(l.GetBans())))
+			continue
+		}
+		if l := resp.GetHealth(); l != nil {
+			if c.opts.Health != nil {
+				c.opts.Health.SetHealth(l)
+			}
+			c.log.Debug("health list received", zap.Uint64("health_list_version", l.GetVersion()), zap.Int("backends", len(l.GetBackends())))
 			continue
 		}
 		snap := resp.GetSnapshot()

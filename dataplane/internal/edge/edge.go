@@ -17,6 +17,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/errorpage"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/metrics"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/redact"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
@@ -58,6 +59,17 @@ type Config struct {
 	// Bans is the ban set, kept across snapshots: the control-plane client gives it the pushed
 	// lists (SetBans), the edge adds the bans it decides. nil means a set of the edge's own.
 	Bans *bans.Set
+	// Metrics counts the requests per route; pass the same to BuildOptions.Metrics. nil means
+	// counters of the edge's own (for the requests that match no route).
+	Metrics *metrics.Requests
+	// Health says which routes' backends the control plane's health checks see down; nil means
+	// none is.
+	Health HealthSource
+}
+
+// HealthSource says whether a route's backend is down; *health.Holder is one.
+type HealthSource interface {
+	Down(routeID, backendURL string) bool
 }
 
 // Handler is the data plane's http.Handler.
@@ -78,6 +90,9 @@ type Handler struct {
 	defaultMasker  ipmask.Masker
 	defaultLogging *redact.Policy
 	log            *zap.Logger
+	// unmatched counts the requests that matched no route; health may be nil.
+	unmatched *metrics.Route
+	health    HealthSource
 }
 
 // New checks cfg and returns the Handler.
@@ -101,6 +116,10 @@ func New(cfg Config) (*Handler, error) {
 		}
 	}
 	h.security = cfg.Security
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewRequests()
+	}
+	h.unmatched, h.health = cfg.Metrics.Unmatched(), cfg.Health
 	if h.bans = cfg.Bans; h.bans == nil {
 		h.bans = bans.New(bans.Options{Log: h.log})
 	}
@@ -137,6 +156,7 @@ var (
 	errNoRoute    = errors.New("no route for host and path")
 	errConnect    = errors.New("CONNECT is not supported by a reverse proxy")
 	errLimit      = errors.New("request over the route's limits")
+	errDown       = errors.New("backend down (health check)")
 )
 
 // ServeHTTP is the request path, in order.
@@ -230,6 +250,13 @@ func (h *Handler) serve(x *exchange) {
 		}
 		rte.headers.ApplyRequest(x.r, vars)
 		x.w.onHeader = func(hd http.Header) { rte.headers.ApplyResponse(hd, vars) }
+	}
+
+	// 5b. A backend the control plane's health checks see down: 503 at once rather than a wait
+	//     for its connect timeout. After every policy that answers without the backend.
+	if h.health != nil && h.health.Down(rte.id, rte.backendURL) {
+		h.failPage(x, http.StatusServiceUnavailable, "The service behind this address is down; it is being checked and will be back when it answers again.", errDown)
+		return
 	}
 
 	// 6. A WebSocket handshake (HTTP/1.1 Upgrade) goes through the route's WebSocket policy;

@@ -101,7 +101,9 @@ func (h *Handler) finish(x *exchange) {
 			x.w.status = http.StatusInternalServerError // the client gets a closed connection
 		}
 	}
-	h.events.Push(h.event(x))
+	ev := h.event(x)
+	h.count(x, ev) // metrics.go
+	h.events.Push(ev)
 	if p != nil {
 		panic(p)
 	}

@@ -23,7 +23,7 @@ import (
 // so a snapshot the data plane cannot enforce as written is refused here, whole.
 func buildRoute(r *proxyv1.Route, pools *proxy.Pools, opts BuildOptions) (Route, error) {
 	pol := r.GetPolicy()
-	rte := Route{id: r.GetId()}
+	rte := Route{id: r.GetId(), metrics: opts.Metrics.Route(r.GetId())}
 	var err error
 	if rte.masker, err = ipmask.New(pol.GetLogging().GetMaskIpMethod(), opts.IPHashKey); err != nil {
 		return Route{}, fmt.Errorf("logging: %w", err)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/breaker"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/clientip"
@@ -13,6 +14,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/limits"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/metrics"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/ratelimit"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/redact"
@@ -36,6 +38,8 @@ type Runtime struct {
 	routes   []Route   // in snapshot order: route.Entry.Index points here
 	geoip    *geoip.DB // the snapshot's GeoIP database; nil: GeoIP off
 	close    sync.Once
+	// applied is when a Holder first served the Runtime (set by Store before it is published).
+	applied time.Time
 }
 
 // Route is one route ready to serve: its backend (with timeouts, pool, retries and circuit
@@ -55,6 +59,7 @@ type Route struct {
 	retries    bool
 	geoip      *geoip.Policy
 	rate       *ratelimit.Limiter // never nil: it holds the whitelist that beats bans
+	metrics    *metrics.Route     // the route's request counters, kept across snapshots
 }
 
 // ID returns the route's id from the snapshot.
@@ -77,6 +82,9 @@ type BuildOptions struct {
 	// RateLimits holds the rate-limit counters across snapshots; nil gives each Build its own,
 	// so counts would start from zero on every reload.
 	RateLimits *ratelimit.Table
+	// Metrics holds the request counters per route across snapshots (and gives the Handler
+	// its counters of unmatched requests); nil gives each Build its own.
+	Metrics *metrics.Requests
 }
 
 // smallTable is the capacity of the counter table of a Build without BuildOptions.RateLimits
@@ -118,6 +126,9 @@ func Build(snap *proxyv1.Snapshot, pools *proxy.Pools, opts BuildOptions) (_ *Ru
 	if opts.RateLimits == nil {
 		opts.RateLimits = ratelimit.NewTable(smallTable)
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.NewRequests()
+	}
 	for i, r := range snap.GetRoutes() {
 		if rt.routes[i], err = buildRoute(r, pools, opts); err != nil {
 			return nil, fmt.Errorf("snapshot %d: route %q: %w", snap.GetVersion(), r.GetId(), err)
@@ -128,7 +139,18 @@ func Build(snap *proxyv1.Snapshot, pools *proxy.Pools, opts BuildOptions) (_ *Ru
 	}
 	rt.geoip = opts.GeoIP.Use(snap.GetEdge().GetGeoipDatabase())
 	opts.GeoIPLogins.Retain(routeIDs(snap))
+	opts.Metrics.Retain(routeIDs(snap))
 	return rt, nil
+}
+
+// Applied returns the version of the Runtime served and when it was stored; 0 and the zero
+// time before the first.
+func (h *Holder) Applied() (uint64, time.Time) {
+	rt := h.current.Load()
+	if rt == nil {
+		return 0, time.Time{}
+	}
+	return rt.version, rt.applied
 }
 
 // Version returns the snapshot version the Runtime was built from.
@@ -176,6 +198,9 @@ func (h *Holder) Load() *Runtime { return h.current.Load() }
 // Store makes rt the current Runtime and Closes the one it replaces. Requests that already
 // loaded the old Runtime finish on it.
 func (h *Holder) Store(rt *Runtime) {
+	if rt != nil && rt.applied.IsZero() {
+		rt.applied = time.Now()
+	}
 	if old := h.current.Swap(rt); old != nil && old != rt {
 		old.Close()
 	}

@@ -31,6 +31,7 @@ type Queue struct {
 	circuits   ring[*proxyv1.CircuitEvent]
 	security   ring[*proxyv1.SecurityEvent]
 	dropped    uint64 // events dropped since the last TakeDropped
+	taken      uint64 // dropped counts handed out by TakeDropped, for DroppedTotal
 }
 
 // ring is a bounded FIFO that overwrites its oldest entry when full. Its buffer grows as
@@ -257,7 +258,15 @@ func (q *Queue) TakeDropped() uint64 {
 	defer q.mu.Unlock()
 	d := q.dropped
 	q.dropped = 0
+	q.taken += d
 	return d
+}
+
+// DroppedTotal returns the number of events dropped since the queue was made.
+func (q *Queue) DroppedTotal() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.taken + q.dropped
 }
 
 // signal leaves a token in ready unless one is there already.

@@ -107,6 +107,10 @@ func TestTakeDroppedResets(t *testing.T) {
 	if d := q.Dropped(); d != 1 {
 		t.Fatalf("Dropped() after one more overflow = %d, want 1", d)
 	}
+	// The total keeps what TakeDropped handed out, and what it has not yet.
+	if d := q.DroppedTotal(); d != 4 {
+		t.Fatalf("DroppedTotal() = %d, want 4", d)
+	}
 }
 
 func TestDefaultCapacity(t *testing.T) {

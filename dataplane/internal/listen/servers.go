@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -126,6 +127,7 @@ type Servers struct {
 	udp             net.PacketConn
 
 	proxyCount proxyCounters
+	conns      atomic.Int64 // client connections open (conncount.go)
 
 	stopRotation context.CancelFunc
 	rotationCtx  context.Context
@@ -176,14 +178,15 @@ func Listen(cfg Config) (_ *Servers, err error) {
 		cfg.Log = zap.NewNop()
 	}
 	if s.tlsLis != nil {
-		s.tlsLis = newProxyListener(s.tlsLis, cfg.Edges, lim.ReadHeaderTimeout, cfg.Log, &s.proxyCount)
+		s.tlsLis = newProxyListener(countConns(s.tlsLis, &s.conns), cfg.Edges, lim.ReadHeaderTimeout, cfg.Log, &s.proxyCount)
 	}
 	if s.httpLis != nil {
-		s.httpLis = newProxyListener(s.httpLis, cfg.Edges, lim.ReadHeaderTimeout, cfg.Log, &s.proxyCount)
+		s.httpLis = newProxyListener(countConns(s.httpLis, &s.conns), cfg.Edges, lim.ReadHeaderTimeout, cfg.Log, &s.proxyCount)
 	}
 
 	if s.udp != nil {
 		s.h3Srv = newHTTP3Server(guarded, s.tls.Config(), cfg.Edges, lim, cfg.Logger)
+		s.h3Srv.ConnContext = countQUIC(&s.conns)
 	}
 	if s.tlsLis != nil {
 		altSvcPort := cfg.AltSvcPort

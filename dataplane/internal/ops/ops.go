@@ -1,4 +1,5 @@
-// Package ops is the data plane's operations listener: health probes for Swarm and load balancers.
+// Package ops is the data plane's operations listener: health probes for Swarm and load
+// balancers, and the Prometheus metrics.
 // It is not published; it listens on loopback or the overlay network.
 package ops
 
@@ -25,11 +26,16 @@ func (s *State) SetStarted() { s.started.Store(true) }
 // SetStopping makes readiness fail so load balancers stop sending new connections.
 func (s *State) SetStopping() { s.stopping.Store(true) }
 
-// Handler serves /health/live, /health/ready and /health/startup, and with profiling on also
-// Go's profiles under /debug/pprof/ (CPU, heap, goroutines, mutex...) for chasing a slow or
-// growing data plane. Profiles name code, not requests: they carry no client data.
-func Handler(s *State, profiling bool) http.Handler {
+// Handler serves /health/live, /health/ready and /health/startup, the Prometheus metrics on
+// /metrics when metrics is not nil, and with profiling on also Go's profiles under
+// /debug/pprof/ (CPU, heap, goroutines, mutex...) for chasing a slow or growing data plane.
+// Profiles name code, not requests, and metric labels name routes, not clients: neither
+// carries client data.
+func Handler(s *State, profiling bool, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
 	if profiling {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)

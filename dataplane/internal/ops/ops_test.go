@@ -10,7 +10,7 @@ import (
 func TestProbes(t *testing.T) {
 	var version atomic.Uint64
 	s := NewState(version.Load)
-	h := Handler(s, false)
+	h := Handler(s, false, nil)
 	get := func(path string) int {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
@@ -38,7 +38,7 @@ func TestProfiling(t *testing.T) {
 	s := NewState(func() uint64 { return 1 })
 	for _, on := range []bool{false, true} {
 		w := httptest.NewRecorder()
-		Handler(s, on).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/debug/pprof/goroutine?debug=1", nil))
+		Handler(s, on, nil).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/debug/pprof/goroutine?debug=1", nil))
 		want := http.StatusNotFound
 		if on {
 			want = http.StatusOK
