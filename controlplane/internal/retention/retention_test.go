@@ -161,8 +161,8 @@ var seedCases = []seedCase{
 		insert: `INSERT INTO pool_stats (timestamp, node_id, backend, active, idle, requests, reused) VALUES (?2, 'n', 'http://app:8080', 1, 1, 1, 1)`},
 	{table: "circuit_breaker_events", class: store.RetentionMetrics, timeCol: "timestamp", filter: "1",
 		insert: `INSERT INTO circuit_breaker_events (timestamp, node_id, backend, from_state, to_state) VALUES (?2, 'n', 'http://app:8080', 'closed', 'open')`},
-	{table: "health_checks", class: store.RetentionMetrics, timeCol: "timestamp", filter: "1",
-		insert: `INSERT INTO health_checks (service_id, timestamp, success) VALUES ((SELECT MIN(service_id) FROM services), ?2, 1)`},
+	{table: "health_checks", class: store.RetentionMetrics, perRoute: true, needsRoute: true, timeCol: "timestamp", filter: "1",
+		insert: `INSERT INTO health_checks (route_id, timestamp, success) VALUES (?1, ?2, 1)`},
 }
 
 func routeArg(r testRoute) any {

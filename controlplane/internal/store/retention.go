@@ -55,7 +55,7 @@ var pruneTargets = []PruneTarget{
 	{Table: "analytics_geoip", Retention: RetentionMetrics, PerRoute: true, where: `timestamp < ?1`},
 	{Table: "pool_stats", Retention: RetentionMetrics, where: `timestamp < ?1`},
 	{Table: "circuit_breaker_events", Retention: RetentionMetrics, where: `timestamp < ?1`},
-	{Table: "health_checks", Retention: RetentionMetrics, where: `timestamp < ?1`},
+	{Table: "health_checks", Retention: RetentionMetrics, PerRoute: true, where: `timestamp < ?1`},
 }
 
 // PruneTargets returns every target the retention job prunes.
