@@ -1,0 +1,173 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// getJSON fetches url and decodes its JSON answer into v, requiring status want.
+func getJSON(cl *http.Client, url string, want int, v any) error {
+	res, err := cl.Get(url)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != want {
+		return fmt.Errorf("GET %s: %d, want %d: %s", url, res.StatusCode, want, body)
+	}
+	if v == nil {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("GET %s: %w: %s", url, err, body)
+	}
+	return nil
+}
+
+// metricLine returns the value of the sample line of a Prometheus text exposition that starts with
+// prefix (the series name and its labels, as the exposition writes them).
+func metricLine(text, prefix string) (string, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, prefix+" "); ok {
+			return rest, true
+		}
+	}
+	return "", false
+}
+
+// A backend whose health check fails from the start is down at once: the data plane answers 503
+// with the request id instead of waiting on it, /api/health and the data plane's /metrics say so;
+// once its checks succeed again it is served again, without a reload.
+func TestHealthChecksReachTheDataPlane(t *testing.T) {
+	var healthy atomic.Bool
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" && !healthy.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "app")
+	}))
+	t.Cleanup(be.Close)
+	site := flatSite("app.test", be.URL) + "health_check:\n  enabled: true\n  interval: 1s\n  timeout: 500ms\n  path: /health\n  expected_status: 200\n"
+	cl := newCluster(t, "{}\n", map[string]string{"app.yaml": site})
+	cl.startCP()
+	cl.startDP("node-1")
+
+	type health struct {
+		Routes []struct {
+			RouteID   string `json:"route_id"`
+			State     string `json:"state"`
+			LastError string `json:"last_error"`
+		} `json:"routes"`
+	}
+	state := func() (string, error) {
+		var h health
+		if err := getJSON(cl.client, "http://"+cl.adminAddr+"/api/health", 200, &h); err != nil {
+			return "", err
+		}
+		if len(h.Routes) != 1 || h.Routes[0].RouteID != "app.test/" {
+			return "", fmt.Errorf("routes %+v, want app.test/ alone", h.Routes)
+		}
+		return h.Routes[0].State, nil
+	}
+	eventually(t, 10*time.Second, "app.test/ down in /api/health", func() error {
+		if s, err := state(); err != nil || s != "down" {
+			return fmt.Errorf("state %q (%v)", s, err)
+		}
+		return nil
+	})
+	eventually(t, 5*time.Second, "503 from the data plane", func() error {
+		res, body, err := get(t.Context(), cl.client, cl.httpAddr, "app.test", "/", "X-Request-ID", "e2e-down-1")
+		if err != nil {
+			return err
+		}
+		if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "e2e-down-1") {
+			return fmt.Errorf("status %d, body %.200q", res.StatusCode, body)
+		}
+		return nil
+	})
+	var metrics string
+	eventually(t, 5*time.Second, "backend health in the data plane's /metrics", func() error {
+		res, err := cl.client.Get("http://" + cl.opsAddr + "/metrics")
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		metrics = string(b)
+		if v, ok := metricLine(metrics, `proxy_backend_health{route="app.test/",state="down"}`); !ok || v != "1" {
+			return fmt.Errorf("down gauge %q", v)
+		}
+		return nil
+	})
+	if v, ok := metricLine(metrics, `proxy_requests_total{method="GET",route="app.test/",status_code="503"}`); !ok || v == "0" {
+		t.Errorf("503s not counted in /metrics: %q", v)
+	}
+
+	healthy.Store(true)
+	eventually(t, 15*time.Second, "served again once its checks succeed", func() error {
+		res, body, err := get(t.Context(), cl.client, cl.httpAddr, "app.test", "/")
+		if err != nil {
+			return err
+		}
+		if res.StatusCode != http.StatusOK || body != "app" {
+			return fmt.Errorf("status %d, body %.200q", res.StatusCode, body)
+		}
+		return nil
+	})
+	if s, err := state(); err != nil || (s != "degraded" && s != "healthy") {
+		t.Errorf("state after recovery %q (%v), want degraded or healthy", s, err)
+	}
+}
+
+// Every certificate in force is listed with its days left and level; warn_days filters, and a bad
+// warn_days is a 400 that names it.
+func TestCertificateMonitor(t *testing.T) {
+	ca := newTestCA(t)
+	a := backend(t, "A")
+	cl := newCluster(t, "{}\n", map[string]string{"a.yaml": flatSite("a.test", a.URL)})
+	crt, key := ca.issue(t, 7, "a.test", "www.a.test")
+	certbotLineage(t, filepath.Join(cl.dir, "certs"), "a.test", 1, crt, key)
+	cl.startCP()
+
+	type certs struct {
+		Certificates []struct {
+			Domain   string   `json:"domain"`
+			SANs     []string `json:"sans"`
+			DaysLeft int      `json:"days_left"`
+			Level    string   `json:"level"`
+		} `json:"certificates"`
+	}
+	var all certs
+	eventually(t, 10*time.Second, "a.test in /api/certs", func() error {
+		if err := getJSON(cl.client, "http://"+cl.adminAddr+"/api/certs", 200, &all); err != nil {
+			return err
+		}
+		if len(all.Certificates) != 1 {
+			return fmt.Errorf("%d certificates", len(all.Certificates))
+		}
+		return nil
+	})
+	// The test CA issues for 24 hours: under a week left, so critical.
+	c := all.Certificates[0]
+	if c.Domain != "a.test" || c.DaysLeft != 0 || c.Level != "critical" || strings.Join(c.SANs, ",") != "a.test,www.a.test" {
+		t.Errorf("certificate %+v, want a.test, 0 days left, critical, SANs a.test,www.a.test", c)
+	}
+	var soon certs
+	if err := getJSON(cl.client, "http://"+cl.adminAddr+"/api/certs?warn_days=0", 200, &soon); err != nil || len(soon.Certificates) != 1 {
+		t.Errorf("warn_days=0: %+v (%v), want the certificate", soon, err)
+	}
+	var bad map[string]string
+	if err := getJSON(cl.client, "http://"+cl.adminAddr+"/api/certs?warn_days=soon", 400, &bad); err != nil || !strings.Contains(bad["error"], "warn_days") {
+		t.Errorf("warn_days=soon: %v (%v), want a 400 naming warn_days", bad, err)
+	}
+}
