@@ -201,3 +201,14 @@ func TestDataplanesAPISystemMetrics(t *testing.T) {
 	}
 	dumpExample(t, "dataplanes", w.Body.Bytes())
 }
+
+func TestMetricsEndpoint(t *testing.T) {
+	f := newObsFixture(t)
+	w := f.get("/metrics")
+	// 6 requests, 4 WebSocket and 5 security events in the first batch; the second has only
+	// system metrics.
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "controlplane_events_stored_total 15\n") ||
+		!strings.Contains(w.Body.String(), `controlplane_event_batches_total{result="stored"} 2`) {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+}
