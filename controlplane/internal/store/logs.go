@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -71,8 +72,9 @@ const logColumns = `l.timestamp_ms, COALESCE(l.request_id, ''), l.node_id, COALE
   COALESCE(l.country, ''), COALESCE(l.retry_count, 0)`
 
 // QueryLogs returns the stored requests q selects, newest first. Every query goes through an
-// index: request_id (idx_logs_request_id), route (idx_logs_route_timestamp) or time
-// (idx_logs_timestamp), read backwards and stopped at the limit.
+// index: request_id (idx_logs_request_id), status (idx_logs_status_time), route
+// (idx_logs_route_timestamp) or time (idx_logs_timestamp), read backwards and stopped at the
+// limit.
 func (s *Store) QueryLogs(ctx context.Context, q LogQuery) ([]LogEntry, error) {
 	if q.Limit <= 0 {
 		return nil, fmt.Errorf("query logs: limit %d must be positive", q.Limit)
@@ -87,22 +89,75 @@ func (s *Store) QueryLogs(ctx context.Context, q LogQuery) ([]LogEntry, error) {
 	if q.Route != "" {
 		where, args = append(where, "l.route_id = (SELECT route_id FROM routes WHERE route_key = ?)"), append(args, q.Route)
 	}
-	// "+l.status_code" keeps the planner off idx_logs_status: a common status would be read
-	// whole and sorted, where the time order stops at the limit.
-	switch {
-	case q.Status.Code != 0:
-		where, args = append(where, "+l.status_code = ?"), append(args, q.Status.Code)
-	case q.Status.Class != 0:
-		where, args = append(where, "+l.status_code >= ? AND +l.status_code < ?"), append(args, q.Status.Class*100, q.Status.Class*100+100)
-	}
 	where, args = timeRange(where, args, "l.timestamp", q.Since, q.Until)
-	query := `SELECT ` + logColumns + ` FROM request_logs l LEFT JOIN routes r ON r.route_id = l.route_id`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, " AND ")
+	const order = ` ORDER BY l.timestamp DESC, l.log_id DESC LIMIT `
+	if q.Status == (StatusFilter{}) || q.RequestID != "" {
+		// A request id selects a handful of rows; the status is checked on them ("+" keeps the
+		// planner on the request_id index).
+		switch {
+		case q.Status.Code != 0:
+			where, args = append(where, "+l.status_code = ?"), append(args, q.Status.Code)
+		case q.Status.Class != 0:
+			where, args = append(where, "+l.status_code >= ? AND +l.status_code < ?"), append(args, q.Status.Class*100, q.Status.Class*100+100)
+		}
+		query := `SELECT ` + logColumns + ` FROM request_logs l LEFT JOIN routes r ON r.route_id = l.route_id`
+		if len(where) > 0 {
+			query += ` WHERE ` + strings.Join(where, " AND ")
+		}
+		return s.scanLogs(ctx, "query logs", query+order+strconv.Itoa(q.Limit), args...)
 	}
-	query += ` ORDER BY l.timestamp DESC, l.log_id DESC LIMIT ?`
-	args = append(args, q.Limit)
-	return s.scanLogs(ctx, "query logs", query, args...)
+
+	// By status: each code present is read newest first from idx_logs_status_time, at most
+	// limit rows per code, and the newest limit of those are kept. A status that is rare (or
+	// absent) is then as cheap as a common one, which a walk through time would not be.
+	codes := []int{q.Status.Code}
+	if q.Status.Code == 0 {
+		var err error
+		if codes, err = s.statusCodes(ctx, q.Status.Class); err != nil {
+			return nil, err
+		}
+		if len(codes) == 0 {
+			return []LogEntry{}, nil
+		}
+	}
+	cond := strings.Join(append([]string{"l.status_code = ?"}, where...), " AND ")
+	var (
+		parts   []string
+		allArgs []any
+	)
+	for _, c := range codes {
+		parts = append(parts, `SELECT log_id FROM (SELECT l.log_id FROM request_logs l INDEXED BY idx_logs_status_time WHERE `+
+			cond+order+strconv.Itoa(q.Limit)+`)`)
+		allArgs = append(append(allArgs, c), args...)
+	}
+	query := `SELECT ` + logColumns + ` FROM request_logs l LEFT JOIN routes r ON r.route_id = l.route_id
+WHERE l.log_id IN (` + strings.Join(parts, " UNION ALL ") + `)` + order + strconv.Itoa(q.Limit)
+	return s.scanLogs(ctx, "query logs", query, allArgs...)
+}
+
+// statusCodes returns the status codes of class (5 for 5xx) that request_logs holds, skipping
+// through idx_logs_status_time: one seek per code present.
+func (s *Store) statusCodes(ctx context.Context, class int) (codes []int, err error) {
+	rows, err := s.read.QueryContext(ctx, `WITH RECURSIVE c(code) AS (
+  SELECT MIN(status_code) FROM request_logs WHERE status_code >= ?1 AND status_code < ?2
+  UNION ALL SELECT (SELECT MIN(status_code) FROM request_logs WHERE status_code > c.code AND status_code < ?2)
+  FROM c WHERE c.code IS NOT NULL)
+SELECT code FROM c WHERE code IS NOT NULL`, class*100, class*100+100)
+	if err != nil {
+		return nil, fmt.Errorf("status codes %dxx: %w", class, err)
+	}
+	defer func() { err = errors.Join(err, closeRows(rows)) }()
+	for rows.Next() {
+		var c int
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("status codes %dxx: scan: %w", class, err)
+		}
+		codes = append(codes, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("status codes %dxx: %w", class, err)
+	}
+	return codes, nil
 }
 
 // timeRange adds since (inclusive) and until (exclusive) conditions on col, a unix-seconds column.
