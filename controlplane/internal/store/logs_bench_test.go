@@ -87,14 +87,23 @@ func BenchmarkObservabilityQueries(b *testing.B) {
 			_, err := s.QueryLogs(ctx, LogQuery{Route: "route-2", Status: StatusFilter{Code: 418}, Limit: 100})
 			return err
 		}},
-		{"errors 30d", func() error { _, err := s.Errors(ctx, ErrorQuery{Since: now.Add(-30 * 24 * time.Hour), Limit: 100}); return err }},
-		{"errors 24h", func() error { _, err := s.Errors(ctx, ErrorQuery{Since: now.Add(-24 * time.Hour), Limit: 100}); return err }},
+		{"errors 30d", func() error {
+			_, err := s.Errors(ctx, ErrorQuery{Since: now.Add(-30 * 24 * time.Hour), Limit: 100})
+			return err
+		}},
+		{"errors 24h", func() error {
+			_, err := s.Errors(ctx, ErrorQuery{Since: now.Add(-24 * time.Hour), Limit: 100})
+			return err
+		}},
 		{"errors 24h route", func() error {
 			_, err := s.Errors(ctx, ErrorQuery{Route: "route-3", Since: now.Add(-24 * time.Hour), Limit: 100})
 			return err
 		}},
 		{"pools 1h", func() error { _, err := s.PoolStats(ctx, now.Add(-time.Hour)); return err }},
-		{"websockets", func() error { _, err := s.WebSockets(ctx, now, now.Add(-24*time.Hour), now.Add(-time.Hour)); return err }},
+		{"websockets", func() error {
+			_, err := s.WebSockets(ctx, now, now.Add(-24*time.Hour), now.Add(-time.Hour))
+			return err
+		}},
 		{"security 24h", func() error { _, err := s.Security(ctx, now, now.Add(-24*time.Hour)); return err }},
 		{"dataplanes system", func() error { _, err := s.LatestSystemMetrics(ctx); return err }},
 	}
