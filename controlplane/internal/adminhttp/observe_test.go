@@ -200,6 +200,8 @@ func TestDataplanesAPISystemMetrics(t *testing.T) {
 		t.Fatalf("got %s", w.Body)
 	}
 	dumpExample(t, "dataplanes", w.Body.Bytes())
+	dumpExample(t, "status", f.get("/api/status").Body.Bytes())
+	dumpExample(t, "metrics", f.get("/metrics").Body.Bytes())
 }
 
 func TestMetricsEndpoint(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -31,6 +32,11 @@ func scrape(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if w.Code != http.StatusOK {
 		t.Fatalf("/metrics: %d %s", w.Code, w.Body)
+	}
+	if dir := os.Getenv("API_EXAMPLES"); dir != "" { // for docs/API.md
+		if err := os.WriteFile(filepath.Join(dir, "metrics-cp.txt"), w.Body.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(w.Body)
