@@ -22,7 +22,7 @@ import (
 const MaxMessageBytes = 64 << 20
 
 // newGRPCServer builds the token-guarded gRPC server with every service, reflection and health.
-func newGRPCServer(log *zap.Logger, token string, fl *fleet.Fleet, saver ingest.Saver, rl admin.Reloader, bl *bans.Registry) (*grpc.Server, *health.Server) {
+func newGRPCServer(log *zap.Logger, token string, fl *fleet.Fleet, saver ingest.Saver, rl admin.Reloader, bl *bans.Registry, obs ...ingest.Observer) (*grpc.Server, *health.Server) {
 	opts := append(grpcauth.NewChecker(token).ServerOptions(),
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
@@ -32,7 +32,7 @@ func newGRPCServer(log *zap.Logger, token string, fl *fleet.Fleet, saver ingest.
 	)
 	srv := grpc.NewServer(opts...)
 	proxyv1.RegisterSnapshotServiceServer(srv, fl.Service())
-	proxyv1.RegisterEventServiceServer(srv, ingest.New(log.Named("ingest"), bl.Saver(saver), fl))
+	proxyv1.RegisterEventServiceServer(srv, ingest.New(log.Named("ingest"), bl.Saver(saver), fl, obs...))
 	proxyv1.RegisterAdminServiceServer(srv, admin.New(fl, rl, bl))
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)

@@ -93,10 +93,22 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 
+	// Live log ring, error log and /metrics, fed by every stored event batch.
+	obs, err := newObservability(log, s, st, fl, bl, rl.Global)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := obs.errLog.Close(); err != nil {
+			log.Error("close error log", zap.Error(err))
+		}
+	}()
+
 	h := &probes{store: st, reloader: rl}
-	grpcSrv, healthSrv := newGRPCServer(log, token, fl, st, rl, bl)
+	grpcSrv, healthSrv := newGRPCServer(log, token, fl, st, rl, bl, obs.feed, obs.metrics)
 	adminSrv := &http.Server{
-		Handler: adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, PersonalData: st, Audit: st, Retention: ret, Dashboard: ui.Dashboard(),
+		Handler: adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, PersonalData: st, Audit: st, Retention: ret,
+			Logs: st, LiveLogs: obs.ring, Observed: st, Metrics: obs.metrics.Handler(log.Named("metrics")), Dashboard: ui.Dashboard(),
 			BackendHealth: hc, Certificates: cm}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("admin-http")),

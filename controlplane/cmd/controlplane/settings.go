@@ -19,6 +19,7 @@ type settings struct {
 	shutdownTimeout time.Duration
 	logLevel        string
 	logFormat       string
+	errorLog        string
 }
 
 func parseSettings(args []string) (settings, error) {
@@ -36,5 +37,6 @@ func parseSettings(args []string) (settings, error) {
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", "PROXY_SHUTDOWN_TIMEOUT", 30*time.Second, "how long shutdown may take")
 	fs.StringVar(&s.logLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	fs.StringVar(&s.logFormat, "log-format", "LOG_FORMAT", "json", "json or pretty")
+	fs.StringVar(&s.errorLog, "error-log", "PROXY_ERROR_LOG", "file", "failed requests as JSON lines: file (daily files in logs/ beside the database) or stdout")
 	return s, fs.Parse(args)
 }

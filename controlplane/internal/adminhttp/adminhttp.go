@@ -58,6 +58,17 @@ type Config struct {
 	PersonalData PersonalData
 	// Retention serves POST /api/retention/run.
 	Retention Retention
+	// Logs serves /api/logs and /api/errors, LiveLogs /api/logs?live=1; *store.Store and
+	// *live.Ring are ones.
+	Logs     LogStore
+	LiveLogs LiveLogs
+	// Observed serves the system metrics of /api/dataplanes, /api/stats/connection-pools,
+	// /api/websockets and /api/security; *store.Store is one.
+	Observed Observed
+	// Metrics serves /metrics (Prometheus text format); *metrics.Metrics' Handler is one.
+	Metrics http.Handler
+	// Now is the clock of the API's periods; default time.Now.
+	Now       func() time.Time
 	Dashboard fs.FS // index.html at the root
 
 	// BackendHealth serves /api/health; *healthcheck.Checker is one.
@@ -98,8 +109,8 @@ func Handler(cfg Config) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, st)
 	})
-	mux.HandleFunc("GET /api/dataplanes", func(w http.ResponseWriter, _ *http.Request) {
-		writeProto(w, &proxyv1.ListDataplanesResponse{Dataplanes: cfg.Fleet.Dataplanes()})
+	mux.HandleFunc("GET /api/dataplanes", func(w http.ResponseWriter, r *http.Request) {
+		writeDataplanes(w, r, cfg.Fleet, cfg.Observed)
 	})
 	mux.HandleFunc("GET /api/routes", func(w http.ResponseWriter, _ *http.Request) {
 		snap, _ := cfg.Fleet.Current()
@@ -110,10 +121,23 @@ func Handler(cfg Config) http.Handler {
 	handleAudit(mux, cfg.Audit)
 	handleRetention(mux, cfg.Retention)
 	handleHealthChecks(mux, cfg.BackendHealth, cfg.Certificates)
+	handleLogs(mux, cfg.Logs, cfg.LiveLogs, cfg.now())
+	handleObserved(mux, cfg.Observed, cfg.now())
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
+	}
 	mux.Handle("GET /dashboard/", http.StripPrefix("/dashboard/", http.FileServerFS(cfg.Dashboard)))
 	mux.Handle("GET /{$}", http.RedirectHandler("/dashboard/", http.StatusFound))
 	mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusMovedPermanently))
 	return localOnly(mux)
+}
+
+// now is the API's clock.
+func (c Config) now() func() time.Time {
+	if c.Now != nil {
+		return c.Now
+	}
+	return time.Now
 }
 
 // writeProto writes m as JSON the way grpcurl shows it, so the API and the gRPC admin agree.

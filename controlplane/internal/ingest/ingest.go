@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -28,19 +29,27 @@ type Recorder interface {
 	RecordBatch(nodeID string, events int, stored bool, dropped uint64)
 }
 
+// Observer is told about every batch after SaveBatch returned: whether it was stored now, how
+// long storing took, and the error if it failed. The live log ring and the Prometheus metrics
+// are observers. It runs on the stream's goroutine before the ack: it must be quick.
+type Observer interface {
+	ObserveBatch(b *proxyv1.EventBatch, stored bool, took time.Duration, err error)
+}
+
 // Service is the gRPC EventService.
 type Service struct {
 	proxyv1.UnimplementedEventServiceServer
-	log   *zap.Logger
-	saver Saver
-	rec   Recorder
+	log       *zap.Logger
+	saver     Saver
+	rec       Recorder
+	observers []Observer
 }
 
 var _ proxyv1.EventServiceServer = (*Service)(nil)
 
-// New returns the event service.
-func New(log *zap.Logger, saver Saver, rec Recorder) *Service {
-	return &Service{log: log, saver: saver, rec: rec}
+// New returns the event service; each observer is told about every batch.
+func New(log *zap.Logger, saver Saver, rec Recorder, observers ...Observer) *Service {
+	return &Service{log: log, saver: saver, rec: rec, observers: observers}
 }
 
 // MaxBatchEvents bounds one batch, so one message cannot make the control plane hold an unbounded
@@ -62,7 +71,11 @@ func (s *Service) StreamEvents(stream grpc.BidiStreamingServer[proxyv1.StreamEve
 		if err := validate(b); err != nil {
 			return status.Error(codes.InvalidArgument, err.Error())
 		}
+		start := time.Now()
 		stored, err := s.saver.SaveBatch(ctx, b)
+		for _, o := range s.observers {
+			o.ObserveBatch(b, stored, time.Since(start), err)
+		}
 		if err != nil {
 			// No ack: the data plane keeps the batch and sends it again on its next stream.
 			s.log.Error("store event batch", zap.String("node", b.GetNodeId()), zap.Uint64("sequence", b.GetSequence()), zap.Error(err))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/fleet"
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/live"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/store"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 )
@@ -136,5 +138,59 @@ func TestValidateBoundsEveryKindOfEvent(t *testing.T) {
 	ok := &proxyv1.EventBatch{NodeId: "n", BootId: "b", Sequence: 1, Security: make([]*proxyv1.SecurityEvent, MaxBatchEvents)}
 	if err := validate(ok); err != nil {
 		t.Errorf("a batch at the limit was refused: %v", err)
+	}
+}
+
+// observerFunc adapts a function to Observer.
+type observerFunc func(b *proxyv1.EventBatch, stored bool, took time.Duration, err error)
+
+func (f observerFunc) ObserveBatch(b *proxyv1.EventBatch, stored bool, took time.Duration, err error) {
+	f(b, stored, took, err)
+}
+
+func TestObserversSeeEveryBatchOnce(t *testing.T) {
+	log := zaptest.NewLogger(t)
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "proxy.db"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ring := live.NewRing(10)
+	var seen []bool
+	obs := observerFunc(func(b *proxyv1.EventBatch, stored bool, took time.Duration, err error) {
+		if err != nil || took <= 0 {
+			t.Errorf("batch %d: took %v, err %v", b.GetSequence(), took, err)
+		}
+		seen = append(seen, stored)
+	})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	proxyv1.RegisterEventServiceServer(srv, New(log, st, fleet.New(log), live.NewFeed(log, ring, nil), obs))
+	go srv.Serve(lis)
+	defer srv.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stream, err := proxyv1.NewEventServiceClient(conn).StreamEvents(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*proxyv1.EventBatch{batch("boot-a", 1, 3), batch("boot-a", 1, 3), batch("boot-a", 2, 2)} {
+		if err := stream.Send(&proxyv1.StreamEventsRequest{Batch: b}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stream.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stream.CloseSend()
+	// Observed before the ack; the re-sent batch is seen as not stored and does not enter the ring twice.
+	if !slices.Equal(seen, []bool{true, false, true}) || len(ring.Snapshot(0, nil)) != 5 {
+		t.Fatalf("observed %v, ring holds %d", seen, len(ring.Snapshot(0, nil)))
 	}
 }

@@ -163,6 +163,8 @@ var seedCases = []seedCase{
 		insert: `INSERT INTO circuit_breaker_events (timestamp, node_id, backend, from_state, to_state) VALUES (?2, 'n', 'http://app:8080', 'closed', 'open')`},
 	{table: "health_checks", class: store.RetentionMetrics, perRoute: true, needsRoute: true, timeCol: "timestamp", filter: "1",
 		insert: `INSERT INTO health_checks (route_id, timestamp, success) VALUES (?1, ?2, 1)`},
+	{table: "dataplane_metrics", class: store.RetentionMetrics, timeCol: "timestamp", filter: "1",
+		insert: `INSERT INTO dataplane_metrics (node_id, timestamp, uptime_s, active_connections, goroutines, heap_bytes, rss_bytes, requests_total, events_dropped_total, event_queue_length, event_queue_capacity, websockets_active, snapshot_version, bans_active) VALUES ('n', ?2, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 1, 0)`},
 }
 
 func routeArg(r testRoute) any {

@@ -106,6 +106,9 @@ func (s *Store) insertBatch(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBat
 	if err := s.saveSecurity(ctx, tx, b, now); err != nil {
 		return err
 	}
+	if err := saveSystem(ctx, tx, b, now); err != nil {
+		return err
+	}
 
 	if d := b.GetDroppedEvents(); d > 0 {
 		if _, err := tx.ExecContext(ctx, insertDropsSQL, now.Unix(), b.GetNodeId(), b.GetBootId(), seq, int64(d)); err != nil {

@@ -56,6 +56,7 @@ var pruneTargets = []PruneTarget{
 	{Table: "pool_stats", Retention: RetentionMetrics, where: `timestamp < ?1`},
 	{Table: "circuit_breaker_events", Retention: RetentionMetrics, where: `timestamp < ?1`},
 	{Table: "health_checks", Retention: RetentionMetrics, PerRoute: true, where: `timestamp < ?1`},
+	{Table: "dataplane_metrics", Retention: RetentionMetrics, where: `timestamp < ?1`},
 }
 
 // PruneTargets returns every target the retention job prunes.
