@@ -89,7 +89,8 @@ func (h *Handler) countFailedLogin(x *exchange, rte *Route, ip netip.Addr) {
 // plane stores it and pushes it to every data plane.
 func (h *Handler) ban(x *exchange, rte *Route, ip netip.Addr, b ratelimit.Ban) {
 	if !h.bans.Add(ip, rte.id, b.Until, b.Reason) {
-		h.log.Warn("local ban not applied (too many waiting for the control plane)", zap.String("route", rte.id), zap.String("rule", b.Rule))
+		h.log.Warn("local ban not applied (too many waiting for the control plane)", zap.String("request_id", x.requestID),
+			zap.String("route", rte.id), zap.String("rule", b.Rule))
 	}
 	h.securityEvent(x, &proxyv1.SecurityEvent{Kind: proxyv1.SecurityKind_SECURITY_KIND_BANNED, Action: "banned", Rule: b.Rule,
 		Count: b.Count, BanUntil: timestamppb.New(b.Until), Reason: b.Reason, AlertWebhook: b.AlertWebhook})
