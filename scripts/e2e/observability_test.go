@@ -171,3 +171,115 @@ func TestCertificateMonitor(t *testing.T) {
 		t.Errorf("warn_days=soon: %v (%v), want a 400 naming warn_days", bad, err)
 	}
 }
+
+// The admin API answers from real traffic through the data plane: a request is found by its id
+// in the database and in the live ring, a failed one in /api/errors, the data plane's own report
+// in /api/dataplanes, and the control plane's /metrics counts what it stored.
+func TestObservabilityAPI(t *testing.T) {
+	a := backend(t, "A")
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close() // a port where nothing listens: 502
+	cl := newCluster(t, "{}\n", map[string]string{
+		"app.yaml":  flatSite("app.test", a.URL),
+		"dead.yaml": flatSite("dead.test", deadURL),
+	})
+	cl.startCP()
+	cl.startDP("node-1")
+
+	for i := range 12 {
+		host, want := "app.test", http.StatusOK
+		if i%6 == 5 {
+			host, want = "dead.test", http.StatusBadGateway
+		}
+		res, _, err := get(t.Context(), cl.client, cl.httpAddr, host, fmt.Sprintf("/page/%d", i), "X-Request-ID", fmt.Sprintf("obs-%02d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode != want {
+			t.Fatalf("%s request %d: %d, want %d", host, i, res.StatusCode, want)
+		}
+	}
+	admin := "http://" + cl.adminAddr
+
+	type entry struct {
+		RequestID string `json:"request_id"`
+		Route     string `json:"route"`
+		Path      string `json:"path"`
+		Status    int    `json:"status"`
+	}
+	type logs struct {
+		Entries []entry `json:"entries"`
+		Source  string  `json:"source"`
+	}
+	eventually(t, 10*time.Second, "obs-03 in /api/logs", func() error {
+		var l logs
+		if err := getJSON(cl.client, admin+"/api/logs?request_id=obs-03", 200, &l); err != nil {
+			return err
+		}
+		if len(l.Entries) != 1 || l.Entries[0] != (entry{"obs-03", "app.test/", "/page/3", 200}) || l.Source != "database" {
+			return fmt.Errorf("%+v", l)
+		}
+		return nil
+	})
+	var live logs
+	if err := getJSON(cl.client, admin+"/api/logs?live=1&limit=5", 200, &live); err != nil || len(live.Entries) != 5 || live.Source != "live" {
+		t.Errorf("live=1&limit=5: %+v (%v), want 5 entries from the ring", live, err)
+	}
+	var bad map[string]string
+	if err := getJSON(cl.client, admin+"/api/logs?status=6xx", 400, &bad); err != nil || !strings.Contains(bad["error"], "status") {
+		t.Errorf("status=6xx: %v (%v), want a 400 naming status", bad, err)
+	}
+
+	var errs struct {
+		Total    int `json:"total"`
+		ByStatus []struct {
+			Key   string `json:"key"`
+			Count int    `json:"count"`
+		} `json:"by_status"`
+		Recent []entry `json:"recent"`
+	}
+	if err := getJSON(cl.client, admin+"/api/errors", 200, &errs); err != nil {
+		t.Fatal(err)
+	}
+	if errs.Total != 2 || len(errs.ByStatus) != 1 || errs.ByStatus[0].Key != "502" || errs.ByStatus[0].Count != 2 ||
+		len(errs.Recent) != 2 || errs.Recent[0].RequestID != "obs-11" {
+		t.Errorf("/api/errors = %+v, want the two 502s of dead.test, newest obs-11 first", errs)
+	}
+
+	// The data plane reports its own state every 5 s.
+	eventually(t, 15*time.Second, "node-1's system report in /api/dataplanes", func() error {
+		var d struct {
+			Dataplanes []struct {
+				NodeID string `json:"nodeId"`
+				System *struct {
+					RequestsTotal   int `json:"requests_total"`
+					SnapshotVersion int `json:"snapshot_version"`
+				} `json:"system"`
+			} `json:"dataplanes"`
+		}
+		if err := getJSON(cl.client, admin+"/api/dataplanes", 200, &d); err != nil {
+			return err
+		}
+		if len(d.Dataplanes) != 1 || d.Dataplanes[0].NodeID != "node-1" || d.Dataplanes[0].System == nil {
+			return fmt.Errorf("%+v", d)
+		}
+		if s := d.Dataplanes[0].System; s.RequestsTotal < 12 || s.SnapshotVersion < 1 {
+			return fmt.Errorf("system %+v, want at least 12 requests and a snapshot", *s)
+		}
+		return nil
+	})
+
+	res, err := cl.client.Get(admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if v, ok := metricLine(string(text), "controlplane_events_stored_total"); !ok || v == "0" {
+		t.Errorf("controlplane_events_stored_total %q, want the stored events", v)
+	}
+	if v, ok := metricLine(string(text), "controlplane_dataplanes_connected"); !ok || v != "1" {
+		t.Errorf("controlplane_dataplanes_connected %q, want 1", v)
+	}
+}
