@@ -40,6 +40,8 @@ type Global struct {
 	TLS TLS
 	// ACME passes certificate challenges on the HTTP port to an external ACME client.
 	ACME ACME
+	// Alerts tunes the thresholds of the alert detectors (alerts.go).
+	Alerts Alerts
 
 	defaults *yaml.Node            // the defaults layer: built-in, then defaults:
 	origin   map[*yaml.Node]string // nodes of defaults that come from the global file
@@ -58,6 +60,7 @@ type globalFile struct {
 	Retention      *Retention     `yaml:"retention"`
 	TLS            *TLS           `yaml:"tls"`
 	ACME           *ACME          `yaml:"acme"`
+	Alerts         *Alerts        `yaml:"alerts"`
 }
 
 // TLS is the tls: section: settings of the HTTPS listeners, shared by every site. The
@@ -342,6 +345,7 @@ func ParseGlobal(file string, data []byte) (*Global, error) {
 // emptyGlobal is the configuration without a global file.
 func emptyGlobal() *Global {
 	g := &Global{TLS: defaultTLS, Retention: Retention{Schedule: mustParseSchedule(defaultRetentionSchedule)},
+		Alerts:   DefaultAlerts,
 		defaults: builtinRoot(), origin: builtinOrigin()}
 	d := &decoder{file: builtinFile, root: "defaults", errs: &errorSink{}, origin: g.origin}
 	d.decode(g.defaults, "", &g.Defaults)
@@ -375,6 +379,9 @@ func parseGlobal(file string, data []byte, errs *errorSink) *Global {
 	}
 	if gf.ACME != nil {
 		g.ACME = *gf.ACME
+	}
+	if gf.Alerts != nil {
+		g.Alerts = *gf.Alerts
 	}
 	if !isNull(gf.Defaults) {
 		layer := overlay(builtinRoot(), gf.Defaults)
