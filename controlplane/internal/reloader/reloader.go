@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/certs"
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/notify"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/snapshot"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/store"
 	"github.com/proxy-manager/proxy-manager/pkg/config"
@@ -61,6 +62,8 @@ type Reloader struct {
 
 	global atomic.Pointer[config.Global] // of the configuration in force, read without mu (global.go)
 	cfg    atomic.Pointer[config.Config] // the configuration in force, stored before it is published (global.go)
+
+	rejections *notify.Hub[Rejection] // rejections.go
 }
 
 // New returns a Reloader that continues the version sequence recorded in st.
@@ -69,7 +72,8 @@ func New(ctx context.Context, log *zap.Logger, globalPath, sitesDir, certsDir st
 	if err != nil {
 		return nil, fmt.Errorf("read last snapshot version: %w", err)
 	}
-	return &Reloader{log: log, globalPath: globalPath, sitesDir: sitesDir, certsDir: certsDir, store: st, pub: pub, now: time.Now, version: v, lastHash: h}, nil
+	return &Reloader{log: log, globalPath: globalPath, sitesDir: sitesDir, certsDir: certsDir, store: st, pub: pub, now: time.Now, version: v, lastHash: h,
+		rejections: notify.NewHub[Rejection](0)}, nil
 }
 
 // Status reports whether a configuration was ever accepted, the current version, and the errors
@@ -200,6 +204,7 @@ func (r *Reloader) reject(ctx context.Context, source, user string, err error, n
 		Notes: fmt.Sprintf("%d errors; version %d stays live", len(errs), r.version),
 	})
 	r.auditRejectedFiles(ctx, list, source, user, now)
+	r.publishRejection(source, list, now)
 	return errs
 }
 
