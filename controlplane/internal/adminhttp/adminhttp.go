@@ -75,6 +75,8 @@ type Config struct {
 	BackendHealth BackendHealth
 	// Certificates serves /api/certs; *certmon.Monitor is one.
 	Certificates CertificateExpiry
+	// Incidents serves POST /api/alerts/security-incident; *alerts.Alerts is one.
+	Incidents Incidents
 }
 
 // Handler returns the admin HTTP handler.
@@ -123,6 +125,7 @@ func Handler(cfg Config) http.Handler {
 	handleHealthChecks(mux, cfg.BackendHealth, cfg.Certificates)
 	handleLogs(mux, cfg.Logs, cfg.LiveLogs, cfg.now())
 	handleObserved(mux, cfg.Observed, cfg.now())
+	handleAlerts(mux, cfg.Incidents)
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}
