@@ -46,10 +46,10 @@ func TestHighErrorRate(t *testing.T) {
 		wantErrors string
 	}{
 		{desc: "two errors of three requests: too few to judge", n: 3, errs: 2},
-		{desc: "5% exactly is not above", advance: 10 * time.Second, n: 37, errs: 0},                               // 2 of 40
-		{desc: "crossing: 3 of 41", advance: 10 * time.Second, n: 1, errs: 1, want: true, wantErrors: "3 / 41"},    // 7.3%
-		{desc: "still above: no second alert", advance: 10 * time.Second, n: 10, errs: 5},                          // 8 of 51
-		{desc: "falls back under", advance: 10 * time.Second, n: 200, errs: 0},                                     // 8 of 251
+		{desc: "5% exactly is not above", advance: 10 * time.Second, n: 37, errs: 0},                            // 2 of 40
+		{desc: "crossing: 3 of 41", advance: 10 * time.Second, n: 1, errs: 1, want: true, wantErrors: "3 / 41"}, // 7.3%
+		{desc: "still above: no second alert", advance: 10 * time.Second, n: 10, errs: 5},                       // 8 of 51
+		{desc: "falls back under", advance: 10 * time.Second, n: 200, errs: 0},                                  // 8 of 251
 		{desc: "above again: alerts again", advance: 10 * time.Second, n: 20, errs: 20, want: true, wantErrors: "28 / 271"},
 		{desc: "the window slides past everything: re-armed", advance: 6 * time.Minute, n: 1, errs: 0},
 		{desc: "a new burst alerts", advance: 10 * time.Second, n: 20, errs: 2, want: true, wantErrors: "2 / 21"},
@@ -165,7 +165,7 @@ func TestBanAndUnusualCountryMasked(t *testing.T) {
 		{"gpanel.example.org/", "203.0.113.45", "203.0.113.xxx"}, // default: last octet
 		{"vault.example.org/", "203.0.113.45", "203.0.0.0/16"},
 		{"hashed.example.org/", "2001:db8:1:2:3:4:5:6", "2001:db8:1::/48"}, // the control plane has no hash key
-		{"open.example.org/", "203.0.113.45", "203.0.113.45"},            // mask_ip_method: none
+		{"open.example.org/", "203.0.113.45", "203.0.113.45"},              // mask_ip_method: none
 	} {
 		ev := &proxyv1.SecurityEvent{Time: ts(t0), Kind: banned, RouteId: tc.route, ClientIp: tc.client, Path: "/login", RequestId: "ban-1",
 			Action: "banned", Rule: "failed_logins", Count: 5, BanUntil: ts(t0.Add(time.Hour)), Reason: "5 failed logins in 5m0s", AlertWebhook: true}
