@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/adminhttp"
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/alerts"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/bans"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/certmon"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/fleet"
@@ -104,12 +105,15 @@ func serve(ctx context.Context, args []string) error {
 		}
 	}()
 
+	// Alert detectors (issue 8): until webhook delivery is merged, the Sender logs each alert.
+	al := alerts.New(log.Named("alerts"), alerts.LogSender{Log: log.Named("alerts")}, fl, fl, st, alerts.Options{Global: rl.Global})
+
 	h := &probes{store: st, reloader: rl}
-	grpcSrv, healthSrv := newGRPCServer(log, token, fl, st, rl, bl, obs.feed, obs.metrics)
+	grpcSrv, healthSrv := newGRPCServer(log, token, fl, st, rl, bl, obs.feed, obs.metrics, al)
 	adminSrv := &http.Server{
 		Handler: adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, PersonalData: st, Audit: st, Retention: ret,
 			Logs: st, LiveLogs: obs.ring, Observed: st, Metrics: obs.metrics.Handler(log.Named("metrics")), Dashboard: ui.Dashboard(),
-			BackendHealth: hc, Certificates: cm}),
+			BackendHealth: hc, Certificates: cm, Incidents: al}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("admin-http")),
 	}
@@ -119,6 +123,7 @@ func serve(ctx context.Context, args []string) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(al.Start(gctx, hc, cm, rl)) // subscribed before the checks start: a backend down at start is alerted
 	for _, l := range lis.grpc {
 		g.Go(func() error { return grpcSrv.Serve(l) })
 	}

@@ -109,8 +109,15 @@ func New(log *zap.Logger, send Sender, snaps Snapshots, fleet Fleet, audit Audit
 		batch: newBatchState(), planes: map[string]time.Time{}, down: map[string]time.Time{}}
 }
 
-// Run follows the subscriptions and polls the fleet until ctx ends. A nil source is skipped.
+// Run is Start's loop, run at once.
 func (a *Alerts) Run(ctx context.Context, health HealthChanges, certs CertChanges, rejections Rejections) error {
+	return a.Start(ctx, health, certs, rejections)()
+}
+
+// Start subscribes to the sources now, so that no change published after it returns is missed
+// (a backend already down at startup), and returns the loop that follows them and polls the
+// fleet until ctx ends. A nil source is skipped.
+func (a *Alerts) Start(ctx context.Context, health HealthChanges, certs CertChanges, rejections Rejections) func() error {
 	var hc <-chan healthcheck.Change
 	var cc <-chan certmon.Change
 	var rc <-chan reloader.Rejection
@@ -123,6 +130,10 @@ func (a *Alerts) Run(ctx context.Context, health HealthChanges, certs CertChange
 	if rejections != nil {
 		rc = rejections.SubscribeRejections(ctx)
 	}
+	return func() error { return a.follow(ctx, hc, cc, rc) }
+}
+
+func (a *Alerts) follow(ctx context.Context, hc <-chan healthcheck.Change, cc <-chan certmon.Change, rc <-chan reloader.Rejection) error {
 	tick := time.NewTicker(a.opts.PollEvery)
 	defer tick.Stop()
 	for {
