@@ -89,3 +89,16 @@ func TestSecurityIncidentAPI(t *testing.T) {
 		t.Fatalf("audit entries %+v", entries)
 	}
 }
+
+// FuzzDecodeAffected: any JSON value gives the strings it holds or an error, never a panic.
+func FuzzDecodeAffected(f *testing.F) {
+	for _, s := range []string{`"a"`, `["a", "b"]`, `null`, `3`, `[1]`, `{"a": 1}`, `["a", null]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var out []string
+		if err := decodeAffected(raw, &out); err == nil && len(raw) > 0 && raw[0] == '"' && len(out) != 1 {
+			t.Fatalf("one string gave %q", out)
+		}
+	})
+}
