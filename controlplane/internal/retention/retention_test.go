@@ -157,12 +157,14 @@ var seedCases = []seedCase{
 		insert: `INSERT INTO analytics_user_agents (route_id, timestamp, user_agent_type, count) VALUES (?1, ?2, 'bot', 5)`},
 	{table: "analytics_geoip", class: store.RetentionMetrics, perRoute: true, needsRoute: true, timeCol: "timestamp", filter: "1",
 		insert: `INSERT INTO analytics_geoip (route_id, timestamp, country_code, count) VALUES (?1, ?2, 'DE', 5)`},
+	{table: "analytics_minute", class: store.RetentionMinuteRollups, timeCol: "minute_timestamp", filter: "1",
+		insert: `INSERT INTO analytics_minute (route_id, minute_timestamp, request_count) VALUES ((SELECT MIN(route_id) FROM routes), ?2, 5)`},
 	{table: "pool_stats", class: store.RetentionMetrics, timeCol: "timestamp", filter: "1",
 		insert: `INSERT INTO pool_stats (timestamp, node_id, backend, active, idle, requests, reused) VALUES (?2, 'n', 'http://app:8080', 1, 1, 1, 1)`},
 	{table: "circuit_breaker_events", class: store.RetentionMetrics, timeCol: "timestamp", filter: "1",
 		insert: `INSERT INTO circuit_breaker_events (timestamp, node_id, backend, from_state, to_state) VALUES (?2, 'n', 'http://app:8080', 'closed', 'open')`},
 	{table: "health_checks", class: store.RetentionMetrics, timeCol: "timestamp", filter: "1",
-		insert: `INSERT INTO health_checks (service_id, timestamp, success) VALUES ((SELECT MIN(service_id) FROM services), ?2, 1)`},
+		insert: `INSERT INTO health_checks (route_id, timestamp, success) VALUES ((SELECT MIN(route_id) FROM routes), ?2, 1)`},
 }
 
 func routeArg(r testRoute) any {

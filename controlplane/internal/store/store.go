@@ -45,6 +45,7 @@ type Store struct {
 	read   *sql.DB // read-only pool
 	writer *writer
 	ckpt   *checkpointer // copies the WAL into the file, off the writer's path (checkpoint.go)
+	stmts  *stmtCache    // the writer's hot statements, used by the writer goroutine only
 
 	closeOnce sync.Once
 	closeErr  error
@@ -83,19 +84,24 @@ func Open(ctx context.Context, path string, log *zap.Logger) (*Store, error) {
 		return nil, errors.Join(fmt.Errorf("open store %s: %w", abs, err), write.Close())
 	}
 
+	stmts, err := prepareStmts(ctx, write, writerStatements()...)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open store %s: %w", abs, err), write.Close())
+	}
+
 	read, err := sql.Open("sqlite", dsn(abs, true))
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open store %s: readers: %w", abs, err), write.Close())
+		return nil, errors.Join(fmt.Errorf("open store %s: readers: %w", abs, err), stmts.close(), write.Close())
 	}
 	read.SetMaxOpenConns(readPoolSize)
 	read.SetMaxIdleConns(readPoolSize)
 	if err := read.PingContext(ctx); err != nil {
-		return nil, errors.Join(fmt.Errorf("open store %s: readers: %w", abs, err), read.Close(), write.Close())
+		return nil, errors.Join(fmt.Errorf("open store %s: readers: %w", abs, err), read.Close(), stmts.close(), write.Close())
 	}
 
 	ckptDB, err := sql.Open("sqlite", dsn(abs, false))
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("open store %s: checkpointer: %w", abs, err), read.Close(), write.Close())
+		return nil, errors.Join(fmt.Errorf("open store %s: checkpointer: %w", abs, err), read.Close(), stmts.close(), write.Close())
 	}
 	ckptDB.SetMaxOpenConns(1)
 
@@ -105,6 +111,7 @@ func Open(ctx context.Context, path string, log *zap.Logger) (*Store, error) {
 		write:  write,
 		read:   read,
 		writer: newWriter(write),
+		stmts:  stmts,
 		ckpt:   startCheckpointer(ckptDB, log),
 	}
 	log.Info("store opened", zap.String("path", abs))
@@ -123,6 +130,9 @@ func (s *Store) Close() error {
 		}
 		if err := s.read.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close readers: %w", err))
+		}
+		if err := s.stmts.close(); err != nil {
+			errs = append(errs, err)
 		}
 		if _, err := s.write.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 			errs = append(errs, fmt.Errorf("checkpoint wal: %w", err))
