@@ -58,6 +58,10 @@ type Config struct {
 	PersonalData PersonalData
 	// Retention serves POST /api/retention/run.
 	Retention Retention
+	// Traffic serves /api/stats, /api/routes, /api/slow-requests and /api/analytics/*; *store.Store
+	// is one. StartedAt is when the control plane started, for its uptime.
+	Traffic   Traffic
+	StartedAt time.Time
 	Dashboard fs.FS // index.html at the root
 }
 
@@ -96,14 +100,11 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /api/dataplanes", func(w http.ResponseWriter, _ *http.Request) {
 		writeProto(w, &proxyv1.ListDataplanesResponse{Dataplanes: cfg.Fleet.Dataplanes()})
 	})
-	mux.HandleFunc("GET /api/routes", func(w http.ResponseWriter, _ *http.Request) {
-		snap, _ := cfg.Fleet.Current()
-		writeProto(w, &proxyv1.ListRoutesResponse{Version: snap.GetVersion(), Routes: snap.GetRoutes()})
-	})
 	handleBans(mux, cfg.Bans)
 	handleGDPR(mux, cfg.PersonalData)
 	handleAudit(mux, cfg.Audit)
 	handleRetention(mux, cfg.Retention)
+	handleTraffic(mux, cfg.Traffic, cfg.Fleet, cfg.StartedAt, time.Now)
 	mux.Handle("GET /dashboard/", http.StripPrefix("/dashboard/", http.FileServerFS(cfg.Dashboard)))
 	mux.Handle("GET /{$}", http.RedirectHandler("/dashboard/", http.StatusFound))
 	mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusMovedPermanently))

@@ -245,3 +245,24 @@ func (s *Store) DroppedEventsSince(ctx context.Context, since time.Time) (int64,
 	}
 	return n, nil
 }
+
+// ActiveConnections returns the sum of the active connections the data planes last reported, over
+// those that reported at or after since; ok is false when the database holds no such reports
+// (the dataplane_metrics table, 0011, is not there).
+func (s *Store) ActiveConnections(ctx context.Context, since time.Time) (n int64, ok bool, err error) {
+	var exists int
+	err = s.read.QueryRowContext(ctx,
+		"SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'dataplane_metrics'").Scan(&exists)
+	if err != nil {
+		return 0, false, fmt.Errorf("active connections: %w", err)
+	}
+	if exists == 0 {
+		return 0, false, nil
+	}
+	const q = `SELECT COALESCE(SUM(m.active_connections), 0) FROM dataplane_metrics m
+WHERE m.timestamp >= ?1 AND m.timestamp = (SELECT MAX(timestamp) FROM dataplane_metrics WHERE node_id = m.node_id)`
+	if err := s.read.QueryRowContext(ctx, q, since.Unix()).Scan(&n); err != nil {
+		return 0, false, fmt.Errorf("active connections: %w", err)
+	}
+	return n, true, nil
+}

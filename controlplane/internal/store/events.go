@@ -58,7 +58,7 @@ func (s *Store) SaveBatch(ctx context.Context, b *proxyv1.EventBatch) (stored bo
 	}
 
 	err = s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		return s.insertBatch(ctx, tx, b, seq, time.Now())
+		return s.insertBatch(ctx, tx, b, seq, s.now())
 	})
 	switch {
 	case errors.Is(err, errDuplicateBatch):

@@ -324,3 +324,7 @@ func (r *rollup) flush(ctx context.Context, tx *sql.Tx, st *stmtCache) error {
 	}
 	return nil
 }
+
+// LatencyBucketBounds returns bucket i's range in milliseconds: [lo, hi); hi == lo for the last,
+// open-ended bucket.
+func LatencyBucketBounds(i int) (lo, hi float64) { return bucketBounds(i) }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -46,6 +47,7 @@ type Store struct {
 	writer *writer
 	ckpt   *checkpointer // copies the WAL into the file, off the writer's path (checkpoint.go)
 	stmts  *stmtCache    // the writer's hot statements, used by the writer goroutine only
+	now    func() time.Time
 
 	closeOnce sync.Once
 	closeErr  error
@@ -112,6 +114,7 @@ func Open(ctx context.Context, path string, log *zap.Logger) (*Store, error) {
 		read:   read,
 		writer: newWriter(write),
 		stmts:  stmts,
+		now:    time.Now,
 		ckpt:   startCheckpointer(ckptDB, log),
 	}
 	log.Info("store opened", zap.String("path", abs))
@@ -148,6 +151,10 @@ func (s *Store) Close() error {
 	})
 	return s.closeErr
 }
+
+// SetClock replaces the clock that stamps what the store receives (event batches' arrival, events
+// without a time). For tests; call it before the first write.
+func (s *Store) SetClock(now func() time.Time) { s.now = now }
 
 // Ping checks that the database answers a read and that the writer still accepts writes.
 func (s *Store) Ping(ctx context.Context) error {
