@@ -27,6 +27,7 @@ import (
 // order: report not ready, stop the gRPC and admin servers (letting calls finish), stop watching,
 // and close the database after its writer has drained.
 func serve(ctx context.Context, args []string) error {
+	started := time.Now() // the uptime /api/stats reports
 	s, err := parseSettings(args)
 	if err != nil {
 		return err
@@ -87,7 +88,8 @@ func serve(ctx context.Context, args []string) error {
 	h := &probes{store: st, reloader: rl}
 	grpcSrv, healthSrv := newGRPCServer(log, token, fl, st, rl, bl)
 	adminSrv := &http.Server{
-		Handler:           adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, PersonalData: st, Audit: st, Retention: ret, Dashboard: ui.Dashboard()}),
+		Handler: adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, PersonalData: st, Audit: st, Retention: ret, Dashboard: ui.Dashboard(),
+			Traffic: st, StartedAt: started}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("admin-http")),
 	}
