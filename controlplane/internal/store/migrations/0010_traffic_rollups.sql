@@ -14,7 +14,7 @@
 --   a response-time histogram with fixed log-scale buckets (bucket 0: under 1 ms; bucket i in
 --   1..50: [1.25^(i-1), 1.25^i) ms; bucket 51: 1.25^50 ms, about 70 s, and more). The buckets are
 --   the same in every row, so rows of any periods merge by adding them: percentiles over a day or a
---   month come from SUM(lat_xx), within 12.5%.
+--   month come from SUM(lat_xx), within one bucket's width (25%).
 -- analytics_minute is kept about two days (the retention job, like analytics_hourly, whose rows
 -- follow data_retention.metrics). analytics_hourly.avg_response_time_ms stays filled.
 -- analytics_user_agents and analytics_geoip (0001) get one row per route, hour and user-agent
