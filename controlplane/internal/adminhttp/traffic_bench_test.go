@@ -29,7 +29,8 @@ import (
 //
 //	go test ./internal/adminhttp -run '^$' -bench TrafficAPI -benchtime 200x
 //
-// The filled database is built once per run, in a temporary directory removed at the end.
+// The filled database is built once per run, in a temporary directory removed at the end; with
+// TRAFFIC_BENCH_DB=/some/file.db it is kept there and reused by the next runs.
 const (
 	benchRows   = 1_000_000
 	benchRoutes = 20
@@ -74,14 +75,21 @@ func TestMain(m *testing.M) {
 func filledStore(b *testing.B) string {
 	b.Helper()
 	filled.once.Do(func() {
-		filled.dir, filled.err = os.MkdirTemp("", "traffic-bench-*")
-		if filled.err != nil {
-			return
+		if filled.path = os.Getenv("TRAFFIC_BENCH_DB"); filled.path != "" {
+			if _, err := os.Stat(filled.path); err == nil {
+				return
+			}
+		} else {
+			if filled.dir, filled.err = os.MkdirTemp("", "traffic-bench-*"); filled.err != nil {
+				return
+			}
+			filled.path = filepath.Join(filled.dir, "proxy.db")
 		}
-		filled.path = filepath.Join(filled.dir, "proxy.db")
 		start := time.Now()
 		filled.err = fill(filled.path)
 		filled.took = time.Since(start)
+		fmt.Fprintf(os.Stderr, "filled %s with %d request events over %d days and %d routes in %s\n",
+			filled.path, benchRows, benchDays, benchRoutes, filled.took.Round(100*time.Millisecond))
 	})
 	if filled.err != nil {
 		b.Fatal(filled.err)
@@ -163,7 +171,6 @@ func benchEvent(rnd *rand.Rand, i int, at time.Time) *proxyv1.RequestEvent {
 // an endpoint whose p95 is over p95Budget fails the benchmark.
 func BenchmarkTrafficAPI(b *testing.B) {
 	path := filledStore(b)
-	b.Logf("filled %d request events over %d days and %d routes in %s", benchRows, benchDays, benchRoutes, filled.took.Round(time.Second))
 	st, err := store.Open(context.Background(), path, zap.NewNop())
 	if err != nil {
 		b.Fatal(err)

@@ -145,7 +145,7 @@ func (s *Store) insertRequests(ctx context.Context, tx *sql.Tx, b *proxyv1.Event
 
 	routes := map[string]routeRef{"": {}}
 	events := b.GetRequests()
-	roll := newRollup()
+	roll := newRollup(now)
 	args := make([]any, 0, requestLogChunks[0]*requestLogColumns)
 	for first := 0; first < len(events); {
 		n := chunkSize(len(events) - first)

@@ -175,14 +175,19 @@ type classKey struct {
 
 // rollup sums one batch's request events before they are added to the roll-up tables.
 type rollup struct {
-	minutes   map[periodKey]*Counters
-	agents    map[classKey]int64
-	countries map[classKey]int64
-	uaClasses map[string]uaclass.Class // a batch holds few distinct user agents
+	// minutesFrom is the oldest minute worth a per-minute row: older ones would be pruned at once
+	// (MinuteRollupRetention); their events still count in the hourly rows.
+	minutesFrom int64
+	minutes     map[periodKey]*Counters
+	hours       map[periodKey]*Counters
+	agents      map[classKey]int64
+	countries   map[classKey]int64
+	uaClasses   map[string]uaclass.Class // a batch holds few distinct user agents
 }
 
-func newRollup() *rollup {
-	return &rollup{minutes: map[periodKey]*Counters{}, agents: map[classKey]int64{},
+func newRollup(now time.Time) *rollup {
+	return &rollup{minutesFrom: now.Add(-MinuteRollupRetention).Unix(),
+		minutes: map[periodKey]*Counters{}, hours: map[periodKey]*Counters{}, agents: map[classKey]int64{},
 		countries: map[classKey]int64{}, uaClasses: map[string]uaclass.Class{}}
 }
 
@@ -193,11 +198,16 @@ const maxUACache = 1024
 func (r *rollup) add(route int64, t time.Time, d time.Duration, ev *proxyv1.RequestEvent) {
 	sec := t.Unix()
 	minute, hour := sec-floorMod(sec, 60), sec-floorMod(sec, 3600)
-	k := periodKey{minute, route}
-	c := r.minutes[k]
+	// An event is counted in its minute's row, which adds to its hour's row at flush; an event too
+	// old for a minute row goes straight to its hour's.
+	k, rows := periodKey{minute, route}, r.minutes
+	if minute < r.minutesFrom {
+		k, rows = periodKey{hour, route}, r.hours
+	}
+	c := rows[k]
 	if c == nil {
 		c = &Counters{}
-		r.minutes[k] = c
+		rows[k] = c
 	}
 	c.addEvent(ev, d)
 
@@ -275,14 +285,14 @@ func counterArgs(start, route int64, c *Counters) []any {
 
 // flush adds the batch's sums to the roll-up tables.
 func (r *rollup) flush(ctx context.Context, tx *sql.Tx, st *stmtCache) error {
-	if len(r.minutes) == 0 {
+	if len(r.minutes)+len(r.hours) == 0 {
 		return nil
 	}
 	minute, err := st.get(ctx, tx, upsertMinuteSQL)
 	if err != nil {
 		return err
 	}
-	hours := map[periodKey]*Counters{}
+	hours := r.hours
 	for k, c := range r.minutes {
 		if _, err := minute.ExecContext(ctx, counterArgs(k.start, k.route, c)...); err != nil {
 			return fmt.Errorf("upsert analytics_minute: %w", err)

@@ -193,3 +193,37 @@ func slicesEqual[T comparable](a, b []T) bool {
 	}
 	return true
 }
+
+// An event older than the per-minute roll-ups keep (a data plane catching up after days offline)
+// is counted in its hour only: a minute row would be pruned at once.
+func TestOldEventsSkipMinuteRows(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "proxy.db"), zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	now := time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)
+	s.SetClock(func() time.Time { return now })
+	routes := benchRoutes(t, s, 1)
+	old, recent := now.Add(-MinuteRollupRetention-time.Hour), now.Add(-time.Hour)
+	b := &proxyv1.EventBatch{NodeId: "n", BootId: "b", Sequence: 1, Requests: []*proxyv1.RequestEvent{
+		rollupEvent(routes[0], old, 200, time.Millisecond, "curl/8.5.0", "DE"),
+		rollupEvent(routes[0], recent, 200, time.Millisecond, "curl/8.5.0", "DE"),
+	}}
+	if _, err := s.SaveBatch(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		r    Rollup
+		want int64
+	}{{PerMinute, 1}, {Hourly, 2}} {
+		sum, err := s.SumTraffic(ctx, TrafficQuery{Rollup: tc.r, From: now.Add(-7 * 24 * time.Hour), To: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sum[0]; got == nil || got.Requests != tc.want {
+			t.Errorf("rollup %d: %v, want %d requests", tc.r, got, tc.want)
+		}
+	}
+}

@@ -16,7 +16,7 @@
 --   the same in every row, so rows of any periods merge by adding them: percentiles over a day or a
 --   month come from SUM(lat_xx), within one bucket's width (25%).
 -- analytics_minute is kept about two days (the retention job, like analytics_hourly, whose rows
--- follow data_retention.metrics). analytics_hourly.avg_response_time_ms stays filled.
+-- follow data_retention.metrics); events older than that when they arrive only go to the hourly rows. analytics_hourly.avg_response_time_ms stays filled.
 -- analytics_user_agents and analytics_geoip (0001) get one row per route, hour and user-agent
 -- class or country (city is always '': a city per hour and route would grow without bound).
 CREATE TABLE analytics_minute (
@@ -155,9 +155,10 @@ ALTER TABLE analytics_hourly ADD COLUMN lat_49 INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE analytics_hourly ADD COLUMN lat_50 INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE analytics_hourly ADD COLUMN lat_51 INTEGER NOT NULL DEFAULT 0;
 
--- /api/slow-requests reads the slow rows of request_logs (few, by definition) through this index;
--- rows that are not slow cost it nothing.
+-- /api/slow-requests reads the slow rows of request_logs (few, by definition) through these indexes,
+-- of every route or of one; rows that are not slow cost them nothing.
 CREATE INDEX idx_logs_slow ON request_logs(timestamp) WHERE slow IS NOT NULL;
+CREATE INDEX idx_logs_slow_route ON request_logs(route_id, timestamp) WHERE slow IS NOT NULL;
 
 -- /api/stats sums the drops of the last 24 hours over every data plane.
 CREATE INDEX idx_dataplane_drops_timestamp ON dataplane_drops(timestamp);
