@@ -28,9 +28,9 @@ func (w window) json() windowJSON {
 	return windowJSON{Period: w.Period, From: rfc3339(w.From), To: rfc3339(w.To), Route: w.RouteKey}
 }
 
-// sum returns the window's counters grouped as g.
-func (a *trafficAPI) sum(r *http.Request, w window, g store.Grouping) (map[int64]*store.Counters, error) {
-	return a.t.SumTraffic(r.Context(), store.TrafficQuery{From: w.From, To: w.To, RouteID: w.RouteID, Group: g, Step: w.Step})
+// sum returns the window's counters from roll-up ru, grouped as g.
+func (a *trafficAPI) sum(r *http.Request, w window, ru store.Rollup, g store.Grouping) (map[int64]*store.Counters, error) {
+	return a.t.SumTraffic(r.Context(), store.TrafficQuery{Rollup: ru, From: w.From, To: w.To, RouteID: w.RouteID, Group: g, Step: w.Step})
 }
 
 // steps returns the start of every step of w's series, so a series has no holes.
@@ -76,7 +76,11 @@ func (a *trafficAPI) topRoutes(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	groups, err := a.sum(r, win, store.GroupRoute)
+	ru := store.Hourly
+	if win.daily() {
+		ru = store.Daily
+	}
+	groups, err := a.sum(r, win, ru, store.GroupRoute)
 	if err != nil {
 		fail(w, err)
 		return
@@ -106,7 +110,11 @@ func (a *trafficAPI) heatmap(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	groups, err := a.sum(r, win, store.GroupWeekday)
+	ru := store.Hourly
+	if win.RouteID == 0 {
+		ru = store.TotalHourly
+	}
+	groups, err := a.sum(r, win, ru, store.GroupWeekday)
 	if err != nil {
 		fail(w, err)
 		return
@@ -140,7 +148,7 @@ func (a *trafficAPI) bandwidth(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	groups, err := a.sum(r, win, store.GroupStep)
+	groups, err := a.sum(r, win, win.seriesRollup(), store.GroupStep)
 	if err != nil {
 		fail(w, err)
 		return
@@ -171,7 +179,7 @@ func (a *trafficAPI) statusCodes(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	groups, err := a.sum(r, win, store.GroupStep)
+	groups, err := a.sum(r, win, win.seriesRollup(), store.GroupStep)
 	if err != nil {
 		fail(w, err)
 		return
@@ -208,7 +216,7 @@ func (a *trafficAPI) responseTimes(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	groups, err := a.sum(r, win, store.GroupStep)
+	groups, err := a.sum(r, win, win.seriesRollup(), store.GroupStep)
 	if err != nil {
 		fail(w, err)
 		return
@@ -275,7 +283,7 @@ func (a *trafficAPI) userAgents(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	counts, err := a.t.UserAgentClasses(r.Context(), win.From, win.To, win.RouteID)
+	counts, err := a.t.UserAgentClasses(r.Context(), win.classRollup(), win.From, win.To, win.RouteID)
 	if err != nil {
 		fail(w, err)
 		return
@@ -302,7 +310,7 @@ func (a *trafficAPI) geoip(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	counts, err := a.t.Countries(r.Context(), win.From, win.To, win.RouteID, limit)
+	counts, err := a.t.Countries(r.Context(), win.classRollup(), win.From, win.To, win.RouteID, limit)
 	if err != nil {
 		fail(w, err)
 		return

@@ -36,7 +36,7 @@ func (a *trafficAPI) stats(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	to := now.Truncate(time.Hour).Add(time.Hour)
-	day, err := a.t.SumTraffic(ctx, store.TrafficQuery{From: to.Add(-24 * time.Hour), To: to})
+	day, err := a.t.SumTraffic(ctx, store.TrafficQuery{Rollup: store.TotalHourly, From: to.Add(-24 * time.Hour), To: to})
 	if err != nil {
 		fail(w, err)
 		return

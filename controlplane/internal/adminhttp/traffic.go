@@ -14,8 +14,8 @@ import (
 // *store.Store is one.
 type Traffic interface {
 	SumTraffic(ctx context.Context, q store.TrafficQuery) (map[int64]*store.Counters, error)
-	UserAgentClasses(ctx context.Context, from, to time.Time, routeID int64) ([]store.ClassCount, error)
-	Countries(ctx context.Context, from, to time.Time, routeID int64, limit int) ([]store.ClassCount, error)
+	UserAgentClasses(ctx context.Context, r store.Rollup, from, to time.Time, routeID int64) ([]store.ClassCount, error)
+	Countries(ctx context.Context, r store.Rollup, from, to time.Time, routeID int64, limit int) ([]store.ClassCount, error)
 	SlowRequests(ctx context.Context, from, to time.Time, routeID int64) ([]store.SlowEndpoint, bool, error)
 	RouteIDs(ctx context.Context) (map[string]int64, error)
 	RouteStates(ctx context.Context) (map[string]store.RouteState, error)
@@ -49,18 +49,20 @@ func handleTraffic(mux *http.ServeMux, t Traffic, fleet Fleet, started time.Time
 	mux.HandleFunc("GET /api/analytics/geoip", a.geoip)
 }
 
-// periods are the values of the period parameter: how many hours, and the step of its series.
+// periods are the values of the period parameter: how many units (hours for 24h, UTC days for the
+// others) it covers, the current one included, and the step of its series.
 var periods = map[string]struct {
-	hours int
+	unit  time.Duration
+	units int
 	step  time.Duration
 }{
-	"24h": {24, time.Hour},
-	"7d":  {7 * 24, time.Hour},
-	"30d": {30 * 24, 24 * time.Hour},
+	"24h": {time.Hour, 24, time.Hour},
+	"7d":  {24 * time.Hour, 7, time.Hour},
+	"30d": {24 * time.Hour, 30, 24 * time.Hour},
 }
 
-// window is the time range and route a request asks about. It covers whole hours, the current one
-// included: the roll-ups are hourly.
+// window is the time range and route a request asks about: whole hours (24h) or whole UTC days
+// (7d, 30d), so that it is made of whole roll-up rows.
 type window struct {
 	Period   string
 	From, To time.Time
@@ -86,8 +88,8 @@ func (a *trafficAPI) parseWindow(r *http.Request) (window, error) {
 	if !ok {
 		return w, &badParam{"period", fmt.Sprintf("%q is not one of 24h, 7d, 30d", w.Period)}
 	}
-	w.To = a.now().UTC().Truncate(time.Hour).Add(time.Hour)
-	w.From = w.To.Add(-time.Duration(p.hours) * time.Hour)
+	w.To = a.now().UTC().Truncate(p.unit).Add(p.unit)
+	w.From = w.To.Add(-time.Duration(p.units) * p.unit)
 	w.Step = p.step
 	ids, err := a.t.RouteIDs(r.Context())
 	if err != nil {
@@ -102,6 +104,29 @@ func (a *trafficAPI) parseWindow(r *http.Request) (window, error) {
 		w.RouteKey, w.RouteID = key, id
 	}
 	return w, nil
+}
+
+// daily reports whether the window is made of whole days: it can be read from the daily rows.
+func (w window) daily() bool { return w.Period != "24h" }
+
+// seriesRollup is the roll-up a series of w reads: the fewest rows that have its steps.
+func (w window) seriesRollup() store.Rollup {
+	switch {
+	case w.Step >= 24*time.Hour:
+		return store.Daily
+	case w.RouteID == 0:
+		return store.TotalHourly
+	default:
+		return store.Hourly
+	}
+}
+
+// classRollup is the roll-up the user-agent and country counts of w read.
+func (w window) classRollup() store.Rollup {
+	if w.daily() {
+		return store.Daily
+	}
+	return store.Hourly
 }
 
 // routeKeys inverts w.ids.

@@ -160,7 +160,7 @@ func TestTrafficEndpoints(t *testing.T) {
 		{"/api/analytics/heatmap?period=30d", 200, map[string]any{"requests.6.14": 1.0, "requests.5.14": 1.0}}, // 2 days ago: Saturday; 10 days ago: Friday
 		{"/api/analytics/bandwidth", 200, map[string]any{"step_seconds": 3600.0, "bytes_sent": 5000.0, "bytes_received": 500.0,
 			"series.0.time": "2026-11-22T15:00:00Z", "series.19.bytes_sent": 2000.0, "series.23.bytes_sent": 3000.0, "series.24": nil}},
-		{"/api/analytics/bandwidth?period=30d", 200, map[string]any{"step_seconds": 86400.0, "bytes_sent": 7000.0, "series.0.time": "2026-10-24T00:00:00Z"}},
+		{"/api/analytics/bandwidth?period=30d", 200, map[string]any{"step_seconds": 86400.0, "bytes_sent": 7000.0, "series.0.time": "2026-10-25T00:00:00Z", "window.from": "2026-10-25T00:00:00Z", "window.to": "2026-11-24T00:00:00Z"}},
 		{"/api/analytics/status-codes", 200, map[string]any{"requests": 5.0, "classes.2xx": 3.0, "classes.4xx": 1.0, "classes.5xx": 1.0,
 			"errors": 1.0, "error_rate": 0.2, "blocked": 1.0, "series.23.classes.5xx": 1.0}},
 		{"/api/analytics/response-times?route=" + url.QueryEscape(appRoute), 200, map[string]any{"requests": 3.0, "avg_ms": 870.0, "slow": 1.0,

@@ -18,15 +18,23 @@ type Rollup int
 
 // The roll-up tables.
 const (
-	Hourly    Rollup = iota // analytics_hourly, kept per data_retention.metrics
-	PerMinute               // analytics_minute, kept MinuteRollupRetention
+	Hourly      Rollup = iota // analytics_hourly: per route and hour, kept per data_retention.metrics
+	PerMinute                 // analytics_minute: per route and minute, kept MinuteRollupRetention
+	Daily                     // analytics_daily: per route and UTC day
+	TotalHourly               // analytics_total_hourly: every route together, per hour
 )
 
 func (r Rollup) table() (table, timeColumn string) {
-	if r == PerMinute {
+	switch r {
+	case PerMinute:
 		return "analytics_minute", "minute_timestamp"
+	case Daily:
+		return "analytics_daily", "day_timestamp"
+	case TotalHourly:
+		return "analytics_total_hourly", "hour_timestamp"
+	default:
+		return "analytics_hourly", "hour_timestamp"
 	}
-	return "analytics_hourly", "hour_timestamp"
 }
 
 // Grouping says how SumTraffic groups rows; each group is identified by an int64.
@@ -66,6 +74,9 @@ func (s *Store) SumTraffic(ctx context.Context, q TrafficQuery) (_ map[int64]*Co
 	case GroupNone:
 		group = "0"
 	case GroupRoute:
+		if q.Rollup == TotalHourly {
+			return nil, fmt.Errorf("sum traffic: %s has no routes", table)
+		}
 		group = "route_id"
 	case GroupStep:
 		step := int64(q.Step / time.Second)
@@ -82,6 +93,9 @@ func (s *Store) SumTraffic(ctx context.Context, q TrafficQuery) (_ map[int64]*Co
 	where := fmt.Sprintf("%s >= ? AND %s < ?", tc, tc)
 	args := []any{q.From.Unix(), q.To.Unix()}
 	if q.RouteID != 0 {
+		if q.Rollup == TotalHourly {
+			return nil, fmt.Errorf("sum traffic: %s has no routes", table)
+		}
 		where += " AND route_id = ?"
 		args = append(args, q.RouteID)
 	}
@@ -123,18 +137,28 @@ type ClassCount struct {
 	Count int64
 }
 
-// UserAgentClasses returns the requests of [from, to) (hour starts) per user-agent class, most first.
-func (s *Store) UserAgentClasses(ctx context.Context, from, to time.Time, routeID int64) ([]ClassCount, error) {
-	return s.classCounts(ctx, "analytics_user_agents", "user_agent_type", from, to, routeID, -1)
+// UserAgentClasses returns the requests of [from, to) (period starts) per user-agent class, most
+// first, from the hourly or the Daily rows.
+func (s *Store) UserAgentClasses(ctx context.Context, r Rollup, from, to time.Time, routeID int64) ([]ClassCount, error) {
+	table, tc := "analytics_user_agents", "timestamp"
+	if r == Daily {
+		table, tc = "analytics_user_agents_daily", "day_timestamp"
+	}
+	return s.classCounts(ctx, table, tc, "user_agent_type", from, to, routeID, -1)
 }
 
-// Countries returns the requests of [from, to) (hour starts) per country, most first, at most limit.
-func (s *Store) Countries(ctx context.Context, from, to time.Time, routeID int64, limit int) ([]ClassCount, error) {
-	return s.classCounts(ctx, "analytics_geoip", "country_code", from, to, routeID, limit)
+// Countries returns the requests of [from, to) (period starts) per country, most first, at most
+// limit, from the hourly or the Daily rows.
+func (s *Store) Countries(ctx context.Context, r Rollup, from, to time.Time, routeID int64, limit int) ([]ClassCount, error) {
+	table, tc := "analytics_geoip", "timestamp"
+	if r == Daily {
+		table, tc = "analytics_geoip_daily", "day_timestamp"
+	}
+	return s.classCounts(ctx, table, tc, "country_code", from, to, routeID, limit)
 }
 
-func (s *Store) classCounts(ctx context.Context, table, column string, from, to time.Time, routeID int64, limit int) (out []ClassCount, err error) {
-	where := "timestamp >= ? AND timestamp < ?"
+func (s *Store) classCounts(ctx context.Context, table, tc, column string, from, to time.Time, routeID int64, limit int) (out []ClassCount, err error) {
+	where := fmt.Sprintf("%s >= ? AND %s < ?", tc, tc)
 	args := []any{from.Unix(), to.Unix()}
 	if routeID != 0 {
 		where += " AND route_id = ?"

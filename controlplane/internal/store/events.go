@@ -129,7 +129,7 @@ func insertRequestLogsSQL(n int) string {
 
 // writerStatements are the statements the writer prepares once (stmtCache).
 func writerStatements() []string {
-	qs := []string{upsertMinuteSQL, upsertHourSQL, upsertAgentSQL, upsertCountrySQL}
+	qs := append([]string(nil), rollupStatements...)
 	for _, n := range requestLogChunks {
 		qs = append(qs, insertRequestLogsSQL(n))
 	}

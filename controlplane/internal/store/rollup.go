@@ -242,21 +242,37 @@ var (
 		}
 		return cols
 	}()
-	upsertMinuteSQL = upsertCountersSQL("analytics_minute", "minute_timestamp", "")
+	upsertMinuteSQL = upsertCountersSQL("analytics_minute", "minute_timestamp", true, "")
 	// analytics_hourly keeps its seed column avg_response_time_ms up to date.
-	upsertHourSQL = upsertCountersSQL("analytics_hourly", "hour_timestamp",
+	upsertHourSQL = upsertCountersSQL("analytics_hourly", "hour_timestamp", true,
 		"avg_response_time_ms = CAST(analytics_hourly.response_time_sum_ms + excluded.response_time_sum_ms AS REAL) / "+
 			"MAX(analytics_hourly.request_count + excluded.request_count, 1)")
-	upsertAgentSQL = `INSERT INTO analytics_user_agents (timestamp, route_id, user_agent_type, count) VALUES (?, ?, ?, ?)
+	upsertDaySQL       = upsertCountersSQL("analytics_daily", "day_timestamp", true, "")
+	upsertTotalHourSQL = upsertCountersSQL("analytics_total_hourly", "hour_timestamp", false, "")
+	upsertAgentSQL     = `INSERT INTO analytics_user_agents (timestamp, route_id, user_agent_type, count) VALUES (?, ?, ?, ?)
 ON CONFLICT(timestamp, route_id, user_agent_type) DO UPDATE SET count = count + excluded.count`
 	upsertCountrySQL = `INSERT INTO analytics_geoip (timestamp, route_id, country_code, city, count) VALUES (?, ?, ?, '', ?)
 ON CONFLICT(timestamp, route_id, country_code, city) DO UPDATE SET count = count + excluded.count`
+	upsertAgentDaySQL = `INSERT INTO analytics_user_agents_daily (day_timestamp, route_id, user_agent_type, count) VALUES (?, ?, ?, ?)
+ON CONFLICT(day_timestamp, route_id, user_agent_type) DO UPDATE SET count = count + excluded.count`
+	upsertCountryDaySQL = `INSERT INTO analytics_geoip_daily (day_timestamp, route_id, country_code, count) VALUES (?, ?, ?, ?)
+ON CONFLICT(day_timestamp, route_id, country_code) DO UPDATE SET count = count + excluded.count`
 )
 
-func upsertCountersSQL(table, timeColumn, extraSet string) string {
+// rollupStatements are the roll-up upserts, prepared once (stmtCache).
+var rollupStatements = []string{upsertMinuteSQL, upsertHourSQL, upsertDaySQL, upsertTotalHourSQL,
+	upsertAgentSQL, upsertCountrySQL, upsertAgentDaySQL, upsertCountryDaySQL}
+
+// upsertCountersSQL returns the upsert of one row of counters into table, keyed by its time
+// column and, when routed, its route.
+func upsertCountersSQL(table, timeColumn string, routed bool, extraSet string) string {
+	key, keyArgs := timeColumn, "?"
+	if routed {
+		key, keyArgs = timeColumn+", route_id", "?, ?"
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "INSERT INTO %s (%s, route_id, %s) VALUES (?, ?%s)\nON CONFLICT(%s, route_id) DO UPDATE SET ",
-		table, timeColumn, strings.Join(counterColumns, ", "), strings.Repeat(", ?", len(counterColumns)), timeColumn)
+	fmt.Fprintf(&b, "INSERT INTO %s (%s, %s) VALUES (%s%s)\nON CONFLICT(%s) DO UPDATE SET ",
+		table, key, strings.Join(counterColumns, ", "), keyArgs, strings.Repeat(", ?", len(counterColumns)), key)
 	for i, c := range counterColumns {
 		if i > 0 {
 			b.WriteString(", ")
@@ -269,10 +285,15 @@ func upsertCountersSQL(table, timeColumn, extraSet string) string {
 	return b.String()
 }
 
-// counterArgs returns the upsert arguments of one row.
+// counterArgs returns the upsert arguments of one row: its key (a time, and a route unless
+// route < 0) and its counters.
 func counterArgs(start, route int64, c *Counters) []any {
 	args := make([]any, 0, 2+len(counterColumns))
-	args = append(args, start, route, c.Requests, c.Errors, c.BytesSent, c.BytesReceived, c.BytesSaved,
+	args = append(args, start)
+	if route >= 0 {
+		args = append(args, route)
+	}
+	args = append(args, c.Requests, c.Errors, c.BytesSent, c.BytesReceived, c.BytesSaved,
 		c.TimeSumMS, c.Slow, c.Blocked)
 	for _, s := range c.Status {
 		args = append(args, s)
@@ -283,53 +304,86 @@ func counterArgs(start, route int64, c *Counters) []any {
 	return args
 }
 
-// flush adds the batch's sums to the roll-up tables.
+// addTo adds c to the row of key in rows.
+func addTo(rows map[periodKey]*Counters, key periodKey, c *Counters) {
+	r := rows[key]
+	if r == nil {
+		r = &Counters{}
+		rows[key] = r
+	}
+	r.Add(c)
+}
+
+// upsertCounters upserts every row of rows with query; noRoute leaves the route out of the key.
+func upsertCounters(ctx context.Context, tx *sql.Tx, st *stmtCache, query string, rows map[periodKey]*Counters, noRoute bool) error {
+	stmt, err := st.get(ctx, tx, query)
+	if err != nil {
+		return err
+	}
+	for k, c := range rows {
+		route := k.route
+		if noRoute {
+			route = -1
+		}
+		if _, err := stmt.ExecContext(ctx, counterArgs(k.start, route, c)...); err != nil {
+			return fmt.Errorf("upsert %.40s: %w", query, err)
+		}
+	}
+	return nil
+}
+
+// upsertClasses upserts class counts with query (time, route, class, count).
+func upsertClasses(ctx context.Context, tx *sql.Tx, st *stmtCache, query string, counts map[classKey]int64) error {
+	stmt, err := st.get(ctx, tx, query)
+	if err != nil {
+		return err
+	}
+	for k, n := range counts {
+		if _, err := stmt.ExecContext(ctx, k.hour, k.route, k.class, n); err != nil {
+			return fmt.Errorf("upsert %.40s: %w", query, err)
+		}
+	}
+	return nil
+}
+
+// flush adds the batch's sums to the roll-up tables: its minutes, and the hours, days and hourly
+// totals they (and the events too old for minute rows) add up to.
 func (r *rollup) flush(ctx context.Context, tx *sql.Tx, st *stmtCache) error {
 	if len(r.minutes)+len(r.hours) == 0 {
 		return nil
 	}
-	minute, err := st.get(ctx, tx, upsertMinuteSQL)
-	if err != nil {
-		return err
-	}
-	hours := r.hours
 	for k, c := range r.minutes {
-		if _, err := minute.ExecContext(ctx, counterArgs(k.start, k.route, c)...); err != nil {
-			return fmt.Errorf("upsert analytics_minute: %w", err)
-		}
-		hk := periodKey{k.start - floorMod(k.start, 3600), k.route}
-		h := hours[hk]
-		if h == nil {
-			h = &Counters{}
-			hours[hk] = h
-		}
-		h.Add(c)
+		addTo(r.hours, periodKey{k.start - floorMod(k.start, 3600), k.route}, c)
 	}
-	hour, err := st.get(ctx, tx, upsertHourSQL)
-	if err != nil {
-		return err
+	days, totals := map[periodKey]*Counters{}, map[periodKey]*Counters{}
+	for k, c := range r.hours {
+		addTo(days, periodKey{k.start - floorMod(k.start, 86400), k.route}, c)
+		addTo(totals, periodKey{k.start, 0}, c)
 	}
-	for k, c := range hours {
-		if _, err := hour.ExecContext(ctx, counterArgs(k.start, k.route, c)...); err != nil {
-			return fmt.Errorf("upsert analytics_hourly: %w", err)
-		}
-	}
-	agent, err := st.get(ctx, tx, upsertAgentSQL)
-	if err != nil {
-		return err
-	}
+	agentDays, countryDays := map[classKey]int64{}, map[classKey]int64{}
 	for k, n := range r.agents {
-		if _, err := agent.ExecContext(ctx, k.hour, k.route, k.class, n); err != nil {
-			return fmt.Errorf("upsert analytics_user_agents: %w", err)
-		}
-	}
-	country, err := st.get(ctx, tx, upsertCountrySQL)
-	if err != nil {
-		return err
+		agentDays[classKey{k.hour - floorMod(k.hour, 86400), k.route, k.class}] += n
 	}
 	for k, n := range r.countries {
-		if _, err := country.ExecContext(ctx, k.hour, k.route, k.class, n); err != nil {
-			return fmt.Errorf("upsert analytics_geoip: %w", err)
+		countryDays[classKey{k.hour - floorMod(k.hour, 86400), k.route, k.class}] += n
+	}
+	for _, u := range []struct {
+		query   string
+		rows    map[periodKey]*Counters
+		noRoute bool
+	}{{upsertMinuteSQL, r.minutes, false}, {upsertHourSQL, r.hours, false}, {upsertDaySQL, days, false},
+		{upsertTotalHourSQL, totals, true}} {
+		if err := upsertCounters(ctx, tx, st, u.query, u.rows, u.noRoute); err != nil {
+			return err
+		}
+	}
+	for _, u := range []struct {
+		query  string
+		counts map[classKey]int64
+	}{{upsertAgentSQL, r.agents}, {upsertCountrySQL, r.countries}, {upsertAgentDaySQL, agentDays},
+		{upsertCountryDaySQL, countryDays}} {
+		if err := upsertClasses(ctx, tx, st, u.query, u.counts); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -149,6 +149,27 @@ func TestSaveBatchRollsUpTraffic(t *testing.T) {
 		t.Errorf("avg_response_time_ms = %v, %v; want %v", avg, err, 131.0/4)
 	}
 
+	// The daily rows and the hourly totals over every route hold the same sums.
+	day := h.Truncate(24 * time.Hour)
+	daily, err := s.SumTraffic(ctx, TrafficQuery{Rollup: Daily, From: day, To: day.Add(24 * time.Hour), Group: GroupRoute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *daily[ids[routes[0]]] != *r0 || *daily[ids[routes[1]]] != *r1 {
+		t.Errorf("daily rows %+v differ from the hourly ones", daily)
+	}
+	totals, err := s.SumTraffic(ctx, TrafficQuery{Rollup: TotalHourly, From: h, To: h.Add(2 * time.Hour), Group: GroupStep, Step: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := totals[h.Unix()]; c == nil || c.Requests != 4 || totals[h.Add(time.Hour).Unix()].Requests != 1 {
+		t.Errorf("hourly totals = %v", totals)
+	}
+	dayAgents, err := s.UserAgentClasses(ctx, Daily, day, day.Add(24*time.Hour), 0)
+	if err != nil || len(dayAgents) != 3 || dayAgents[0] != (ClassCount{"browser", 3}) {
+		t.Errorf("daily agents = %v, %v", dayAgents, err)
+	}
+
 	cells, err := s.SumTraffic(ctx, TrafficQuery{From: h, To: h.Add(2 * time.Hour), Group: GroupWeekday})
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +178,7 @@ func TestSaveBatchRollsUpTraffic(t *testing.T) {
 		t.Errorf("heatmap cells = %v", cells)
 	}
 
-	agents, err := s.UserAgentClasses(ctx, h, h.Add(2*time.Hour), 0)
+	agents, err := s.UserAgentClasses(ctx, Hourly, h, h.Add(2*time.Hour), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +186,7 @@ func TestSaveBatchRollsUpTraffic(t *testing.T) {
 	if !slicesEqual(agents, wantAgents) {
 		t.Errorf("agents = %v, want %v", agents, wantAgents)
 	}
-	countries, err := s.Countries(ctx, h, h.Add(2*time.Hour), ids[routes[0]], 10)
+	countries, err := s.Countries(ctx, Hourly, h, h.Add(2*time.Hour), ids[routes[0]], 10)
 	if err != nil {
 		t.Fatal(err)
 	}
