@@ -40,18 +40,29 @@ func (s *Store) SlowRequests(ctx context.Context, from, to time.Time, routeID in
 		index, where = "idx_logs_slow_route", " AND l.route_id = ?"
 		args = append(args, routeID)
 	}
-	q := `SELECT r.route_key, l.method, l.path, l.response_time_ms, l.slow FROM request_logs l INDEXED BY ` + index + `
-JOIN routes r ON r.route_id = l.route_id
-WHERE l.slow IS NOT NULL AND l.timestamp >= ? AND l.timestamp < ?` + where
+	q := `SELECT l.route_id, l.method, l.path, l.response_time_ms, l.slow FROM request_logs l INDEXED BY ` + index + `
+WHERE l.slow IS NOT NULL AND l.route_id IS NOT NULL AND l.timestamp >= ? AND l.timestamp < ?` + where
 	q += " ORDER BY l.timestamp DESC LIMIT ?"
 	args = append(args, maxSlowRows+1)
+	ids, err := s.RouteIDs(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("slow requests: %w", err)
+	}
+	keys := make(map[int64]string, len(ids))
+	for k, id := range ids {
+		keys[id] = k
+	}
 	rows, err := s.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("slow requests: %w", err)
 	}
 	defer func() { err = errors.Join(err, closeRows(rows)) }()
 
-	type key struct{ route, method, pattern string }
+	type key struct {
+		route           int64
+		method, pattern string
+	}
+	patterns := map[string]string{} // a path's pattern, computed once per call
 	type acc struct {
 		SlowEndpoint
 		times []float64
@@ -64,16 +75,23 @@ WHERE l.slow IS NOT NULL AND l.timestamp >= ? AND l.timestamp < ?` + where
 			break
 		}
 		var (
-			route, method, path, level string
-			ms                         int64
+			route, ms           int64
+			method, path, level string
 		)
 		if err := rows.Scan(&route, &method, &path, &ms, &level); err != nil {
 			return nil, false, fmt.Errorf("slow requests: scan: %w", err)
 		}
-		k := key{route, method, PathPattern(path)}
+		pattern, ok := patterns[path]
+		if !ok {
+			pattern = PathPattern(path)
+			if len(patterns) < maxSlowRows/10 {
+				patterns[path] = pattern
+			}
+		}
+		k := key{route, method, pattern}
 		a := byKey[k]
 		if a == nil {
-			a = &acc{SlowEndpoint: SlowEndpoint{RouteKey: route, Method: method, Pattern: k.pattern}}
+			a = &acc{SlowEndpoint: SlowEndpoint{RouteKey: keys[route], Method: method, Pattern: pattern}}
 			byKey[k] = a
 		}
 		a.Count++
