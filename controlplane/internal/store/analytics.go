@@ -112,7 +112,7 @@ func (s *Store) SumTraffic(ctx context.Context, q TrafficQuery) (_ map[int64]*Co
 			c   Counters
 		)
 		dest := []any{&key, &c.Requests, &c.Errors, &c.BytesSent, &c.BytesReceived, &c.BytesSaved,
-			&c.TimeSumMS, &c.Slow, &c.Blocked}
+			&c.TimeSumUS, &c.Slow, &c.Blocked}
 		for i := range c.Status {
 			dest = append(dest, &c.Status[i])
 		}

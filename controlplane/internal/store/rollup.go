@@ -98,7 +98,7 @@ type Counters struct {
 	BytesSent     int64    // to clients
 	BytesReceived int64    // from clients
 	BytesSaved    int64    // by compression
-	TimeSumMS     int64    // sum of response times, for the average
+	TimeSumUS     int64    // sum of response times in microseconds, for the average
 	Slow          int64    // flagged slow by the data plane (the route's slow_request thresholds)
 	Blocked       int64    // answered by a security policy (ban, geoip, rate limit, WAF)
 	Status        [5]int64 // 1xx..5xx
@@ -112,7 +112,7 @@ func (c *Counters) Add(o *Counters) {
 	c.BytesSent += o.BytesSent
 	c.BytesReceived += o.BytesReceived
 	c.BytesSaved += o.BytesSaved
-	c.TimeSumMS += o.TimeSumMS
+	c.TimeSumUS += o.TimeSumUS
 	c.Slow += o.Slow
 	c.Blocked += o.Blocked
 	for i := range c.Status {
@@ -126,7 +126,7 @@ func (c *Counters) AvgMS() float64 {
 	if c.Requests == 0 {
 		return 0
 	}
-	return float64(c.TimeSumMS) / float64(c.Requests)
+	return float64(c.TimeSumUS) / 1000 / float64(c.Requests)
 }
 
 // ErrorRate returns errors per request, 0 without requests.
@@ -153,7 +153,7 @@ func (c *Counters) addEvent(ev *proxyv1.RequestEvent, d time.Duration) {
 	c.BytesSent += ev.GetBytesOut()
 	c.BytesReceived += ev.GetBytesIn()
 	c.BytesSaved += ev.GetBytesSavedCompression()
-	c.TimeSumMS += d.Milliseconds()
+	c.TimeSumUS += d.Microseconds()
 	if ev.GetSlow() != "" {
 		c.Slow++
 	}
@@ -235,7 +235,7 @@ func floorMod(a, b int64) int64 {
 var (
 	counterColumns = func() []string {
 		cols := []string{"request_count", "error_count", "bytes_sent", "bytes_received",
-			"bytes_saved_compression", "response_time_sum_ms", "slow_count", "blocked_count",
+			"bytes_saved_compression", "response_time_sum_us", "slow_count", "blocked_count",
 			"status_1xx", "status_2xx", "status_3xx", "status_4xx", "status_5xx"}
 		for i := range LatencyBuckets {
 			cols = append(cols, fmt.Sprintf("lat_%02d", i))
@@ -245,7 +245,7 @@ var (
 	upsertMinuteSQL = upsertCountersSQL("analytics_minute", "minute_timestamp", true, "")
 	// analytics_hourly keeps its seed column avg_response_time_ms up to date.
 	upsertHourSQL = upsertCountersSQL("analytics_hourly", "hour_timestamp", true,
-		"avg_response_time_ms = CAST(analytics_hourly.response_time_sum_ms + excluded.response_time_sum_ms AS REAL) / "+
+		"avg_response_time_ms = CAST(analytics_hourly.response_time_sum_us + excluded.response_time_sum_us AS REAL) / 1000 / "+
 			"MAX(analytics_hourly.request_count + excluded.request_count, 1)")
 	upsertDaySQL       = upsertCountersSQL("analytics_daily", "day_timestamp", true, "")
 	upsertTotalHourSQL = upsertCountersSQL("analytics_total_hourly", "hour_timestamp", false, "")
@@ -294,7 +294,7 @@ func counterArgs(start, route int64, c *Counters) []any {
 		args = append(args, route)
 	}
 	args = append(args, c.Requests, c.Errors, c.BytesSent, c.BytesReceived, c.BytesSaved,
-		c.TimeSumMS, c.Slow, c.Blocked)
+		c.TimeSumUS, c.Slow, c.Blocked)
 	for _, s := range c.Status {
 		args = append(args, s)
 	}

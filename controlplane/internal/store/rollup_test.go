@@ -125,7 +125,7 @@ func TestSaveBatchRollsUpTraffic(t *testing.T) {
 		t.Fatalf("minutes = %v", minutes)
 	}
 	if m0.Requests != 3 || m0.Errors != 1 || m0.Slow != 1 || m0.Status != [5]int64{0, 2, 0, 0, 1} ||
-		m0.BytesSent != 300 || m0.BytesReceived != 30 || m0.TimeSumMS != 130 || m0.Latency.Count() != 3 {
+		m0.BytesSent != 300 || m0.BytesReceived != 30 || m0.TimeSumUS != 130_000 || m0.Latency.Count() != 3 {
 		t.Errorf("first minute = %+v", *m0)
 	}
 	if m1.Requests != 1 || m1.Blocked != 1 || m1.Errors != 0 || m1.Status[3] != 1 {

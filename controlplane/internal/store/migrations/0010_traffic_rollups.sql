@@ -9,7 +9,7 @@
 -- and per minute or hour (unix seconds of the period's start):
 --   request_count, error_count (5xx answers and requests the proxy could not complete: status 0
 --   or an error other than the client going away), bytes_sent (to clients), bytes_received (from
---   them), bytes_saved_compression, response_time_sum_ms, slow_count (flagged slow by the data
+--   them), bytes_saved_compression, response_time_sum_us (microseconds), slow_count (flagged slow by the data
 --   plane), blocked_count (answered by a security policy), status_1xx..status_5xx, and lat_00..lat_51:
 --   a response-time histogram with fixed log-scale buckets (bucket 0: under 1 ms; bucket i in
 --   1..50: [1.25^(i-1), 1.25^i) ms; bucket 51: 1.25^50 ms, about 70 s, and more). The buckets are
@@ -27,7 +27,7 @@ CREATE TABLE analytics_minute (
   bytes_sent INTEGER NOT NULL DEFAULT 0,
   bytes_received INTEGER NOT NULL DEFAULT 0,
   bytes_saved_compression INTEGER NOT NULL DEFAULT 0,
-  response_time_sum_ms INTEGER NOT NULL DEFAULT 0,
+  response_time_sum_us INTEGER NOT NULL DEFAULT 0,
   slow_count INTEGER NOT NULL DEFAULT 0,
   blocked_count INTEGER NOT NULL DEFAULT 0,
   status_1xx INTEGER NOT NULL DEFAULT 0,
@@ -94,7 +94,7 @@ CREATE TABLE analytics_minute (
 CREATE INDEX idx_analytics_minute_route ON analytics_minute(route_id, minute_timestamp);
 
 ALTER TABLE analytics_hourly ADD COLUMN bytes_saved_compression INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE analytics_hourly ADD COLUMN response_time_sum_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE analytics_hourly ADD COLUMN response_time_sum_us INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE analytics_hourly ADD COLUMN slow_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE analytics_hourly ADD COLUMN blocked_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE analytics_hourly ADD COLUMN status_1xx INTEGER NOT NULL DEFAULT 0;
@@ -167,7 +167,7 @@ CREATE TABLE analytics_daily (
   bytes_sent INTEGER NOT NULL DEFAULT 0,
   bytes_received INTEGER NOT NULL DEFAULT 0,
   bytes_saved_compression INTEGER NOT NULL DEFAULT 0,
-  response_time_sum_ms INTEGER NOT NULL DEFAULT 0,
+  response_time_sum_us INTEGER NOT NULL DEFAULT 0,
   slow_count INTEGER NOT NULL DEFAULT 0,
   blocked_count INTEGER NOT NULL DEFAULT 0,
   status_1xx INTEGER NOT NULL DEFAULT 0,
@@ -239,7 +239,7 @@ CREATE TABLE analytics_total_hourly (
   bytes_sent INTEGER NOT NULL DEFAULT 0,
   bytes_received INTEGER NOT NULL DEFAULT 0,
   bytes_saved_compression INTEGER NOT NULL DEFAULT 0,
-  response_time_sum_ms INTEGER NOT NULL DEFAULT 0,
+  response_time_sum_us INTEGER NOT NULL DEFAULT 0,
   slow_count INTEGER NOT NULL DEFAULT 0,
   blocked_count INTEGER NOT NULL DEFAULT 0,
   status_1xx INTEGER NOT NULL DEFAULT 0,
