@@ -51,7 +51,7 @@ func (a *trafficAPI) stats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c := last[0]; c != nil {
-		st.RequestsPerSecond = ms(float64(c.Requests) / 60)
+		st.RequestsPerSecond = ratio(float64(c.Requests) / 60)
 	}
 	if st.EventsDropped24h, err = a.t.DroppedEventsSince(ctx, now.Add(-24*time.Hour)); err != nil {
 		fail(w, err)

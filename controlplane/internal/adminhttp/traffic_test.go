@@ -137,7 +137,7 @@ func TestTrafficEndpoints(t *testing.T) {
 		want   map[string]any // dotted path -> value, as encoding/json decodes it
 	}{
 		{"/api/stats", 200, map[string]any{"uptime_seconds": 7200.0, "requests_24h": 5.0, "errors_24h": 1.0,
-			"error_rate_24h": 0.2, "requests_per_second": 0.1, "events_dropped_24h": 5.0, "websockets_active": 1.0,
+			"error_rate_24h": 0.2, "requests_per_second": 0.05, "events_dropped_24h": 5.0, "websockets_active": 1.0,
 			"active_connections": nil, "started_at": "2026-11-23T12:30:30Z"}},
 		{"/api/routes", 200, map[string]any{"version": 9.0, "routes.0.id": apiRoute, "routes.0.health.state": "unknown",
 			"routes.0.websockets_active": 1.0, "routes.0.requests_24h": 2.0, "routes.0.circuit.state": "unknown",

@@ -7,8 +7,8 @@
 --
 -- analytics_minute (new) and analytics_hourly (0001, extended) have the same counters, per route
 -- and per minute or hour (unix seconds of the period's start):
---   request_count, error_count (5xx answers and requests the proxy could not complete: status 0
---   or an error other than the client going away), bytes_sent (to clients), bytes_received (from
+--   request_count, error_count (5xx answers, requests without an answer (status 0), and answers
+--   under 400 the proxy reported an error for), bytes_sent (to clients), bytes_received (from
 --   them), bytes_saved_compression, response_time_sum_us (microseconds), slow_count (flagged slow by the data
 --   plane), blocked_count (answered by a security policy), status_1xx..status_5xx, and lat_00..lat_51:
 --   a response-time histogram with fixed log-scale buckets (bucket 0: under 1 ms; bucket i in
