@@ -97,17 +97,18 @@ var subjectColumns = []subjectColumn{
 // notSubjectColumns names the columns that look as if they could hold a person's data but do
 // not, with the reason. Read only.
 var notSubjectColumns = map[string]string{
-	"routes.path_prefix":                          "configuration: the route's own path",
-	"routes.backend_url":                          "configuration: where the route's backend is",
-	"analytics_user_agents.user_agent_type":       "a category (bot, browser, api, mobile) counted per hour, not a user agent",
+	"routes.path_prefix":                    "configuration: the route's own path",
+	"routes.backend_url":                    "configuration: where the route's backend is",
+	"analytics_user_agents.user_agent_type": "a category (bot, browser, api, mobile) counted per hour, not a user agent",
+	"certificates.cert_path":                "configuration: a file on the control plane",
+	"certificates.key_path":                 "configuration: a file on the control plane",
+	"health_checks.error_message":           "the control plane's own probes of a backend; no visitor involved",
+	"health_state.last_error":               "the control plane's own probes of a backend; no visitor involved",
+	"health_state.backend_url":              "configuration: where the route's backend is",
+	"certificates.issuer":                   "a certificate authority's name",
+	"audit_log.user":                        "the administrator or system that acted; the audit log is kept for accountability and searched separately",
+
 	"analytics_user_agents_daily.user_agent_type": "a category (bot, browser, api, mobile) counted per day, not a user agent",
-	"certificates.cert_path":                      "configuration: a file on the control plane",
-	"certificates.key_path":                       "configuration: a file on the control plane",
-	"health_checks.error_message":                 "the control plane's own probes of a backend; no visitor involved",
-	"health_state.last_error":                     "the control plane's own probes of a backend; no visitor involved",
-	"health_state.backend_url":                    "configuration: where the route's backend is",
-	"certificates.issuer":                         "a certificate authority's name",
-	"audit_log.user":                              "the administrator or system that acted; the audit log is kept for accountability and searched separately",
 }
 
 // target is the SQL that finds a subject's rows in one table.
