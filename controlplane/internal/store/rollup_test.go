@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -246,5 +248,50 @@ func TestOldEventsSkipMinuteRows(t *testing.T) {
 		if got := sum[0]; got == nil || got.Requests != tc.want {
 			t.Errorf("rollup %d: %v, want %d requests", tc.r, got, tc.want)
 		}
+	}
+}
+
+func FuzzPathPattern(f *testing.F) {
+	for _, p := range []string{"/", "/api/servers/42/status?x=1", "/u/alice@example.org", "/a/b/c/d/e/f/g/h/i/j", "//x//"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		p := PathPattern(path)
+		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#") {
+			t.Fatalf("PathPattern(%q) = %q: not a path without query", path, p)
+		}
+		if again := PathPattern(p); again != p {
+			t.Fatalf("PathPattern is not idempotent: %q -> %q -> %q", path, p, again)
+		}
+	})
+}
+
+// The sum of the connections each data plane last reported, read from dataplane_metrics as the
+// system-metrics migration (0011) creates it; absent table: not known.
+func TestActiveConnections(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "proxy.db")
+	s, err := Open(ctx, path, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	now := time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)
+	if _, ok, err := s.ActiveConnections(ctx, now.Add(-time.Minute)); err != nil || ok {
+		t.Fatalf("without dataplane_metrics: ok=%v, %v", ok, err)
+	}
+	err = s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE dataplane_metrics (node_id TEXT NOT NULL, timestamp INTEGER NOT NULL, active_connections INTEGER NOT NULL)`); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO dataplane_metrics VALUES ('a', ?1 - 20, 5), ('a', ?1 - 5, 7), ('b', ?1 - 10, 3), ('c', ?1 - 600, 100)`, now.Unix())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, ok, err := s.ActiveConnections(ctx, now.Add(-time.Minute))
+	if err != nil || !ok || n != 10 { // a's latest 7 + b's 3; c stopped reporting
+		t.Fatalf("ActiveConnections = %d, %v, %v; want 10", n, ok, err)
 	}
 }
