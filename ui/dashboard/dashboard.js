@@ -46,7 +46,7 @@ async function refresh() {
 
     $('version').textContent = routes.version ? '(snapshot version ' + routes.version + ')' : '';
     $('routes').replaceChildren(...(routes.routes || []).map((r) => row([
-      cell((r.hosts || []).join(', ')), cell(r.pathPrefix), cell(r.backendUrl), cell(r.site), cell(r.sourceFile),
+      cell((r.hosts || []).join(', ')), cell(r.path_prefix), cell(r.backend), cell(r.site), cell(r.source_file),
     ])));
     $('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
   } catch (e) {

@@ -30,6 +30,7 @@ import (
 // order: report not ready, stop the gRPC and admin servers (letting calls finish), stop watching,
 // and close the database after its writer has drained.
 func serve(ctx context.Context, args []string) error {
+	started := time.Now() // the uptime /api/stats reports
 	s, err := parseSettings(args)
 	if err != nil {
 		return err
@@ -113,7 +114,7 @@ func serve(ctx context.Context, args []string) error {
 	adminSrv := &http.Server{
 		Handler: adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, PersonalData: st, Audit: st, Retention: ret,
 			Logs: st, LiveLogs: obs.ring, Observed: st, Metrics: obs.metrics.Handler(log.Named("metrics")), Dashboard: ui.Dashboard(),
-			BackendHealth: hc, Certificates: cm, Incidents: al}),
+			BackendHealth: hc, Certificates: cm, Incidents: al, Traffic: st, StartedAt: started}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("admin-http")),
 	}

@@ -68,7 +68,11 @@ type Config struct {
 	// Metrics serves /metrics (Prometheus text format); *metrics.Metrics' Handler is one.
 	Metrics http.Handler
 	// Now is the clock of the API's periods; default time.Now.
-	Now       func() time.Time
+	Now func() time.Time
+	// Traffic serves /api/stats, /api/routes, /api/slow-requests and /api/analytics/*; *store.Store
+	// is one. StartedAt is when the control plane started, for its uptime.
+	Traffic   Traffic
+	StartedAt time.Time
 	Dashboard fs.FS // index.html at the root
 
 	// BackendHealth serves /api/health; *healthcheck.Checker is one.
@@ -114,10 +118,6 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /api/dataplanes", func(w http.ResponseWriter, r *http.Request) {
 		writeDataplanes(w, r, cfg.Fleet, cfg.Observed)
 	})
-	mux.HandleFunc("GET /api/routes", func(w http.ResponseWriter, _ *http.Request) {
-		snap, _ := cfg.Fleet.Current()
-		writeProto(w, &proxyv1.ListRoutesResponse{Version: snap.GetVersion(), Routes: snap.GetRoutes()})
-	})
 	handleBans(mux, cfg.Bans)
 	handleGDPR(mux, cfg.PersonalData)
 	handleAudit(mux, cfg.Audit)
@@ -129,6 +129,7 @@ func Handler(cfg Config) http.Handler {
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}
+	handleTraffic(mux, cfg.Traffic, cfg.Fleet, cfg.StartedAt, time.Now)
 	mux.Handle("GET /dashboard/", http.StripPrefix("/dashboard/", http.FileServerFS(cfg.Dashboard)))
 	mux.Handle("GET /{$}", http.RedirectHandler("/dashboard/", http.StatusFound))
 	mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusMovedPermanently))

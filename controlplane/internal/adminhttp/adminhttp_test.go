@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 
@@ -70,7 +71,8 @@ func testConfig(t *testing.T, h fakeHealth) Config {
 	fl := fleet.New(zaptest.NewLogger(t))
 	fl.Publish(&proxyv1.Snapshot{Version: 4, Routes: []*proxyv1.Route{{Id: "a.test/", Hosts: []string{"a.test"}, PathPrefix: "/", BackendUrl: "http://a:80"}}})
 	fl.RecordBatch("node-1", 10, true, 2)
-	return Config{Health: h, Fleet: fl, Config: fakeStatus{loaded: true, version: 4, errs: []string{"a.yaml:3:1: bad"}}, Dashboard: ui.Dashboard()}
+	return Config{Health: h, Fleet: fl, Config: fakeStatus{loaded: true, version: 4, errs: []string{"a.yaml:3:1: bad"}}, Dashboard: ui.Dashboard(),
+		Traffic: openStore(t), StartedAt: time.Now()}
 }
 
 func TestAPIAndDashboard(t *testing.T) {
@@ -101,7 +103,7 @@ func TestAPIAndDashboard(t *testing.T) {
 	if w := get("/api/dataplanes"); w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &dps) != nil || len(dps.Dataplanes) != 1 || dps.Dataplanes[0].NodeID != "node-1" || dps.Dataplanes[0].EventsDropped != "2" {
 		t.Errorf("/api/dataplanes: %d %s", w.Code, w.Body)
 	}
-	if w := get("/api/routes"); w.Code != 200 || !strings.Contains(w.Body.String(), `"backendUrl":"http://a:80"`) || !strings.Contains(w.Body.String(), `"version":"4"`) {
+	if w := get("/api/routes"); w.Code != 200 || !strings.Contains(w.Body.String(), `"backend":"http://a:80"`) || !strings.Contains(w.Body.String(), `"version":4`) {
 		t.Errorf("/api/routes: %d %s", w.Code, w.Body)
 	}
 	if w := get("/dashboard/"); w.Code != 200 || !strings.Contains(w.Body.String(), "<title>proxy-manager</title>") {

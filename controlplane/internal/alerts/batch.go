@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/alert"
-	"github.com/proxy-manager/proxy-manager/controlplane/internal/ingest"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 )
 
@@ -33,8 +32,6 @@ type batchState struct {
 }
 
 func newBatchState() batchState { return batchState{routes: map[string]*routeState{}} }
-
-var _ ingest.Observer = (*Alerts)(nil)
 
 // ObserveBatch runs the batch detectors on a batch stored now (a re-sent batch was seen before;
 // a failed one will come again). It is called on the stream's goroutine: it only counts, and

@@ -25,7 +25,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // setup runs the event service over a real store on a loopback port.
-func setup(t *testing.T) (proxyv1.EventServiceClient, *store.Store, *fleet.Fleet) {
+func setup(t testing.TB) (proxyv1.EventServiceClient, *store.Store, *fleet.Fleet) {
 	t.Helper()
 	log := zaptest.NewLogger(t)
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "proxy.db"), log)

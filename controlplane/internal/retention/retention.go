@@ -307,6 +307,8 @@ func periods(d *config.DataRetention) map[string]time.Duration {
 		store.RetentionErrorLogs:    d.ErrorLogs,
 		store.RetentionSecurityLogs: d.SecurityLogs,
 		store.RetentionMetrics:      d.Metrics,
+		// Fixed, not configurable: the per-minute roll-ups only serve the last day's views.
+		store.RetentionMinuteRollups: store.MinuteRollupRetention,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
@@ -23,12 +24,12 @@ VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	// has not seen): keep its events under a new, inactive route until SyncRoutes fills it in.
 	insertEventRouteSQL = `INSERT INTO routes (route_key, domain, hosts, backend_url, active, created_at, updated_at)
 VALUES (?, ?, ?, ?, 0, ?, ?) RETURNING route_id`
-	insertRequestLogSQL = `INSERT INTO request_logs (timestamp, timestamp_ms, route_id, service_id, node_id, host,
+	insertRequestLogsPrefix = `INSERT INTO request_logs (timestamp, timestamp_ms, route_id, service_id, node_id, host,
   method, path, status_code, response_time_ms, client_ip, user_agent, bytes_sent, bytes_received,
   error_message, request_id, backend, protocol, snapshot_version, retry_count, content_encoding,
-  bytes_saved_compression, timeout_kind, slow, country, city, blocked_by)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	insertDropsSQL = `INSERT INTO dataplane_drops (timestamp, node_id, boot_id, sequence, dropped_events)
+  bytes_saved_compression, timeout_kind, slow, country, city, blocked_by) VALUES `
+	requestLogColumns = 27
+	insertDropsSQL    = `INSERT INTO dataplane_drops (timestamp, node_id, boot_id, sequence, dropped_events)
 VALUES (?, ?, ?, ?, ?)`
 )
 
@@ -57,7 +58,7 @@ func (s *Store) SaveBatch(ctx context.Context, b *proxyv1.EventBatch) (stored bo
 	}
 
 	err = s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		return s.insertBatch(ctx, tx, b, seq, time.Now())
+		return s.insertBatch(ctx, tx, b, seq, s.now())
 	})
 	switch {
 	case errors.Is(err, errDuplicateBatch):
@@ -118,12 +119,27 @@ func (s *Store) insertBatch(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBat
 	return nil
 }
 
-func (s *Store) insertRequests(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBatch, now time.Time) (err error) {
-	insertLog, err := tx.PrepareContext(ctx, insertRequestLogSQL)
-	if err != nil {
-		return fmt.Errorf("prepare request_logs insert: %w", err)
+// Request events are inserted requestLogChunks[0] rows per statement (multi-row INSERTs cost
+// far less per row than one statement per row), the rest in smaller chunks; each size has its
+// statement prepared once (stmtCache).
+var requestLogChunks = []int{64, 8, 1}
+
+// insertRequestLogsSQL returns the INSERT of n request_logs rows.
+func insertRequestLogsSQL(n int) string {
+	row := "(?" + strings.Repeat(", ?", requestLogColumns-1) + ")"
+	return insertRequestLogsPrefix + row + strings.Repeat(", "+row, n-1)
+}
+
+// writerStatements are the statements the writer prepares once (stmtCache).
+func writerStatements() []string {
+	qs := append([]string(nil), rollupStatements...)
+	for _, n := range requestLogChunks {
+		qs = append(qs, insertRequestLogsSQL(n))
 	}
-	defer func() { err = errors.Join(err, closeStmt(insertLog)) }()
+	return qs
+}
+
+func (s *Store) insertRequests(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBatch, now time.Time) (err error) {
 	selectRoute, err := tx.PrepareContext(ctx, selectRouteSQL)
 	if err != nil {
 		return fmt.Errorf("prepare route lookup: %w", err)
@@ -131,23 +147,67 @@ func (s *Store) insertRequests(ctx context.Context, tx *sql.Tx, b *proxyv1.Event
 	defer func() { err = errors.Join(err, closeStmt(selectRoute)) }()
 
 	routes := map[string]routeRef{"": {}}
-	for i, ev := range b.GetRequests() {
-		if ev == nil {
-			return fmt.Errorf("request event %d: nil", i)
-		}
-		ref, ok := routes[ev.GetRouteId()]
-		if !ok {
-			ref, err = s.resolveRoute(ctx, tx, selectRoute, ev.GetRouteId(), ev.GetHost(), ev.GetBackend(), now)
-			if err != nil {
-				return fmt.Errorf("request event %d: %w", i, err)
+	events := b.GetRequests()
+	roll := newRollup(now)
+	args := make([]any, 0, requestLogChunks[0]*requestLogColumns)
+	for first := 0; first < len(events); {
+		n := chunkSize(len(events) - first)
+		args = args[:0]
+		for i := first; i < first+n; i++ {
+			ev := events[i]
+			if ev == nil {
+				return fmt.Errorf("request event %d: nil", i)
 			}
-			routes[ev.GetRouteId()] = ref
+			ref, ok := routes[ev.GetRouteId()]
+			if !ok {
+				ref, err = s.resolveRoute(ctx, tx, selectRoute, ev.GetRouteId(), ev.GetHost(), ev.GetBackend(), now)
+				if err != nil {
+					return fmt.Errorf("request event %d: %w", i, err)
+				}
+				routes[ev.GetRouteId()] = ref
+			}
+			t, d := eventTime(ev, now)
+			if args, err = appendRequestLog(args, b.GetNodeId(), ev, ref, t, d); err != nil {
+				return fmt.Errorf("request event %d (%s): %w", i, ev.GetRequestId(), err)
+			}
+			if ref.routeID.Valid {
+				roll.add(ref.routeID.Int64, t, d, ev)
+			}
 		}
-		if err := insertRequestLog(ctx, insertLog, b.GetNodeId(), ev, ref, now); err != nil {
-			return fmt.Errorf("request event %d (%s): %w", i, ev.GetRequestId(), err)
+		insert, err := s.stmts.get(ctx, tx, insertRequestLogsSQL(n))
+		if err != nil {
+			return err
+		}
+		if _, err := insert.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("insert request_logs (events %d-%d): %w", first, first+n-1, err)
+		}
+		first += n
+	}
+	return roll.flush(ctx, tx, s.stmts)
+}
+
+// chunkSize returns the largest prepared chunk size that fits in the remaining events.
+func chunkSize(remaining int) int {
+	for _, n := range requestLogChunks {
+		if n <= remaining {
+			return n
 		}
 	}
-	return nil
+	return 1
+}
+
+// eventTime returns when an event's request began (the batch's arrival if it carries no time)
+// and how long it took.
+func eventTime(ev *proxyv1.RequestEvent, now time.Time) (time.Time, time.Duration) {
+	t := now
+	if ev.GetTime() != nil {
+		t = ev.GetTime().AsTime()
+	}
+	var d time.Duration
+	if ev.GetDuration() != nil {
+		d = ev.GetDuration().AsDuration()
+	}
+	return t, d
 }
 
 // resolveRoute finds the route of an event by its key, creating an inactive route for an unknown
@@ -179,28 +239,19 @@ func (s *Store) resolveRoute(ctx context.Context, tx *sql.Tx, selectRoute *sql.S
 	return ref, nil
 }
 
-func insertRequestLog(ctx context.Context, stmt *sql.Stmt, nodeID string, ev *proxyv1.RequestEvent, ref routeRef, now time.Time) error {
-	t := now
-	if ev.GetTime() != nil {
-		t = ev.GetTime().AsTime()
-	}
-	var durationMS int64
-	if ev.GetDuration() != nil {
-		durationMS = ev.GetDuration().AsDuration().Milliseconds()
-	}
+func appendRequestLog(args []any, nodeID string, ev *proxyv1.RequestEvent, ref routeRef, t time.Time, d time.Duration) ([]any, error) {
 	version, err := toInt64("snapshot_version", ev.GetSnapshotVersion())
 	if err != nil {
-		return err
+		return args, err
 	}
-	_, err = stmt.ExecContext(ctx,
+	return append(args,
 		t.Unix(), t.UnixMilli(), ref.routeID, ref.serviceID, nodeID, ev.GetHost(),
-		ev.GetMethod(), ev.GetPath(), ev.GetStatus(), durationMS,
+		ev.GetMethod(), ev.GetPath(), ev.GetStatus(), d.Milliseconds(),
 		nullString(ev.GetClientIp()), nullString(ev.GetUserAgent()), ev.GetBytesOut(), ev.GetBytesIn(),
 		nullString(ev.GetError()), nullString(ev.GetRequestId()), nullString(ev.GetBackend()),
 		nullString(ev.GetProtocol()), version, ev.GetRetryCount(), nullString(ev.GetContentEncoding()),
 		ev.GetBytesSavedCompression(), nullString(ev.GetTimeout()), nullString(ev.GetSlow()),
-		nullString(ev.GetCountry()), nullString(ev.GetCity()), nullString(ev.GetBlockedBy()))
-	return err
+		nullString(ev.GetCountry()), nullString(ev.GetCity()), nullString(ev.GetBlockedBy())), nil
 }
 
 // toInt64 converts a protobuf uint64 to SQLite's signed 64-bit integer.

@@ -107,6 +107,8 @@ var notSubjectColumns = map[string]string{
 	"health_state.backend_url":              "configuration: where the route's backend is",
 	"certificates.issuer":                   "a certificate authority's name",
 	"audit_log.user":                        "the administrator or system that acted; the audit log is kept for accountability and searched separately",
+
+	"analytics_user_agents_daily.user_agent_type": "a category (bot, browser, api, mobile) counted per day, not a user agent",
 }
 
 // target is the SQL that finds a subject's rows in one table.

@@ -14,7 +14,13 @@ const (
 	RetentionErrorLogs    = "error_logs"
 	RetentionSecurityLogs = "security_logs"
 	RetentionMetrics      = "metrics"
+	// RetentionMinuteRollups is not a data_retention key: the per-minute roll-ups serve the last
+	// day's views and are kept MinuteRollupRetention, whatever the routes say.
+	RetentionMinuteRollups = "minute_rollups"
 )
+
+// MinuteRollupRetention is how long analytics_minute rows are kept.
+const MinuteRollupRetention = 48 * time.Hour
 
 // PruneTarget is one kind of row the retention job deletes: the rows of Table that Retention
 // governs. A PerRoute target is pruned route by route (and once for its rows without a route),
@@ -53,6 +59,11 @@ var pruneTargets = []PruneTarget{
 	{Table: "analytics_hourly", Retention: RetentionMetrics, PerRoute: true, where: `hour_timestamp < ?1`},
 	{Table: "analytics_user_agents", Retention: RetentionMetrics, PerRoute: true, where: `timestamp < ?1`},
 	{Table: "analytics_geoip", Retention: RetentionMetrics, PerRoute: true, where: `timestamp < ?1`},
+	{Table: "analytics_minute", Retention: RetentionMinuteRollups, where: `minute_timestamp < ?1`},
+	{Table: "analytics_daily", Retention: RetentionMetrics, PerRoute: true, where: `day_timestamp < ?1`},
+	{Table: "analytics_user_agents_daily", Retention: RetentionMetrics, PerRoute: true, where: `day_timestamp < ?1`},
+	{Table: "analytics_geoip_daily", Retention: RetentionMetrics, PerRoute: true, where: `day_timestamp < ?1`},
+	{Table: "analytics_total_hourly", Retention: RetentionMetrics, where: `hour_timestamp < ?1`},
 	{Table: "pool_stats", Retention: RetentionMetrics, where: `timestamp < ?1`},
 	{Table: "circuit_breaker_events", Retention: RetentionMetrics, where: `timestamp < ?1`},
 	{Table: "health_checks", Retention: RetentionMetrics, PerRoute: true, where: `timestamp < ?1`},
