@@ -179,7 +179,7 @@ func (d *Dispatcher) backoff(n int) time.Duration {
 func retryAfter(header string, body []byte, now time.Time) time.Duration {
 	if header = strings.TrimSpace(header); header != "" {
 		if s, err := strconv.ParseFloat(header, 64); err == nil && s >= 0 {
-			return time.Duration(s * float64(time.Second))
+			return seconds(s)
 		}
 		if t, err := http.ParseTime(header); err == nil {
 			return max(0, t.Sub(now))
@@ -189,9 +189,18 @@ func retryAfter(header string, body []byte, now time.Time) time.Duration {
 		RetryAfter float64 `json:"retry_after"`
 	}
 	if json.Unmarshal(body, &discord) == nil && discord.RetryAfter > 0 {
-		return time.Duration(discord.RetryAfter * float64(time.Second))
+		return seconds(discord.RetryAfter)
 	}
 	return 0
+}
+
+// seconds converts a receiver's number of seconds, bounded to a day (a huge one would overflow).
+func seconds(s float64) time.Duration {
+	const day = 24 * time.Hour
+	if s >= day.Seconds() {
+		return day
+	}
+	return time.Duration(s * float64(time.Second))
 }
 
 // statusError is a failed answer: "HTTP 503 Service Unavailable: <first line of the body>".
