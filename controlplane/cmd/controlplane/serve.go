@@ -20,6 +20,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/retention"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/store"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/watch"
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/webhook"
 	"github.com/proxy-manager/proxy-manager/pkg/grpcauth"
 	"github.com/proxy-manager/proxy-manager/pkg/logging"
 	"github.com/proxy-manager/proxy-manager/ui"
@@ -104,12 +105,15 @@ func serve(ctx context.Context, args []string) error {
 		}
 	}()
 
+	// Alerts to the webhooks of the configuration in force; detectors call wh.Send (never blocks).
+	wh := webhook.New(log.Named("webhook"), rl, st, webhook.Options{})
+
 	h := &probes{store: st, reloader: rl}
 	grpcSrv, healthSrv := newGRPCServer(log, token, fl, st, rl, bl, obs.feed, obs.metrics)
 	adminSrv := &http.Server{
 		Handler: adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, PersonalData: st, Audit: st, Retention: ret,
 			Logs: st, LiveLogs: obs.ring, Observed: st, Metrics: obs.metrics.Handler(log.Named("metrics")), Dashboard: ui.Dashboard(),
-			BackendHealth: hc, Certificates: cm}),
+			BackendHealth: hc, Certificates: cm, Webhooks: wh}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("admin-http")),
 	}
@@ -135,6 +139,7 @@ func serve(ctx context.Context, args []string) error {
 	g.Go(func() error { return ret.Run(gctx) })
 	g.Go(func() error { return hc.Run(gctx, fl, rl) })
 	g.Go(func() error { return cm.Run(gctx, fl) })
+	g.Go(func() error { return wh.Run(gctx) })
 	h.started.Store(true)
 	log.Info("ready", zap.Strings("grpc", lis.grpcAddrs()), zap.String("admin", lis.admin.Addr().String()))
 

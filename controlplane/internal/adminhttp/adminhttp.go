@@ -75,6 +75,8 @@ type Config struct {
 	BackendHealth BackendHealth
 	// Certificates serves /api/certs; *certmon.Monitor is one.
 	Certificates CertificateExpiry
+	// Webhooks serves /api/webhooks/deliveries and /api/webhooks/test; *webhook.Dispatcher is one.
+	Webhooks Webhooks
 }
 
 // Handler returns the admin HTTP handler.
@@ -123,6 +125,7 @@ func Handler(cfg Config) http.Handler {
 	handleHealthChecks(mux, cfg.BackendHealth, cfg.Certificates)
 	handleLogs(mux, cfg.Logs, cfg.LiveLogs, cfg.now())
 	handleObserved(mux, cfg.Observed, cfg.now())
+	handleWebhooks(mux, cfg.Webhooks)
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}
