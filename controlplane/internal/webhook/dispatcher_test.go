@@ -520,3 +520,13 @@ func TestEventNamesMatchAlertTypes(t *testing.T) {
 		t.Errorf("config.WebhookEvents() = %v\nalert.Types()         = %v", got, types)
 	}
 }
+
+// BenchmarkSend is what raising an alert costs its caller (a detector): a queue push.
+func BenchmarkSend(b *testing.B) {
+	d := New(zaptest.NewLogger(b), &configs{}, nil, Options{QueueSize: 1 << 20})
+	a := alert.Alert{Type: alert.WAFBlockSpike, Title: "spike"}
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Send(a)
+	}
+}

@@ -161,10 +161,13 @@ func (d *Dispatcher) route(ctx context.Context, q queued) {
 	if a.Time.IsZero() {
 		a.Time = q.at
 	}
-	var hooks []config.Webhook
-	if g := d.cfgs.Global(); g != nil {
-		hooks = g.Webhooks
+	g := d.cfgs.Global()
+	if g == nil {
+		// The webhooks are in the configuration: none accepted yet, nowhere to send.
+		d.log.Warn("alert not sent: no configuration accepted yet", zap.String("event", string(a.Type)), zap.String("title", a.Title))
+		return
 	}
+	hooks := g.Webhooks
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, w := range hooks {
