@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -223,5 +224,57 @@ func TestSign(t *testing.T) {
 	got := Sign([]byte("s3cret"), []byte(`{"a":1}`), time.Unix(1766068320, 0))
 	if want := "sha256=65174efc3e7730c7b64daef8a5b594bf06d1652d4cfe03b9826eff670e4b932d"; got != want {
 		t.Errorf("Sign = %s, want %s", got, want)
+	}
+}
+
+// TestDiscordTrimOrder: above 25 fields the last shown counts the rest and the suppressed count
+// stays last; over 6000 in all, the description gives way first (down to 512), then fields.
+func TestDiscordTrimOrder(t *testing.T) {
+	many := alert.Alert{Type: alert.WAFBlockSpike, Severity: alert.Warning, Title: "spike", Time: time.Unix(0, 0)}
+	for i := range 30 {
+		many.Fields = append(many.Fields, alert.Field{Name: fmt.Sprint("f", i), Value: "v"})
+	}
+	heavy := func(fields int) alert.Alert {
+		a := alert.Alert{Type: alert.HighErrorRate, Title: "errors", Description: strings.Repeat("d", 4096), Time: time.Unix(0, 0)}
+		for i := range fields {
+			a.Fields = append(a.Fields, alert.Field{Name: fmt.Sprint("f", i), Value: strings.Repeat("v", 1000)})
+		}
+		return a
+	}
+	tests := []struct {
+		desc       string
+		a          alert.Alert
+		suppressed int
+		want       string // description length, then the fields' names
+	}{
+		{"30 fields", many, 0, "0 f0 f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 f11 f12 f13 f14 f15 f16 f17 f18 f19 f20 f21 f22 f23 More=6 more fields not shown"},
+		{"30 fields and suppressed", many, 4, "0 f0 f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 f11 f12 f13 f14 f15 f16 f17 f18 f19 f20 f21 f22 More=7 more fields not shown Suppressed=4 similar alerts in the last 1m"},
+		// Title "ℹ️ errors" is 9 units: 9 + 4096 + 5×1002 is over; the description is shortened
+		// just enough, 6000 − 9 − 5010 = 981.
+		{"description first", heavy(5), 0, "981 f0 f1 f2 f3 f4"},
+		// With 8 fields the description stops at 512 and the last fields go: 9 + 512 + 5×1002 fits.
+		{"then fields", heavy(8), 0, "512 f0 f1 f2 f3 f4"},
+	}
+	for _, tc := range tests {
+		body, err := payload(message{hook: config.Webhook{Format: "discord"}, alert: tc.a, suppressed: tc.suppressed, since: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msg discordMessage
+		if err := json.Unmarshal(body, &msg); err != nil {
+			t.Fatal(err)
+		}
+		e := msg.Embeds[0]
+		got := []string{fmt.Sprint(units(e.Description))}
+		for _, f := range e.Fields {
+			if f.Name == "More" || f.Name == "Suppressed" {
+				got = append(got, f.Name+"="+f.Value)
+				continue
+			}
+			got = append(got, f.Name)
+		}
+		if s := strings.Join(got, " "); s != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.desc, s, tc.want)
+		}
 	}
 }
