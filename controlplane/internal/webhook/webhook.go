@@ -51,7 +51,7 @@ type Options struct {
 	WebhookQueue  int           // messages waiting for one webhook; default 64
 	Timeout       time.Duration // of one attempt; default 10s
 	Attempts      int           // per message; default 3
-	Backoff       time.Duration // before the second attempt, doubled for each next one, ±50% jitter; default 1s
+	Backoff       time.Duration // before the second attempt, doubled for each next one; jittered to half–all of it; default 1s
 	MaxRetryAfter time.Duration // the longest 429 Retry-After waited for; longer gives up; default 60s
 	Now           func() time.Time
 	Client        *http.Client // default: no redirects followed
@@ -111,7 +111,7 @@ type Dispatcher struct {
 	queue   chan queued
 	dropped atomic.Uint64 // alerts and messages lost to full queues
 
-	mu       sync.Mutex // guards throttle and workers (the router uses them; Stats reads)
+	// Used by the router goroutine (Run) only.
 	throttle map[throttleKey]*throttleState
 	workers  map[string]chan message
 	wg       sync.WaitGroup
@@ -168,8 +168,6 @@ func (d *Dispatcher) route(ctx context.Context, q queued) {
 		return
 	}
 	hooks := g.Webhooks
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	for _, w := range hooks {
 		if !subscribed(w, a) {
 			continue
