@@ -309,6 +309,14 @@ global.yaml:8:13: webhooks[1].format: invalid value "teams" (want discord, slack
 global.yaml:9:5: webhooks[2]: missing name and events`,
 		},
 		{
+			desc: "webhook secret_file",
+			src:  "webhooks:\n  - {name: a, url: 'https://example.org/h', events: [service_down]}\n  - {name: b, url: 'https://example.org/h', events: [service_down], secret_file: secrets/b}\n  - {name: c, url: 'https://hooks.slack.com/services/T/B/X', events: [circuit_open], secret_file: /run/secrets/c}\n  - {name: d, url: 'https://example.org/h', events: [unusual_country], secret_file: /run/secrets/d}\n",
+			want: `global.yaml:2:5: webhooks[0]: missing secret_file (the file with the key that signs generic payloads); every generic payload is signed
+global.yaml:3:82: webhooks[1].secret_file: "secrets/b" is not an absolute path
+global.yaml:4:99: webhooks[2].secret_file: only the generic format is signed; a slack webhook's URL is its own credential
+global.yaml:5:54: webhooks[3].events: unknown event "unusual_country"; did you mean "unusual_country_login"?`,
+		},
+		{
 			desc: "trusted proxies",
 			src:  "trusted_proxies: [10.0.0.0/8, 172.16.0.1/12, fe80::1%eth0, '::1']\n",
 			want: `global.yaml:1:31: trusted_proxies[1]: "172.16.0.1/12" has bits set after the prefix length; did you mean "172.16.0.0/12"?

@@ -158,6 +158,10 @@ type Webhook struct {
 	// Throttle is the shortest time between two alerts of one event type; default 5m, 0 sends
 	// every alert.
 	Throttle time.Duration `yaml:"throttle"`
+	// SecretFile is the absolute path of the file holding the key that signs generic payloads
+	// (HMAC-SHA256), as a Docker secret is mounted (/run/secrets/...). Required for the generic
+	// format, refused for the others. The file is read when a payload is signed, never here.
+	SecretFile string `yaml:"secret_file"`
 
 	nameAt *yaml.Node
 	hostAt map[string]*yaml.Node
@@ -203,12 +207,15 @@ type BackupTier struct {
 	written map[string]bool
 }
 
+// webhookEvents are the names of the control plane's alert.Types() (a test there keeps them
+// equal; this package cannot import the control plane).
 var webhookEvents = []string{
 	"service_down", "service_recovered",
 	"cert_expiring_30d", "cert_expiring_14d", "cert_expiring_7d", "cert_expired",
 	"high_error_rate", "failed_login_spike", "waf_block_spike",
-	"rate_limit_ban", "slow_request", "unusual_country", "circuit_open",
-	"config_rejected", "backup_failed",
+	"rate_limit_ban", "unusual_country_login", "slow_request_critical",
+	"circuit_open", "circuit_closed", "config_rejected", "dataplane_disconnected",
+	"backup_failed", "security_incident",
 }
 
 // WebhookEvents returns the event names a webhook may subscribe to.
@@ -267,6 +274,14 @@ func (w *Webhook) check(s *section) {
 		}
 	}
 	setDefault(s, "throttle", &w.Throttle, 5*time.Minute)
+	switch {
+	case w.Format == "generic" && !s.has("secret_file"):
+		s.errorf("", "missing secret_file (the file with the key that signs generic payloads); every generic payload is signed")
+	case s.has("secret_file") && w.Format != "generic" && contains(webhookFormats, w.Format):
+		s.errorf("secret_file", "only the generic format is signed; a %s webhook's URL is its own credential", w.Format)
+	case s.has("secret_file") && !filepath.IsAbs(w.SecretFile):
+		s.errorf("secret_file", "%q is not an absolute path", w.SecretFile)
+	}
 }
 
 func (g *GeoIPDatabase) check(s *section) {

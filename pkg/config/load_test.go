@@ -261,8 +261,8 @@ func TestWebhookFormat(t *testing.T) {
 webhooks:
   - {name: a, url: 'https://discordapp.com/api/webhooks/1', events: [service_down]}
   - {name: b, url: 'https://hooks.slack.com/services/T/B/X', events: [service_down]}
-  - {name: c, url: 'https://alerts.example.org/hook?token=x', events: [service_down], throttle: 0}
-  - {name: d, url: 'https://discord.com/api/webhooks/1', events: [service_down], format: generic}
+  - {name: c, url: 'https://alerts.example.org/hook?token=x', events: [service_down], throttle: 0, secret_file: /run/secrets/c}
+  - {name: d, url: 'https://discord.com/api/webhooks/1', events: [service_down], format: generic, secret_file: /run/secrets/d}
 `))
 	if err != nil {
 		t.Fatal(err)

@@ -219,7 +219,7 @@ type GeoIP struct {
 type SlowRequest struct {
 	Enabled      bool           `yaml:"enabled"`
 	Thresholds   SlowThresholds `yaml:"thresholds"`
-	AlertWebhook bool           `yaml:"alert_webhook"` // send the slow_request webhook event on critical
+	AlertWebhook bool           `yaml:"alert_webhook"` // send the slow_request_critical webhook event on critical
 }
 
 // SlowThresholds are the levels of SlowRequest, each larger than the one before.

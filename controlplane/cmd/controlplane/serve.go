@@ -21,6 +21,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/retention"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/store"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/watch"
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/webhook"
 	"github.com/proxy-manager/proxy-manager/pkg/grpcauth"
 	"github.com/proxy-manager/proxy-manager/pkg/logging"
 	"github.com/proxy-manager/proxy-manager/ui"
@@ -106,15 +107,19 @@ func serve(ctx context.Context, args []string) error {
 		}
 	}()
 
-	// Alert detectors (issue 8): until webhook delivery is merged, the Sender logs each alert.
-	al := alerts.New(log.Named("alerts"), alerts.LogSender{Log: log.Named("alerts")}, fl, fl, st, alerts.Options{Global: rl.Global})
+	// Alerts to the webhooks of the configuration in force; detectors call wh.Send (never blocks).
+	wh := webhook.New(log.Named("webhook"), rl, st, webhook.Options{})
+	// Alert detectors (issue 8): every alert goes to the log and to the webhooks.
+	al := alerts.New(log.Named("alerts"), alerts.Senders{alerts.LogSender{Log: log.Named("alerts")}, wh}, fl, fl, st,
+		alerts.Options{Global: rl.Global})
 
 	h := &probes{store: st, reloader: rl}
 	grpcSrv, healthSrv := newGRPCServer(log, token, fl, st, rl, bl, obs.feed, obs.metrics, al)
 	adminSrv := &http.Server{
 		Handler: adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, PersonalData: st, Audit: st, Retention: ret,
 			Logs: st, LiveLogs: obs.ring, Observed: st, Metrics: obs.metrics.Handler(log.Named("metrics")), Dashboard: ui.Dashboard(),
-			BackendHealth: hc, Certificates: cm, Incidents: al, Traffic: st, StartedAt: started}),
+			BackendHealth: hc, Certificates: cm, Incidents: al, Traffic: st, StartedAt: started,
+			Webhooks: wh}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("admin-http")),
 	}
@@ -141,6 +146,7 @@ func serve(ctx context.Context, args []string) error {
 	g.Go(func() error { return ret.Run(gctx) })
 	g.Go(func() error { return hc.Run(gctx, fl, rl) })
 	g.Go(func() error { return cm.Run(gctx, fl) })
+	g.Go(func() error { return wh.Run(gctx) })
 	h.started.Store(true)
 	log.Info("ready", zap.Strings("grpc", lis.grpcAddrs()), zap.String("admin", lis.admin.Addr().String()))
 

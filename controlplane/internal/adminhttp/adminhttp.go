@@ -81,6 +81,8 @@ type Config struct {
 	Certificates CertificateExpiry
 	// Incidents serves POST /api/alerts/security-incident; *alerts.Alerts is one.
 	Incidents Incidents
+	// Webhooks serves /api/webhooks/deliveries and /api/webhooks/test; *webhook.Dispatcher is one.
+	Webhooks Webhooks
 }
 
 // Handler returns the admin HTTP handler.
@@ -126,6 +128,7 @@ func Handler(cfg Config) http.Handler {
 	handleLogs(mux, cfg.Logs, cfg.LiveLogs, cfg.now())
 	handleObserved(mux, cfg.Observed, cfg.now())
 	handleAlerts(mux, cfg.Incidents)
+	handleWebhooks(mux, cfg.Webhooks)
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}

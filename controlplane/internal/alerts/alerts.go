@@ -187,8 +187,18 @@ func (a *Alerts) thresholds() config.Alerts {
 	return config.DefaultAlerts
 }
 
-// LogSender logs every alert at info instead of delivering it: the Sender of a control plane
-// without webhook delivery.
+// Senders hands every alert to each of its senders in turn (each must not block).
+type Senders []Sender
+
+// Send hands al to every sender.
+func (ss Senders) Send(al alert.Alert) {
+	for _, s := range ss {
+		s.Send(al)
+	}
+}
+
+// LogSender logs every alert at info, so that each is in the control plane's log also when no
+// webhook takes it.
 type LogSender struct{ Log *zap.Logger }
 
 // Send logs al.

@@ -25,3 +25,15 @@ func TestLogSender(t *testing.T) {
 		t.Fatal("empty request id logged")
 	}
 }
+
+type countSender struct{ n *int }
+
+func (c countSender) Send(alert.Alert) { *c.n++ }
+
+func TestSendersSendToEach(t *testing.T) {
+	var a, b int
+	Senders{countSender{&a}, countSender{&b}}.Send(alert.Alert{Type: alert.Test})
+	if a != 1 || b != 1 {
+		t.Fatalf("senders got %d and %d alerts, want 1 each", a, b)
+	}
+}

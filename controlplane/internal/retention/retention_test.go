@@ -175,6 +175,8 @@ var seedCases = []seedCase{
 		insert: `INSERT INTO health_checks (route_id, timestamp, success) VALUES (?1, ?2, 1)`},
 	{table: "dataplane_metrics", class: store.RetentionMetrics, timeCol: "timestamp", filter: "1",
 		insert: `INSERT INTO dataplane_metrics (node_id, timestamp, uptime_s, active_connections, goroutines, heap_bytes, rss_bytes, requests_total, events_dropped_total, event_queue_length, event_queue_capacity, websockets_active, snapshot_version, bans_active) VALUES ('n', ?2, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0, 1, 0)`},
+	{table: "webhook_deliveries", class: store.RetentionMetrics, timeCol: "timestamp", filter: "1",
+		insert: `INSERT INTO webhook_deliveries (message_id, timestamp, timestamp_ms, webhook, event_type, attempt, duration_ms) VALUES ('m' || ?3, ?2, ?2*1000, 'discord', 'service_down', 1, 5)`},
 }
 
 func routeArg(r testRoute) any {

@@ -106,6 +106,8 @@ var notSubjectColumns = map[string]string{
 	"health_state.last_error":               "the control plane's own probes of a backend; no visitor involved",
 	"health_state.backend_url":              "configuration: where the route's backend is",
 	"certificates.issuer":                   "a certificate authority's name",
+	"webhook_deliveries.message_id":         "a random id the control plane gives an alert's message to a webhook",
+	"webhook_deliveries.error":              "the outcome of the control plane's own request to a webhook; no visitor involved",
 	"audit_log.user":                        "the administrator or system that acted; the audit log is kept for accountability and searched separately",
 
 	"analytics_user_agents_daily.user_agent_type": "a category (bot, browser, api, mobile) counted per day, not a user agent",

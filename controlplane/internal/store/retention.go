@@ -68,6 +68,7 @@ var pruneTargets = []PruneTarget{
 	{Table: "circuit_breaker_events", Retention: RetentionMetrics, where: `timestamp < ?1`},
 	{Table: "health_checks", Retention: RetentionMetrics, PerRoute: true, where: `timestamp < ?1`},
 	{Table: "dataplane_metrics", Retention: RetentionMetrics, where: `timestamp < ?1`},
+	{Table: "webhook_deliveries", Retention: RetentionMetrics, where: `timestamp < ?1`},
 }
 
 // PruneTargets returns every target the retention job prunes.
