@@ -270,6 +270,99 @@ func TestObservabilityAPI(t *testing.T) {
 		return nil
 	})
 
+	// The traffic API reads the roll-ups that stored the same requests.
+	var stats struct {
+		Requests24h int     `json:"requests_24h"`
+		Errors24h   int     `json:"errors_24h"`
+		ErrorRate   float64 `json:"error_rate_24h"`
+		Connected   int     `json:"dataplanes_connected"`
+		ActiveConns *int    `json:"active_connections"`
+	}
+	if err := getJSON(cl.client, admin+"/api/stats", 200, &stats); err != nil {
+		t.Fatal(err)
+	}
+	if stats.Requests24h != 12 || stats.Errors24h != 2 || stats.Connected != 1 || stats.ActiveConns == nil {
+		t.Errorf("/api/stats = %+v, want 12 requests, 2 errors, 1 data plane, its connections", stats)
+	}
+	var routes struct {
+		Routes []struct {
+			ID          string `json:"id"`
+			Requests24h int    `json:"requests_24h"`
+			Errors24h   int    `json:"errors_24h"`
+			Health      struct {
+				State string `json:"state"`
+			} `json:"health"`
+		} `json:"routes"`
+	}
+	if err := getJSON(cl.client, admin+"/api/routes", 200, &routes); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][2]int{}
+	for _, r := range routes.Routes {
+		got[r.ID] = [2]int{r.Requests24h, r.Errors24h}
+	}
+	if len(got) != 2 || got["app.test/"] != [2]int{10, 0} || got["dead.test/"] != [2]int{2, 2} {
+		t.Errorf("/api/routes requests and errors = %v, want app.test/ 10/0 and dead.test/ 2/2", got)
+	}
+	var codes struct {
+		Requests int            `json:"requests"`
+		Classes  map[string]int `json:"classes"`
+	}
+	if err := getJSON(cl.client, admin+"/api/analytics/status-codes?period=24h", 200, &codes); err != nil ||
+		codes.Requests != 12 || codes.Classes["2xx"] != 10 || codes.Classes["5xx"] != 2 {
+		t.Errorf("status-codes = %+v (%v), want 10 2xx and 2 5xx", codes, err)
+	}
+	var top struct {
+		Routes []struct {
+			Route    string `json:"route"`
+			Requests int    `json:"requests"`
+		} `json:"routes"`
+	}
+	if err := getJSON(cl.client, admin+"/api/analytics/top-routes?period=7d", 200, &top); err != nil ||
+		len(top.Routes) != 2 || top.Routes[0].Route != "app.test/" || top.Routes[0].Requests != 10 {
+		t.Errorf("top-routes = %+v (%v), want app.test/ first with 10", top, err)
+	}
+	var uas struct {
+		Classes []struct {
+			Name  string `json:"name"`
+			Count int    `json:"count"`
+		} `json:"classes"`
+	}
+	if err := getJSON(cl.client, admin+"/api/analytics/user-agents?route=app.test/", 200, &uas); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range uas.Classes {
+		if want := map[bool]int{true: 10, false: 0}[c.Name == "api"]; c.Count != want { // Go-http-client
+			t.Errorf("user-agent class %s: %d, want %d", c.Name, c.Count, want)
+		}
+	}
+	var heat struct {
+		Requests [][]int `json:"requests"`
+	}
+	if err := getJSON(cl.client, admin+"/api/analytics/heatmap", 200, &heat); err != nil {
+		t.Fatal(err)
+	}
+	sum := 0
+	for _, day := range heat.Requests {
+		for _, n := range day {
+			sum += n
+		}
+	}
+	if sum != 12 {
+		t.Errorf("heatmap holds %d requests, want 12", sum)
+	}
+	for _, u := range []string{"/api/analytics/bandwidth?period=30d", "/api/analytics/response-times?route=dead.test/",
+		"/api/analytics/geoip", "/api/slow-requests", "/api/security", "/api/websockets", "/api/stats/connection-pools"} {
+		if err := getJSON(cl.client, admin+u, 200, nil); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, u := range []string{"/api/analytics/top-routes?period=1y", "/api/analytics/heatmap?route=nope", "/api/slow-requests?period=week"} {
+		if err := getJSON(cl.client, admin+u, 400, nil); err != nil {
+			t.Error(err)
+		}
+	}
+
 	res, err := cl.client.Get(admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
