@@ -110,9 +110,11 @@ func cleanText(s string) string {
 		for end < len(s) && !strings.ContainsRune(" \t\r\n\"'<>`", rune(s[end])) {
 			end++
 		}
+		// Sentence punctuation after a URL is not part of it.
+		raw := strings.TrimRight(s[start:end], ".,;:)]}")
 		b.WriteString(s[i:start])
-		b.WriteString(shortURL(s[start:end]))
-		i = end
+		b.WriteString(shortURL(raw))
+		i = start + len(raw)
 	}
 	out := strings.Join(strings.Fields(b.String()), " ")
 	if len(out) > maxText {
@@ -130,7 +132,7 @@ func isSchemeByte(c byte) bool {
 
 // shortURL is a URL found in free text reduced to scheme://host, with "/…" when it had more.
 func shortURL(raw string) string {
-	u, err := url.Parse(strings.TrimRight(raw, ".,;:)]}"))
+	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return "[url]"
 	}
