@@ -115,3 +115,17 @@ func TestRenderRefuses(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRender renders a report far over the default bound: the cost of cutting it to size.
+func BenchmarkRender(b *testing.B) {
+	r := big()
+	for _, format := range []string{Markdown, JSON} {
+		b.Run(format, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Render(r, format, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

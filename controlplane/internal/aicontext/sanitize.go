@@ -11,7 +11,7 @@ import (
 )
 
 // maskAddr masks a client address the way the logs do by default (ipmask.Default); text that is
-// not an address is returned as "-" so that nothing unmasked slips through.
+// not an address goes through the safety pass instead.
 func maskAddr(s string) string {
 	addr, err := netip.ParseAddr(s)
 	if err != nil {
