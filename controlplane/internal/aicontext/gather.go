@@ -80,15 +80,28 @@ func (r *Report) gatherSystem(ctx context.Context, src Sources, snap *proxyv1.Sn
 			d.LastSeen = stamp(dp.GetLastSeen().AsTime())
 		}
 		if m, ok := latest[dp.GetNodeId()]; ok {
-			d.Metrics = &Metrics{At: stamp(m.Time), UptimeSeconds: m.UptimeSeconds, ActiveConnections: m.ActiveConnections,
-				Goroutines: m.Goroutines, HeapMB: m.HeapBytes >> 20, RSSMB: m.RSSBytes >> 20,
-				EventQueue:    strconv.FormatInt(m.EventQueueLength, 10) + "/" + strconv.FormatInt(m.EventQueueCapacity, 10),
-				EventsDropped: m.EventsDroppedTotal, WebSockets: m.WebSocketsActive, SnapshotVersion: m.SnapshotVersion}
+			d.Metrics = metricsOf(m)
 		}
 		r.System.Dataplanes = append(r.System.Dataplanes, d)
+		delete(latest, dp.GetNodeId())
+	}
+	// A data plane that reported in the last 24 hours but has not connected since the control
+	// plane started is gone, or cannot reach it.
+	for id, m := range latest {
+		if m.Time.Before(now.Add(-24 * time.Hour)) {
+			continue
+		}
+		r.System.Dataplanes = append(r.System.Dataplanes, Dataplane{NodeID: id, LastSeen: stamp(m.Time), Metrics: metricsOf(m)})
 	}
 	slices.SortFunc(r.System.Dataplanes, func(a, b Dataplane) int { return cmp.Compare(a.NodeID, b.NodeID) })
 	return nil
+}
+
+func metricsOf(m store.SystemSample) *Metrics {
+	return &Metrics{At: stamp(m.Time), UptimeSeconds: m.UptimeSeconds, ActiveConnections: m.ActiveConnections,
+		Goroutines: m.Goroutines, HeapMB: m.HeapBytes >> 20, RSSMB: m.RSSBytes >> 20,
+		EventQueue:    strconv.FormatInt(m.EventQueueLength, 10) + "/" + strconv.FormatInt(m.EventQueueCapacity, 10),
+		EventsDropped: m.EventsDroppedTotal, WebSockets: m.WebSocketsActive, SnapshotVersion: m.SnapshotVersion}
 }
 
 func (r *Report) gatherRoutes(ctx context.Context, st Store, snap *proxyv1.Snapshot, from, to time.Time) error {

@@ -161,7 +161,15 @@ func seeded(t *testing.T) (src Sources, dir string) {
 		System: &proxyv1.SystemMetrics{Time: at(-10 * time.Second), Uptime: durationpb.New(26 * time.Hour), ActiveConnections: 17,
 			Goroutines: 42, HeapBytes: 48 << 20, RssBytes: 96 << 20, RequestsTotal: 123456, EventsDroppedTotal: 7,
 			EventQueueLength: 3, EventQueueCapacity: 10000, WebsocketsActive: 1, SnapshotVersion: 1, SnapshotAppliedAt: at(-time.Hour)},
-	}}
+	},
+		// node-3 reported two hours ago and has not connected since the control plane started.
+		{NodeId: "node-3", BootId: "boot-3", Sequence: 1, System: &proxyv1.SystemMetrics{Time: at(-2 * time.Hour),
+			Uptime: durationpb.New(50 * time.Hour), ActiveConnections: 2, Goroutines: 30, HeapBytes: 20 << 20, RssBytes: 60 << 20,
+			EventQueueCapacity: 10000, SnapshotVersion: 1}},
+		// node-4 reported two days ago: long gone, not listed.
+		{NodeId: "node-4", BootId: "boot-4", Sequence: 1, System: &proxyv1.SystemMetrics{Time: at(-48 * time.Hour),
+			EventQueueCapacity: 10000}},
+	}
 	for _, b := range batches {
 		if stored, err := st.SaveBatch(ctx, b); err != nil || !stored {
 			t.Fatalf("SaveBatch: %v %v", stored, err)
