@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/adminhttp"
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/aicontext"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/alerts"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/bans"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/certmon"
@@ -119,7 +120,7 @@ func serve(ctx context.Context, args []string) error {
 		Handler: adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, PersonalData: st, Audit: st, Retention: ret,
 			Logs: st, LiveLogs: obs.ring, Observed: st, Metrics: obs.metrics.Handler(log.Named("metrics")), Dashboard: ui.Dashboard(),
 			BackendHealth: hc, Certificates: cm, Incidents: al, Traffic: st, StartedAt: started,
-			Webhooks: wh}),
+			Webhooks: wh, AIContext: aicontext.Sources{Store: st, Fleet: fl, Config: rl, Version: version, StartedAt: started}}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("admin-http")),
 	}

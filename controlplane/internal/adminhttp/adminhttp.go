@@ -83,6 +83,8 @@ type Config struct {
 	Incidents Incidents
 	// Webhooks serves /api/webhooks/deliveries and /api/webhooks/test; *webhook.Dispatcher is one.
 	Webhooks Webhooks
+	// AIContext serves GET /api/ai-context; aicontext.Sources is one.
+	AIContext AIContext
 }
 
 // Handler returns the admin HTTP handler.
@@ -129,6 +131,7 @@ func Handler(cfg Config) http.Handler {
 	handleObserved(mux, cfg.Observed, cfg.now())
 	handleAlerts(mux, cfg.Incidents)
 	handleWebhooks(mux, cfg.Webhooks)
+	handleAIContext(mux, cfg.AIContext)
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}
