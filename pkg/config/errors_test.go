@@ -133,7 +133,7 @@ site.yaml:10:5: host[8]: host "bücher.example": non-ASCII characters: write the
 			desc: "backend URLs",
 			src:  "routes:\n  - {domains: [a.example.org], backend: 'ftp://x'}\n  - {domains: [b.example.org], backend: 'http://user:pw@x'}\n  - {domains: [c.example.org], backend: 'http://x:99999'}\n  - {domains: [d.example.org], backend: 'http://x/?q=1'}\n  - {domains: [e.example.org], backend: 'http://'}\n  - {domains: [f.example.org], backend: 'http://-x'}\n  - {domains: [g.example.org], backend: 'pterodactyl_panel:80'}\n",
 			want: `site.yaml:2:41: routes[0].backend: "ftp://x": the scheme must be http or https, not "ftp"
-site.yaml:3:41: routes[1].backend: "http://user:pw@x" must not contain credentials; send them with headers.request.add (Authorization)
+site.yaml:3:41: routes[1].backend: "http://xxxxx@x" must not contain credentials; send them with headers.request.add (Authorization)
 site.yaml:4:41: routes[2].backend: "http://x:99999": invalid port "99999" (want 1-65535)
 site.yaml:5:41: routes[3].backend: "http://x/?q=1" must not contain a query
 site.yaml:6:41: routes[4].backend: "http://" has no host

@@ -84,14 +84,34 @@ func checkDNSName(name string, underscore bool) error {
 	return nil
 }
 
+// redactUserinfo replaces the user and password of a URL's authority (what comes before an @
+// in it) with "xxxxx", also in a string that does not parse as a URL.
+func redactUserinfo(s string) string {
+	rest := s
+	prefix := ""
+	if i := strings.Index(s, "://"); i >= 0 {
+		prefix, rest = s[:i+3], s[i+3:]
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
+		return prefix + "xxxxx" + rest[at:]
+	}
+	return s
+}
+
 // normalizeBackend checks a backend URL: absolute http:// or https:// with a host (a Docker
 // service name such as pterodactyl_panel, a DNS name or an IP), an optional port and path,
 // no credentials, query or fragment. The scheme and host are lower-cased.
-func normalizeBackend(s string) (string, error) {
-	if !strings.Contains(s, "://") {
+func normalizeBackend(raw string) (string, error) {
+	// Errors quote s, never raw: a password in the URL would reach the log and the audit trail.
+	s := redactUserinfo(raw)
+	if !strings.Contains(raw, "://") {
 		return "", fmt.Errorf("%q is not an absolute URL; write it as http://%s", s, s)
 	}
-	u, err := url.Parse(s)
+	u, err := url.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("%q is not a valid URL: %v", s, unwrapURLError(err))
 	}
