@@ -288,10 +288,11 @@ func (x *Nack) GetReason() string {
 // StreamSnapshotsResponse is one message from the control plane on the snapshot stream.
 type StreamSnapshotsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Exactly one of snapshot, bans and health is set.
-	Snapshot      *Snapshot   `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
-	Bans          *BanList    `protobuf:"bytes,2,opt,name=bans,proto3" json:"bans,omitempty"`
-	Health        *HealthList `protobuf:"bytes,3,opt,name=health,proto3" json:"health,omitempty"`
+	// Exactly one of snapshot, bans, health and maintenance is set.
+	Snapshot      *Snapshot        `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Bans          *BanList         `protobuf:"bytes,2,opt,name=bans,proto3" json:"bans,omitempty"`
+	Health        *HealthList      `protobuf:"bytes,3,opt,name=health,proto3" json:"health,omitempty"`
+	Maintenance   *MaintenanceList `protobuf:"bytes,4,opt,name=maintenance,proto3" json:"maintenance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -347,6 +348,150 @@ func (x *StreamSnapshotsResponse) GetHealth() *HealthList {
 	return nil
 }
 
+func (x *StreamSnapshotsResponse) GetMaintenance() *MaintenanceList {
+	if x != nil {
+		return x.Maintenance
+	}
+	return nil
+}
+
+// MaintenanceList is every route in maintenance now; sent whenever it changes (an admin turned
+// maintenance on or off, a schedule started or ended, a circuit opened) and on every (re)connect.
+type MaintenanceList struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// version grows with every change of the list (independent of snapshot versions).
+	Version       uint64         `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Routes        []*Maintenance `protobuf:"bytes,2,rep,name=routes,proto3" json:"routes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MaintenanceList) Reset() {
+	*x = MaintenanceList{}
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MaintenanceList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MaintenanceList) ProtoMessage() {}
+
+func (x *MaintenanceList) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MaintenanceList.ProtoReflect.Descriptor instead.
+func (*MaintenanceList) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *MaintenanceList) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *MaintenanceList) GetRoutes() []*Maintenance {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+// Maintenance puts one route in maintenance: it answers 503 with Retry-After and the page,
+// except to the allowed client networks, which still reach the backend.
+type Maintenance struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	RouteId string                 `protobuf:"bytes,1,opt,name=route_id,json=routeId,proto3" json:"route_id,omitempty"`
+	// html is the page (complete HTML) to answer with; empty: the data plane's default page.
+	Html string `protobuf:"bytes,2,opt,name=html,proto3" json:"html,omitempty"`
+	// ends_at is the scheduled end, for Retry-After; unset: unknown (Retry-After of 5 minutes).
+	EndsAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=ends_at,json=endsAt,proto3" json:"ends_at,omitempty"`
+	// allow are client networks (CIDRs) that still reach the backend, e.g. the admin's.
+	Allow []string `protobuf:"bytes,4,rep,name=allow,proto3" json:"allow,omitempty"`
+	// reason is "admin" (POST /api/maintenance), "schedule" or "circuit_open".
+	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Maintenance) Reset() {
+	*x = Maintenance{}
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Maintenance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Maintenance) ProtoMessage() {}
+
+func (x *Maintenance) ProtoReflect() protoreflect.Message {
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Maintenance.ProtoReflect.Descriptor instead.
+func (*Maintenance) Descriptor() ([]byte, []int) {
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Maintenance) GetRouteId() string {
+	if x != nil {
+		return x.RouteId
+	}
+	return ""
+}
+
+func (x *Maintenance) GetHtml() string {
+	if x != nil {
+		return x.Html
+	}
+	return ""
+}
+
+func (x *Maintenance) GetEndsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndsAt
+	}
+	return nil
+}
+
+func (x *Maintenance) GetAllow() []string {
+	if x != nil {
+		return x.Allow
+	}
+	return nil
+}
+
+func (x *Maintenance) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // HealthList is the state of every actively checked backend, as the control plane's health
 // checks see it; sent whenever a state changes and on every (re)connect.
 type HealthList struct {
@@ -360,7 +505,7 @@ type HealthList struct {
 
 func (x *HealthList) Reset() {
 	*x = HealthList{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[5]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -372,7 +517,7 @@ func (x *HealthList) String() string {
 func (*HealthList) ProtoMessage() {}
 
 func (x *HealthList) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[5]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -385,7 +530,7 @@ func (x *HealthList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthList.ProtoReflect.Descriptor instead.
 func (*HealthList) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{5}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HealthList) GetVersion() uint64 {
@@ -422,7 +567,7 @@ type BackendHealth struct {
 
 func (x *BackendHealth) Reset() {
 	*x = BackendHealth{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[6]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -434,7 +579,7 @@ func (x *BackendHealth) String() string {
 func (*BackendHealth) ProtoMessage() {}
 
 func (x *BackendHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[6]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -447,7 +592,7 @@ func (x *BackendHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendHealth.ProtoReflect.Descriptor instead.
 func (*BackendHealth) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{6}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BackendHealth) GetRouteId() string {
@@ -504,7 +649,7 @@ type BanList struct {
 
 func (x *BanList) Reset() {
 	*x = BanList{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[7]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -516,7 +661,7 @@ func (x *BanList) String() string {
 func (*BanList) ProtoMessage() {}
 
 func (x *BanList) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[7]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -529,7 +674,7 @@ func (x *BanList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BanList.ProtoReflect.Descriptor instead.
 func (*BanList) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{7}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BanList) GetVersion() uint64 {
@@ -563,7 +708,7 @@ type Ban struct {
 
 func (x *Ban) Reset() {
 	*x = Ban{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[8]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -575,7 +720,7 @@ func (x *Ban) String() string {
 func (*Ban) ProtoMessage() {}
 
 func (x *Ban) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[8]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -588,7 +733,7 @@ func (x *Ban) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ban.ProtoReflect.Descriptor instead.
 func (*Ban) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{8}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Ban) GetClientIp() string {
@@ -641,14 +786,17 @@ type Snapshot struct {
 	// private_key_pem.
 	Certificates []*Certificate `protobuf:"bytes,5,rep,name=certificates,proto3" json:"certificates,omitempty"`
 	// edge holds the settings of the listeners, shared by every route.
-	Edge          *Edge `protobuf:"bytes,6,opt,name=edge,proto3" json:"edge,omitempty"`
+	Edge *Edge `protobuf:"bytes,6,opt,name=edge,proto3" json:"edge,omitempty"`
+	// error_pages are the global error page templates (global.yaml error_pages), by status code:
+	// the Go html/template source, validated by the control plane. A route's own pages win.
+	ErrorPages    map[int32]string `protobuf:"bytes,7,rep,name=error_pages,json=errorPages,proto3" json:"error_pages,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[9]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -660,7 +808,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[9]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -673,7 +821,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{9}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Snapshot) GetVersion() uint64 {
@@ -718,6 +866,13 @@ func (x *Snapshot) GetEdge() *Edge {
 	return nil
 }
 
+func (x *Snapshot) GetErrorPages() map[int32]string {
+	if x != nil {
+		return x.ErrorPages
+	}
+	return nil
+}
+
 // Certificate is one certificate chain and its private key, read by the control plane from the
 // certificates directory.
 type Certificate struct {
@@ -744,7 +899,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[10]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +911,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[10]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +924,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{10}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Certificate) GetName() string {
@@ -871,7 +1026,7 @@ type Edge struct {
 
 func (x *Edge) Reset() {
 	*x = Edge{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[11]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +1038,7 @@ func (x *Edge) String() string {
 func (*Edge) ProtoMessage() {}
 
 func (x *Edge) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[11]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +1051,7 @@ func (x *Edge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Edge.ProtoReflect.Descriptor instead.
 func (*Edge) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{11}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Edge) GetDefaultCertificate() string {
@@ -977,7 +1132,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[12]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1144,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[12]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1157,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{12}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Route) GetId() string {
@@ -1070,17 +1225,19 @@ type Policy struct {
 	Compression    *Compression           `protobuf:"bytes,10,opt,name=compression,proto3" json:"compression,omitempty"`
 	ConnectionPool *ConnectionPool        `protobuf:"bytes,11,opt,name=connection_pool,json=connectionPool,proto3" json:"connection_pool,omitempty"`
 	CircuitBreaker *CircuitBreaker        `protobuf:"bytes,12,opt,name=circuit_breaker,json=circuitBreaker,proto3" json:"circuit_breaker,omitempty"`
-	ErrorPages     map[int32]string       `protobuf:"bytes,13,rep,name=error_pages,json=errorPages,proto3" json:"error_pages,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Geoip          *GeoIP                 `protobuf:"bytes,14,opt,name=geoip,proto3" json:"geoip,omitempty"`
-	SlowRequest    *SlowRequest           `protobuf:"bytes,15,opt,name=slow_request,json=slowRequest,proto3" json:"slow_request,omitempty"`
-	Retry          *Retry                 `protobuf:"bytes,16,opt,name=retry,proto3" json:"retry,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// error_pages are the route's error page templates by status code: the Go html/template
+	// source (not a path), read and validated by the control plane.
+	ErrorPages    map[int32]string `protobuf:"bytes,13,rep,name=error_pages,json=errorPages,proto3" json:"error_pages,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Geoip         *GeoIP           `protobuf:"bytes,14,opt,name=geoip,proto3" json:"geoip,omitempty"`
+	SlowRequest   *SlowRequest     `protobuf:"bytes,15,opt,name=slow_request,json=slowRequest,proto3" json:"slow_request,omitempty"`
+	Retry         *Retry           `protobuf:"bytes,16,opt,name=retry,proto3" json:"retry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Policy) Reset() {
 	*x = Policy{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[13]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +1249,7 @@ func (x *Policy) String() string {
 func (*Policy) ProtoMessage() {}
 
 func (x *Policy) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[13]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,7 +1262,7 @@ func (x *Policy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Policy.ProtoReflect.Descriptor instead.
 func (*Policy) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{13}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Policy) GetTimeouts() *Timeouts {
@@ -1232,7 +1389,7 @@ type Timeouts struct {
 
 func (x *Timeouts) Reset() {
 	*x = Timeouts{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[14]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1401,7 @@ func (x *Timeouts) String() string {
 func (*Timeouts) ProtoMessage() {}
 
 func (x *Timeouts) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[14]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1414,7 @@ func (x *Timeouts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Timeouts.ProtoReflect.Descriptor instead.
 func (*Timeouts) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{14}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Timeouts) GetConnect() *durationpb.Duration {
@@ -1299,7 +1456,7 @@ type Limits struct {
 
 func (x *Limits) Reset() {
 	*x = Limits{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[15]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +1468,7 @@ func (x *Limits) String() string {
 func (*Limits) ProtoMessage() {}
 
 func (x *Limits) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[15]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1481,7 @@ func (x *Limits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Limits.ProtoReflect.Descriptor instead.
 func (*Limits) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{15}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Limits) GetMaxRequestBody() int64 {
@@ -1358,7 +1515,7 @@ type HeaderOps struct {
 
 func (x *HeaderOps) Reset() {
 	*x = HeaderOps{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[16]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1370,7 +1527,7 @@ func (x *HeaderOps) String() string {
 func (*HeaderOps) ProtoMessage() {}
 
 func (x *HeaderOps) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[16]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1383,7 +1540,7 @@ func (x *HeaderOps) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeaderOps.ProtoReflect.Descriptor instead.
 func (*HeaderOps) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{16}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *HeaderOps) GetAdd() map[string]string {
@@ -1411,7 +1568,7 @@ type Headers struct {
 
 func (x *Headers) Reset() {
 	*x = Headers{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[17]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1423,7 +1580,7 @@ func (x *Headers) String() string {
 func (*Headers) ProtoMessage() {}
 
 func (x *Headers) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[17]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1436,7 +1593,7 @@ func (x *Headers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Headers.ProtoReflect.Descriptor instead.
 func (*Headers) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{17}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Headers) GetPreset() string {
@@ -1473,7 +1630,7 @@ type RateLimitPath struct {
 
 func (x *RateLimitPath) Reset() {
 	*x = RateLimitPath{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[18]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1485,7 +1642,7 @@ func (x *RateLimitPath) String() string {
 func (*RateLimitPath) ProtoMessage() {}
 
 func (x *RateLimitPath) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[18]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1498,7 +1655,7 @@ func (x *RateLimitPath) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimitPath.ProtoReflect.Descriptor instead.
 func (*RateLimitPath) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{18}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RateLimitPath) GetPath() string {
@@ -1549,7 +1706,7 @@ type RateLimit struct {
 
 func (x *RateLimit) Reset() {
 	*x = RateLimit{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[19]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1718,7 @@ func (x *RateLimit) String() string {
 func (*RateLimit) ProtoMessage() {}
 
 func (x *RateLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[19]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1731,7 @@ func (x *RateLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimit.ProtoReflect.Descriptor instead.
 func (*RateLimit) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{19}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RateLimit) GetGlobal() int64 {
@@ -1629,7 +1786,7 @@ type FailedLogins struct {
 
 func (x *FailedLogins) Reset() {
 	*x = FailedLogins{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[20]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +1798,7 @@ func (x *FailedLogins) String() string {
 func (*FailedLogins) ProtoMessage() {}
 
 func (x *FailedLogins) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[20]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +1811,7 @@ func (x *FailedLogins) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailedLogins.ProtoReflect.Descriptor instead.
 func (*FailedLogins) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{20}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FailedLogins) GetPaths() []string {
@@ -1713,7 +1870,7 @@ type WafRules struct {
 
 func (x *WafRules) Reset() {
 	*x = WafRules{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[21]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +1882,7 @@ func (x *WafRules) String() string {
 func (*WafRules) ProtoMessage() {}
 
 func (x *WafRules) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[21]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +1895,7 @@ func (x *WafRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WafRules.ProtoReflect.Descriptor instead.
 func (*WafRules) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{21}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WafRules) GetSqlInjection() bool {
@@ -1790,7 +1947,7 @@ type Waf struct {
 
 func (x *Waf) Reset() {
 	*x = Waf{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[22]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1802,7 +1959,7 @@ func (x *Waf) String() string {
 func (*Waf) ProtoMessage() {}
 
 func (x *Waf) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[22]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1815,7 +1972,7 @@ func (x *Waf) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Waf.ProtoReflect.Descriptor instead.
 func (*Waf) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{22}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Waf) GetEnabled() bool {
@@ -1878,7 +2035,7 @@ type WafExclusion struct {
 
 func (x *WafExclusion) Reset() {
 	*x = WafExclusion{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[23]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1890,7 +2047,7 @@ func (x *WafExclusion) String() string {
 func (*WafExclusion) ProtoMessage() {}
 
 func (x *WafExclusion) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[23]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1903,7 +2060,7 @@ func (x *WafExclusion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WafExclusion.ProtoReflect.Descriptor instead.
 func (*WafExclusion) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{23}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *WafExclusion) GetPath() string {
@@ -1937,7 +2094,7 @@ type RedactPath struct {
 
 func (x *RedactPath) Reset() {
 	*x = RedactPath{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[24]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2106,7 @@ func (x *RedactPath) String() string {
 func (*RedactPath) ProtoMessage() {}
 
 func (x *RedactPath) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[24]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2119,7 @@ func (x *RedactPath) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedactPath.ProtoReflect.Descriptor instead.
 func (*RedactPath) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{24}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RedactPath) GetPattern() string {
@@ -1992,7 +2149,7 @@ type Logging struct {
 
 func (x *Logging) Reset() {
 	*x = Logging{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[25]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2004,7 +2161,7 @@ func (x *Logging) String() string {
 func (*Logging) ProtoMessage() {}
 
 func (x *Logging) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[25]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2017,7 +2174,7 @@ func (x *Logging) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Logging.ProtoReflect.Descriptor instead.
 func (*Logging) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{25}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Logging) GetStripHeaders() []string {
@@ -2061,7 +2218,7 @@ type DataRetention struct {
 
 func (x *DataRetention) Reset() {
 	*x = DataRetention{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[26]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2073,7 +2230,7 @@ func (x *DataRetention) String() string {
 func (*DataRetention) ProtoMessage() {}
 
 func (x *DataRetention) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[26]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2086,7 +2243,7 @@ func (x *DataRetention) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataRetention.ProtoReflect.Descriptor instead.
 func (*DataRetention) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{26}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DataRetention) GetAccessLogs() *durationpb.Duration {
@@ -2137,7 +2294,7 @@ type HealthCheck struct {
 
 func (x *HealthCheck) Reset() {
 	*x = HealthCheck{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[27]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2149,7 +2306,7 @@ func (x *HealthCheck) String() string {
 func (*HealthCheck) ProtoMessage() {}
 
 func (x *HealthCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[27]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2162,7 +2319,7 @@ func (x *HealthCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
 func (*HealthCheck) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{27}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HealthCheck) GetEnabled() bool {
@@ -2213,7 +2370,7 @@ type WebSocket struct {
 
 func (x *WebSocket) Reset() {
 	*x = WebSocket{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[28]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2225,7 +2382,7 @@ func (x *WebSocket) String() string {
 func (*WebSocket) ProtoMessage() {}
 
 func (x *WebSocket) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[28]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2238,7 +2395,7 @@ func (x *WebSocket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebSocket.ProtoReflect.Descriptor instead.
 func (*WebSocket) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{28}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *WebSocket) GetEnabled() bool {
@@ -2289,7 +2446,7 @@ type Compression struct {
 
 func (x *Compression) Reset() {
 	*x = Compression{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[29]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +2458,7 @@ func (x *Compression) String() string {
 func (*Compression) ProtoMessage() {}
 
 func (x *Compression) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[29]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +2471,7 @@ func (x *Compression) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Compression.ProtoReflect.Descriptor instead.
 func (*Compression) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{29}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Compression) GetEnabled() bool {
@@ -2364,7 +2521,7 @@ type ConnectionPool struct {
 
 func (x *ConnectionPool) Reset() {
 	*x = ConnectionPool{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[30]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2376,7 +2533,7 @@ func (x *ConnectionPool) String() string {
 func (*ConnectionPool) ProtoMessage() {}
 
 func (x *ConnectionPool) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[30]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2389,7 +2546,7 @@ func (x *ConnectionPool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionPool.ProtoReflect.Descriptor instead.
 func (*ConnectionPool) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{30}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ConnectionPool) GetMaxIdleConns() int64 {
@@ -2433,7 +2590,7 @@ type CircuitBreaker struct {
 
 func (x *CircuitBreaker) Reset() {
 	*x = CircuitBreaker{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[31]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2445,7 +2602,7 @@ func (x *CircuitBreaker) String() string {
 func (*CircuitBreaker) ProtoMessage() {}
 
 func (x *CircuitBreaker) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[31]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2458,7 +2615,7 @@ func (x *CircuitBreaker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CircuitBreaker.ProtoReflect.Descriptor instead.
 func (*CircuitBreaker) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{31}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CircuitBreaker) GetEnabled() bool {
@@ -2511,7 +2668,7 @@ type GeoIP struct {
 
 func (x *GeoIP) Reset() {
 	*x = GeoIP{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[32]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2523,7 +2680,7 @@ func (x *GeoIP) String() string {
 func (*GeoIP) ProtoMessage() {}
 
 func (x *GeoIP) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[32]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2536,7 +2693,7 @@ func (x *GeoIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GeoIP.ProtoReflect.Descriptor instead.
 func (*GeoIP) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{32}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GeoIP) GetEnabled() bool {
@@ -2587,7 +2744,7 @@ type SlowRequest struct {
 
 func (x *SlowRequest) Reset() {
 	*x = SlowRequest{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[33]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2599,7 +2756,7 @@ func (x *SlowRequest) String() string {
 func (*SlowRequest) ProtoMessage() {}
 
 func (x *SlowRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[33]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2612,7 +2769,7 @@ func (x *SlowRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SlowRequest.ProtoReflect.Descriptor instead.
 func (*SlowRequest) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{33}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SlowRequest) GetEnabled() bool {
@@ -2665,7 +2822,7 @@ type Retry struct {
 
 func (x *Retry) Reset() {
 	*x = Retry{}
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[34]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2677,7 +2834,7 @@ func (x *Retry) String() string {
 func (*Retry) ProtoMessage() {}
 
 func (x *Retry) ProtoReflect() protoreflect.Message {
-	mi := &file_proxy_v1_snapshot_proto_msgTypes[34]
+	mi := &file_proxy_v1_snapshot_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2690,7 +2847,7 @@ func (x *Retry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Retry.ProtoReflect.Descriptor instead.
 func (*Retry) Descriptor() ([]byte, []int) {
-	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{34}
+	return file_proxy_v1_snapshot_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Retry) GetEnabled() bool {
@@ -2753,11 +2910,21 @@ const file_proxy_v1_snapshot_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\"8\n" +
 	"\x04Nack\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x9e\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xdb\x01\n" +
 	"\x17StreamSnapshotsResponse\x12.\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x12.proxy.v1.SnapshotR\bsnapshot\x12%\n" +
 	"\x04bans\x18\x02 \x01(\v2\x11.proxy.v1.BanListR\x04bans\x12,\n" +
-	"\x06health\x18\x03 \x01(\v2\x14.proxy.v1.HealthListR\x06health\"[\n" +
+	"\x06health\x18\x03 \x01(\v2\x14.proxy.v1.HealthListR\x06health\x12;\n" +
+	"\vmaintenance\x18\x04 \x01(\v2\x19.proxy.v1.MaintenanceListR\vmaintenance\"Z\n" +
+	"\x0fMaintenanceList\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\x12-\n" +
+	"\x06routes\x18\x02 \x03(\v2\x15.proxy.v1.MaintenanceR\x06routes\"\x9f\x01\n" +
+	"\vMaintenance\x12\x19\n" +
+	"\broute_id\x18\x01 \x01(\tR\arouteId\x12\x12\n" +
+	"\x04html\x18\x02 \x01(\tR\x04html\x123\n" +
+	"\aends_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x06endsAt\x12\x14\n" +
+	"\x05allow\x18\x04 \x03(\tR\x05allow\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"[\n" +
 	"\n" +
 	"HealthList\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x123\n" +
@@ -2780,7 +2947,7 @@ const file_proxy_v1_snapshot_proto_rawDesc = "" +
 	"\tbanned_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bbannedAt\x129\n" +
 	"\n" +
 	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\"\x88\x02\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"\x8c\x03\n" +
 	"\bSnapshot\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x129\n" +
 	"\n" +
@@ -2789,7 +2956,12 @@ const file_proxy_v1_snapshot_proto_rawDesc = "" +
 	"configHash\x12'\n" +
 	"\x06routes\x18\x04 \x03(\v2\x0f.proxy.v1.RouteR\x06routes\x129\n" +
 	"\fcertificates\x18\x05 \x03(\v2\x15.proxy.v1.CertificateR\fcertificates\x12\"\n" +
-	"\x04edge\x18\x06 \x01(\v2\x0e.proxy.v1.EdgeR\x04edge\"\xff\x02\n" +
+	"\x04edge\x18\x06 \x01(\v2\x0e.proxy.v1.EdgeR\x04edge\x12C\n" +
+	"\verror_pages\x18\a \x03(\v2\".proxy.v1.Snapshot.ErrorPagesEntryR\n" +
+	"errorPages\x1a=\n" +
+	"\x0fErrorPagesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xff\x02\n" +
 	"\vCertificate\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
 	"\tdns_names\x18\x02 \x03(\tR\bdnsNames\x12$\n" +
@@ -2988,123 +3160,130 @@ func file_proxy_v1_snapshot_proto_rawDescGZIP() []byte {
 	return file_proxy_v1_snapshot_proto_rawDescData
 }
 
-var file_proxy_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_proxy_v1_snapshot_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_proxy_v1_snapshot_proto_goTypes = []any{
 	(*StreamSnapshotsRequest)(nil),  // 0: proxy.v1.StreamSnapshotsRequest
 	(*Hello)(nil),                   // 1: proxy.v1.Hello
 	(*Ack)(nil),                     // 2: proxy.v1.Ack
 	(*Nack)(nil),                    // 3: proxy.v1.Nack
 	(*StreamSnapshotsResponse)(nil), // 4: proxy.v1.StreamSnapshotsResponse
-	(*HealthList)(nil),              // 5: proxy.v1.HealthList
-	(*BackendHealth)(nil),           // 6: proxy.v1.BackendHealth
-	(*BanList)(nil),                 // 7: proxy.v1.BanList
-	(*Ban)(nil),                     // 8: proxy.v1.Ban
-	(*Snapshot)(nil),                // 9: proxy.v1.Snapshot
-	(*Certificate)(nil),             // 10: proxy.v1.Certificate
-	(*Edge)(nil),                    // 11: proxy.v1.Edge
-	(*Route)(nil),                   // 12: proxy.v1.Route
-	(*Policy)(nil),                  // 13: proxy.v1.Policy
-	(*Timeouts)(nil),                // 14: proxy.v1.Timeouts
-	(*Limits)(nil),                  // 15: proxy.v1.Limits
-	(*HeaderOps)(nil),               // 16: proxy.v1.HeaderOps
-	(*Headers)(nil),                 // 17: proxy.v1.Headers
-	(*RateLimitPath)(nil),           // 18: proxy.v1.RateLimitPath
-	(*RateLimit)(nil),               // 19: proxy.v1.RateLimit
-	(*FailedLogins)(nil),            // 20: proxy.v1.FailedLogins
-	(*WafRules)(nil),                // 21: proxy.v1.WafRules
-	(*Waf)(nil),                     // 22: proxy.v1.Waf
-	(*WafExclusion)(nil),            // 23: proxy.v1.WafExclusion
-	(*RedactPath)(nil),              // 24: proxy.v1.RedactPath
-	(*Logging)(nil),                 // 25: proxy.v1.Logging
-	(*DataRetention)(nil),           // 26: proxy.v1.DataRetention
-	(*HealthCheck)(nil),             // 27: proxy.v1.HealthCheck
-	(*WebSocket)(nil),               // 28: proxy.v1.WebSocket
-	(*Compression)(nil),             // 29: proxy.v1.Compression
-	(*ConnectionPool)(nil),          // 30: proxy.v1.ConnectionPool
-	(*CircuitBreaker)(nil),          // 31: proxy.v1.CircuitBreaker
-	(*GeoIP)(nil),                   // 32: proxy.v1.GeoIP
-	(*SlowRequest)(nil),             // 33: proxy.v1.SlowRequest
-	(*Retry)(nil),                   // 34: proxy.v1.Retry
-	nil,                             // 35: proxy.v1.Policy.ErrorPagesEntry
-	nil,                             // 36: proxy.v1.HeaderOps.AddEntry
-	(*timestamppb.Timestamp)(nil),   // 37: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 38: google.protobuf.Duration
+	(*MaintenanceList)(nil),         // 5: proxy.v1.MaintenanceList
+	(*Maintenance)(nil),             // 6: proxy.v1.Maintenance
+	(*HealthList)(nil),              // 7: proxy.v1.HealthList
+	(*BackendHealth)(nil),           // 8: proxy.v1.BackendHealth
+	(*BanList)(nil),                 // 9: proxy.v1.BanList
+	(*Ban)(nil),                     // 10: proxy.v1.Ban
+	(*Snapshot)(nil),                // 11: proxy.v1.Snapshot
+	(*Certificate)(nil),             // 12: proxy.v1.Certificate
+	(*Edge)(nil),                    // 13: proxy.v1.Edge
+	(*Route)(nil),                   // 14: proxy.v1.Route
+	(*Policy)(nil),                  // 15: proxy.v1.Policy
+	(*Timeouts)(nil),                // 16: proxy.v1.Timeouts
+	(*Limits)(nil),                  // 17: proxy.v1.Limits
+	(*HeaderOps)(nil),               // 18: proxy.v1.HeaderOps
+	(*Headers)(nil),                 // 19: proxy.v1.Headers
+	(*RateLimitPath)(nil),           // 20: proxy.v1.RateLimitPath
+	(*RateLimit)(nil),               // 21: proxy.v1.RateLimit
+	(*FailedLogins)(nil),            // 22: proxy.v1.FailedLogins
+	(*WafRules)(nil),                // 23: proxy.v1.WafRules
+	(*Waf)(nil),                     // 24: proxy.v1.Waf
+	(*WafExclusion)(nil),            // 25: proxy.v1.WafExclusion
+	(*RedactPath)(nil),              // 26: proxy.v1.RedactPath
+	(*Logging)(nil),                 // 27: proxy.v1.Logging
+	(*DataRetention)(nil),           // 28: proxy.v1.DataRetention
+	(*HealthCheck)(nil),             // 29: proxy.v1.HealthCheck
+	(*WebSocket)(nil),               // 30: proxy.v1.WebSocket
+	(*Compression)(nil),             // 31: proxy.v1.Compression
+	(*ConnectionPool)(nil),          // 32: proxy.v1.ConnectionPool
+	(*CircuitBreaker)(nil),          // 33: proxy.v1.CircuitBreaker
+	(*GeoIP)(nil),                   // 34: proxy.v1.GeoIP
+	(*SlowRequest)(nil),             // 35: proxy.v1.SlowRequest
+	(*Retry)(nil),                   // 36: proxy.v1.Retry
+	nil,                             // 37: proxy.v1.Snapshot.ErrorPagesEntry
+	nil,                             // 38: proxy.v1.Policy.ErrorPagesEntry
+	nil,                             // 39: proxy.v1.HeaderOps.AddEntry
+	(*timestamppb.Timestamp)(nil),   // 40: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 41: google.protobuf.Duration
 }
 var file_proxy_v1_snapshot_proto_depIdxs = []int32{
 	1,  // 0: proxy.v1.StreamSnapshotsRequest.hello:type_name -> proxy.v1.Hello
 	2,  // 1: proxy.v1.StreamSnapshotsRequest.ack:type_name -> proxy.v1.Ack
 	3,  // 2: proxy.v1.StreamSnapshotsRequest.nack:type_name -> proxy.v1.Nack
-	9,  // 3: proxy.v1.StreamSnapshotsResponse.snapshot:type_name -> proxy.v1.Snapshot
-	7,  // 4: proxy.v1.StreamSnapshotsResponse.bans:type_name -> proxy.v1.BanList
-	5,  // 5: proxy.v1.StreamSnapshotsResponse.health:type_name -> proxy.v1.HealthList
-	6,  // 6: proxy.v1.HealthList.backends:type_name -> proxy.v1.BackendHealth
-	37, // 7: proxy.v1.BackendHealth.since:type_name -> google.protobuf.Timestamp
-	8,  // 8: proxy.v1.BanList.bans:type_name -> proxy.v1.Ban
-	37, // 9: proxy.v1.Ban.banned_at:type_name -> google.protobuf.Timestamp
-	37, // 10: proxy.v1.Ban.expires_at:type_name -> google.protobuf.Timestamp
-	37, // 11: proxy.v1.Snapshot.created_at:type_name -> google.protobuf.Timestamp
-	12, // 12: proxy.v1.Snapshot.routes:type_name -> proxy.v1.Route
-	10, // 13: proxy.v1.Snapshot.certificates:type_name -> proxy.v1.Certificate
-	11, // 14: proxy.v1.Snapshot.edge:type_name -> proxy.v1.Edge
-	37, // 15: proxy.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	37, // 16: proxy.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	13, // 17: proxy.v1.Route.policy:type_name -> proxy.v1.Policy
-	14, // 18: proxy.v1.Policy.timeouts:type_name -> proxy.v1.Timeouts
-	15, // 19: proxy.v1.Policy.limits:type_name -> proxy.v1.Limits
-	17, // 20: proxy.v1.Policy.headers:type_name -> proxy.v1.Headers
-	19, // 21: proxy.v1.Policy.rate_limit:type_name -> proxy.v1.RateLimit
-	22, // 22: proxy.v1.Policy.waf:type_name -> proxy.v1.Waf
-	25, // 23: proxy.v1.Policy.logging:type_name -> proxy.v1.Logging
-	26, // 24: proxy.v1.Policy.data_retention:type_name -> proxy.v1.DataRetention
-	27, // 25: proxy.v1.Policy.health_check:type_name -> proxy.v1.HealthCheck
-	28, // 26: proxy.v1.Policy.websocket:type_name -> proxy.v1.WebSocket
-	29, // 27: proxy.v1.Policy.compression:type_name -> proxy.v1.Compression
-	30, // 28: proxy.v1.Policy.connection_pool:type_name -> proxy.v1.ConnectionPool
-	31, // 29: proxy.v1.Policy.circuit_breaker:type_name -> proxy.v1.CircuitBreaker
-	35, // 30: proxy.v1.Policy.error_pages:type_name -> proxy.v1.Policy.ErrorPagesEntry
-	32, // 31: proxy.v1.Policy.geoip:type_name -> proxy.v1.GeoIP
-	33, // 32: proxy.v1.Policy.slow_request:type_name -> proxy.v1.SlowRequest
-	34, // 33: proxy.v1.Policy.retry:type_name -> proxy.v1.Retry
-	38, // 34: proxy.v1.Timeouts.connect:type_name -> google.protobuf.Duration
-	38, // 35: proxy.v1.Timeouts.read:type_name -> google.protobuf.Duration
-	38, // 36: proxy.v1.Timeouts.write:type_name -> google.protobuf.Duration
-	38, // 37: proxy.v1.Timeouts.idle:type_name -> google.protobuf.Duration
-	36, // 38: proxy.v1.HeaderOps.add:type_name -> proxy.v1.HeaderOps.AddEntry
-	16, // 39: proxy.v1.Headers.request:type_name -> proxy.v1.HeaderOps
-	16, // 40: proxy.v1.Headers.response:type_name -> proxy.v1.HeaderOps
-	38, // 41: proxy.v1.RateLimitPath.ban_duration:type_name -> google.protobuf.Duration
-	18, // 42: proxy.v1.RateLimit.paths:type_name -> proxy.v1.RateLimitPath
-	20, // 43: proxy.v1.RateLimit.failed_logins:type_name -> proxy.v1.FailedLogins
-	38, // 44: proxy.v1.FailedLogins.window:type_name -> google.protobuf.Duration
-	38, // 45: proxy.v1.FailedLogins.ban_duration:type_name -> google.protobuf.Duration
-	21, // 46: proxy.v1.Waf.rules:type_name -> proxy.v1.WafRules
-	23, // 47: proxy.v1.Waf.exclusions:type_name -> proxy.v1.WafExclusion
-	24, // 48: proxy.v1.Logging.redact_paths:type_name -> proxy.v1.RedactPath
-	38, // 49: proxy.v1.DataRetention.access_logs:type_name -> google.protobuf.Duration
-	38, // 50: proxy.v1.DataRetention.error_logs:type_name -> google.protobuf.Duration
-	38, // 51: proxy.v1.DataRetention.security_logs:type_name -> google.protobuf.Duration
-	38, // 52: proxy.v1.DataRetention.audit_logs:type_name -> google.protobuf.Duration
-	38, // 53: proxy.v1.DataRetention.metrics:type_name -> google.protobuf.Duration
-	38, // 54: proxy.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
-	38, // 55: proxy.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
-	38, // 56: proxy.v1.WebSocket.max_duration:type_name -> google.protobuf.Duration
-	38, // 57: proxy.v1.WebSocket.idle_timeout:type_name -> google.protobuf.Duration
-	38, // 58: proxy.v1.WebSocket.ping_interval:type_name -> google.protobuf.Duration
-	38, // 59: proxy.v1.ConnectionPool.idle_timeout:type_name -> google.protobuf.Duration
-	38, // 60: proxy.v1.CircuitBreaker.timeout:type_name -> google.protobuf.Duration
-	38, // 61: proxy.v1.CircuitBreaker.window:type_name -> google.protobuf.Duration
-	38, // 62: proxy.v1.SlowRequest.warning:type_name -> google.protobuf.Duration
-	38, // 63: proxy.v1.SlowRequest.critical:type_name -> google.protobuf.Duration
-	38, // 64: proxy.v1.SlowRequest.timeout:type_name -> google.protobuf.Duration
-	38, // 65: proxy.v1.Retry.initial_delay:type_name -> google.protobuf.Duration
-	38, // 66: proxy.v1.Retry.max_delay:type_name -> google.protobuf.Duration
-	0,  // 67: proxy.v1.SnapshotService.StreamSnapshots:input_type -> proxy.v1.StreamSnapshotsRequest
-	4,  // 68: proxy.v1.SnapshotService.StreamSnapshots:output_type -> proxy.v1.StreamSnapshotsResponse
-	68, // [68:69] is the sub-list for method output_type
-	67, // [67:68] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	11, // 3: proxy.v1.StreamSnapshotsResponse.snapshot:type_name -> proxy.v1.Snapshot
+	9,  // 4: proxy.v1.StreamSnapshotsResponse.bans:type_name -> proxy.v1.BanList
+	7,  // 5: proxy.v1.StreamSnapshotsResponse.health:type_name -> proxy.v1.HealthList
+	5,  // 6: proxy.v1.StreamSnapshotsResponse.maintenance:type_name -> proxy.v1.MaintenanceList
+	6,  // 7: proxy.v1.MaintenanceList.routes:type_name -> proxy.v1.Maintenance
+	40, // 8: proxy.v1.Maintenance.ends_at:type_name -> google.protobuf.Timestamp
+	8,  // 9: proxy.v1.HealthList.backends:type_name -> proxy.v1.BackendHealth
+	40, // 10: proxy.v1.BackendHealth.since:type_name -> google.protobuf.Timestamp
+	10, // 11: proxy.v1.BanList.bans:type_name -> proxy.v1.Ban
+	40, // 12: proxy.v1.Ban.banned_at:type_name -> google.protobuf.Timestamp
+	40, // 13: proxy.v1.Ban.expires_at:type_name -> google.protobuf.Timestamp
+	40, // 14: proxy.v1.Snapshot.created_at:type_name -> google.protobuf.Timestamp
+	14, // 15: proxy.v1.Snapshot.routes:type_name -> proxy.v1.Route
+	12, // 16: proxy.v1.Snapshot.certificates:type_name -> proxy.v1.Certificate
+	13, // 17: proxy.v1.Snapshot.edge:type_name -> proxy.v1.Edge
+	37, // 18: proxy.v1.Snapshot.error_pages:type_name -> proxy.v1.Snapshot.ErrorPagesEntry
+	40, // 19: proxy.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	40, // 20: proxy.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	15, // 21: proxy.v1.Route.policy:type_name -> proxy.v1.Policy
+	16, // 22: proxy.v1.Policy.timeouts:type_name -> proxy.v1.Timeouts
+	17, // 23: proxy.v1.Policy.limits:type_name -> proxy.v1.Limits
+	19, // 24: proxy.v1.Policy.headers:type_name -> proxy.v1.Headers
+	21, // 25: proxy.v1.Policy.rate_limit:type_name -> proxy.v1.RateLimit
+	24, // 26: proxy.v1.Policy.waf:type_name -> proxy.v1.Waf
+	27, // 27: proxy.v1.Policy.logging:type_name -> proxy.v1.Logging
+	28, // 28: proxy.v1.Policy.data_retention:type_name -> proxy.v1.DataRetention
+	29, // 29: proxy.v1.Policy.health_check:type_name -> proxy.v1.HealthCheck
+	30, // 30: proxy.v1.Policy.websocket:type_name -> proxy.v1.WebSocket
+	31, // 31: proxy.v1.Policy.compression:type_name -> proxy.v1.Compression
+	32, // 32: proxy.v1.Policy.connection_pool:type_name -> proxy.v1.ConnectionPool
+	33, // 33: proxy.v1.Policy.circuit_breaker:type_name -> proxy.v1.CircuitBreaker
+	38, // 34: proxy.v1.Policy.error_pages:type_name -> proxy.v1.Policy.ErrorPagesEntry
+	34, // 35: proxy.v1.Policy.geoip:type_name -> proxy.v1.GeoIP
+	35, // 36: proxy.v1.Policy.slow_request:type_name -> proxy.v1.SlowRequest
+	36, // 37: proxy.v1.Policy.retry:type_name -> proxy.v1.Retry
+	41, // 38: proxy.v1.Timeouts.connect:type_name -> google.protobuf.Duration
+	41, // 39: proxy.v1.Timeouts.read:type_name -> google.protobuf.Duration
+	41, // 40: proxy.v1.Timeouts.write:type_name -> google.protobuf.Duration
+	41, // 41: proxy.v1.Timeouts.idle:type_name -> google.protobuf.Duration
+	39, // 42: proxy.v1.HeaderOps.add:type_name -> proxy.v1.HeaderOps.AddEntry
+	18, // 43: proxy.v1.Headers.request:type_name -> proxy.v1.HeaderOps
+	18, // 44: proxy.v1.Headers.response:type_name -> proxy.v1.HeaderOps
+	41, // 45: proxy.v1.RateLimitPath.ban_duration:type_name -> google.protobuf.Duration
+	20, // 46: proxy.v1.RateLimit.paths:type_name -> proxy.v1.RateLimitPath
+	22, // 47: proxy.v1.RateLimit.failed_logins:type_name -> proxy.v1.FailedLogins
+	41, // 48: proxy.v1.FailedLogins.window:type_name -> google.protobuf.Duration
+	41, // 49: proxy.v1.FailedLogins.ban_duration:type_name -> google.protobuf.Duration
+	23, // 50: proxy.v1.Waf.rules:type_name -> proxy.v1.WafRules
+	25, // 51: proxy.v1.Waf.exclusions:type_name -> proxy.v1.WafExclusion
+	26, // 52: proxy.v1.Logging.redact_paths:type_name -> proxy.v1.RedactPath
+	41, // 53: proxy.v1.DataRetention.access_logs:type_name -> google.protobuf.Duration
+	41, // 54: proxy.v1.DataRetention.error_logs:type_name -> google.protobuf.Duration
+	41, // 55: proxy.v1.DataRetention.security_logs:type_name -> google.protobuf.Duration
+	41, // 56: proxy.v1.DataRetention.audit_logs:type_name -> google.protobuf.Duration
+	41, // 57: proxy.v1.DataRetention.metrics:type_name -> google.protobuf.Duration
+	41, // 58: proxy.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
+	41, // 59: proxy.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
+	41, // 60: proxy.v1.WebSocket.max_duration:type_name -> google.protobuf.Duration
+	41, // 61: proxy.v1.WebSocket.idle_timeout:type_name -> google.protobuf.Duration
+	41, // 62: proxy.v1.WebSocket.ping_interval:type_name -> google.protobuf.Duration
+	41, // 63: proxy.v1.ConnectionPool.idle_timeout:type_name -> google.protobuf.Duration
+	41, // 64: proxy.v1.CircuitBreaker.timeout:type_name -> google.protobuf.Duration
+	41, // 65: proxy.v1.CircuitBreaker.window:type_name -> google.protobuf.Duration
+	41, // 66: proxy.v1.SlowRequest.warning:type_name -> google.protobuf.Duration
+	41, // 67: proxy.v1.SlowRequest.critical:type_name -> google.protobuf.Duration
+	41, // 68: proxy.v1.SlowRequest.timeout:type_name -> google.protobuf.Duration
+	41, // 69: proxy.v1.Retry.initial_delay:type_name -> google.protobuf.Duration
+	41, // 70: proxy.v1.Retry.max_delay:type_name -> google.protobuf.Duration
+	0,  // 71: proxy.v1.SnapshotService.StreamSnapshots:input_type -> proxy.v1.StreamSnapshotsRequest
+	4,  // 72: proxy.v1.SnapshotService.StreamSnapshots:output_type -> proxy.v1.StreamSnapshotsResponse
+	72, // [72:73] is the sub-list for method output_type
+	71, // [71:72] is the sub-list for method input_type
+	71, // [71:71] is the sub-list for extension type_name
+	71, // [71:71] is the sub-list for extension extendee
+	0,  // [0:71] is the sub-list for field type_name
 }
 
 func init() { file_proxy_v1_snapshot_proto_init() }
@@ -3123,7 +3302,7 @@ func file_proxy_v1_snapshot_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proxy_v1_snapshot_proto_rawDesc), len(file_proxy_v1_snapshot_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
