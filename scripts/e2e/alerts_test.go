@@ -25,14 +25,15 @@ import (
 )
 
 // Issue 8, checked by 2: every alert caused for real through the binaries arrives at a local
-// receiver: a backend killed and revived, a certificate that expires, a login path flooded and
-// failed logins, WAF payloads, a critically slow request, a failing backend (error rate and
-// circuit breaker), a data plane gone and back, a broken site file, the admin's test message and
-// breach notification. The receiver verifies the generic signature as docs/alerts.md tells a
-// receiver to, and checks the Discord embeds against Discord's limits. No delivered body
-// carries the client's raw address (127.0.0.1); the backends listen on 127.0.0.2, so that their
-// addresses in service_down are not mistaken for it. unusual_country_login needs an hour of
-// warm-up and backup_failed a backup job: the detectors' unit tests cover them.
+// receiver: a backend killed and revived, certificates near their end and one that expires, a
+// login path flooded and failed logins, WAF payloads, a critically slow request, a failing
+// backend (error rate and circuit breaker), a data plane gone and back, a broken site file, the
+// admin's test message and breach notification. The receiver verifies the generic signature as
+// docs/alerts.md tells a receiver to, and checks the Discord embeds against Discord's limits.
+// No delivered body carries the client's raw address (127.0.0.1); the backends listen on
+// 127.0.0.2, so that their addresses in service_down are not mistaken for it.
+// unusual_country_login needs an hour of warm-up and backup_failed a backup job: the detectors'
+// unit tests cover them.
 func TestAlertsReachTheWebhooks(t *testing.T) {
 	hooks := newHookReceiver(t)
 	app := newKillableBackend(t)
@@ -135,13 +136,29 @@ alerts:
 			hooks.awaitDiscord(t, 10*time.Second, "✅ Service recovered: app.test", 3066993)
 		})
 
-		t.Run("cert_expiring_7d and cert_expired", func(t *testing.T) {
+		t.Run("cert_expiring and cert_expired", func(t *testing.T) {
 			t.Parallel()
-			// A certificate with a few seconds left: critical (under 7 days) when it is loaded,
-			// expired a moment later, without anything else happening.
+			// Certificates of hosts no site serves with 20 and 10 days left, and one of cert.test
+			// with a few seconds left: critical (under 7 days) when it is loaded, expired a
+			// moment later, without anything else happening.
+			ca, certs := newTestCA(t), filepath.Join(cl.dir, "certs")
+			for i, name := range []string{"thirty.test", "fourteen.test"} {
+				crt, key := issueUntil(t, ca, int64(82+i), time.Now().Add(time.Duration(20-10*i)*24*time.Hour), name)
+				certbotLineage(t, certs, name, 1, crt, key)
+			}
 			notAfter := time.Now().Add(10 * time.Second).Truncate(time.Second)
-			crt, key := issueUntil(t, newTestCA(t), 81, notAfter, "cert.test")
-			certbotLineage(t, filepath.Join(cl.dir, "certs"), "cert.test", 1, crt, key)
+			crt, key := issueUntil(t, ca, 81, notAfter, "cert.test")
+			certbotLineage(t, certs, "cert.test", 1, crt, key)
+			for _, c := range []struct {
+				typ, host string
+				days      int
+			}{{"cert_expiring_30d", "thirty.test", 19}, {"cert_expiring_14d", "fourteen.test", 9}} {
+				a := hooks.await(t, 10*time.Second, c.typ+" of "+c.host, func(a hookAlert) bool { return a.Type == c.typ && a.Host == c.host })
+				wantAlert(t, a, "warning", "", c.host)
+				if n, err := strconv.Atoi(a.field("Days left")); err != nil || n < c.days || n > c.days+1 {
+					t.Errorf("%s: days left %q, want %d or %d", c.typ, a.field("Days left"), c.days, c.days+1)
+				}
+			}
 			soon := hooks.await(t, 10*time.Second, "cert_expiring_7d of cert.test", func(a hookAlert) bool {
 				return a.Type == "cert_expiring_7d" && a.Host == "cert.test"
 			})
@@ -381,7 +398,7 @@ alerts:
 	})
 
 	// Every attempt was recorded as delivered at the first try, every type above among them.
-	want := []string{"service_down", "service_recovered", "cert_expiring_7d", "cert_expired", "rate_limit_ban",
+	want := []string{"service_down", "service_recovered", "cert_expiring_30d", "cert_expiring_14d", "cert_expiring_7d", "cert_expired", "rate_limit_ban",
 		"failed_login_spike", "waf_block_spike", "slow_request_critical", "high_error_rate", "circuit_open", "circuit_closed",
 		"dataplane_disconnected", "config_rejected", "security_incident", "test"}
 	eventually(t, 5*time.Second, "every delivery in /api/webhooks/deliveries", func() error {
