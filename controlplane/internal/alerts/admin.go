@@ -114,7 +114,13 @@ func (a *Alerts) SecurityIncident(ctx context.Context, in Incident, by string) e
 	if len(in.Affected) > 0 {
 		al.Fields = append(al.Fields, alert.Field{Name: "Affected", Value: strings.Join(in.Affected, ", ")})
 	}
-	al.Fields = append(al.Fields, alert.Field{Name: "Declared by", Value: by, Inline: true})
+	// The message leaves the host: the caller's address is masked as the logs mask clients;
+	// the audit log keeps it whole.
+	declared := by
+	if m := (*route)(nil).maskIP(by, now); m != "" {
+		declared = m
+	}
+	al.Fields = append(al.Fields, alert.Field{Name: "Declared by", Value: declared, Inline: true})
 	a.raise(al, true)
 	if auditErr != nil {
 		return fmt.Errorf("write security incident to the audit log: %w", auditErr)

@@ -69,3 +69,36 @@ func TestSecurityIncidentRaisedWhenTheAuditFails(t *testing.T) {
 		t.Fatalf("alerts %+v", got)
 	}
 }
+
+// auditLog keeps the audit entries written.
+type auditLog struct{ entries []store.AuditEntry }
+
+func (l *auditLog) Audit(_ context.Context, e store.AuditEntry) error {
+	l.entries = append(l.entries, e)
+	return nil
+}
+
+// The webhook message shows the caller's address masked as the logs mask clients; the audit
+// log keeps it whole. Text that is not an address is shown as it is.
+func TestSecurityIncidentMasksTheCaller(t *testing.T) {
+	for _, tc := range []struct{ by, shown string }{
+		{"127.0.0.1", "127.0.0.xxx"},
+		{"203.0.113.45", "203.0.113.xxx"},
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2:xxxx:xxxx:xxxx:xxxx"},
+		{"@unix", "@unix"},
+	} {
+		a, rec, _, _ := fixture(t)
+		log := &auditLog{}
+		a.audit = log
+		if err := a.SecurityIncident(context.Background(), Incident{Summary: "Token leaked"}, tc.by); err != nil {
+			t.Fatal(err)
+		}
+		got := rec.take()
+		if len(got) != 1 || !hasField(got[0], "Declared by", tc.shown) {
+			t.Errorf("by %s: alerts %+v, want Declared by %s", tc.by, got, tc.shown)
+		}
+		if len(log.entries) != 1 || log.entries[0].User != tc.by {
+			t.Errorf("by %s: audit %+v, want the caller whole", tc.by, log.entries)
+		}
+	}
+}

@@ -124,7 +124,7 @@ func (a *Alerts) requestsLocked(reqs []*proxyv1.RequestEvent, now time.Time, win
 			c.errs++
 			c.sample = ev
 		}
-		if ev.GetSlow() == "critical" {
+		if ev.GetSlow() == "critical" && c.r.slowAlert { // the route asked for it (slow_request.alert_webhook)
 			if al, ok := a.slowLocked(c.r, ev, now, window); ok {
 				out = append(out, al)
 			}
@@ -157,7 +157,8 @@ func (a *Alerts) requestsLocked(reqs []*proxyv1.RequestEvent, now time.Time, win
 	return out
 }
 
-// slowLocked raises the first critically slow request of a route in each minute.
+// slowLocked raises the first critically slow request of a route in each minute (of a route
+// whose slow_request asks for the webhook).
 func (a *Alerts) slowLocked(r *route, ev *proxyv1.RequestEvent, now time.Time, window time.Duration) (alert.Alert, bool) {
 	s := a.stateLocked(r, window)
 	minute := now.Unix() / 60

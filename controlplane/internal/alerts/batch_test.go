@@ -199,18 +199,28 @@ func TestBanAndUnusualCountryMasked(t *testing.T) {
 
 func TestSlowRequestCritical(t *testing.T) {
 	const route = "gpanel.example.org/"
-	a, rec, clk, _ := fixture(t)
+	a, rec, clk, fl := fixture(t)
+	// The panel asks for the webhook (slow_request.alert_webhook); open.example.org does not:
+	// its critically slow requests are logged by the data plane, not alerted.
+	panel := testRoute("gpanel.example.org", "http://panel:80", "")
+	panel.Policy.SlowRequest = &proxyv1.SlowRequest{Enabled: true, AlertWebhook: true}
+	quiet := testRoute("open.example.org", "http://open:80", "none")
+	quiet.Policy.SlowRequest = &proxyv1.SlowRequest{Enabled: true}
+	fl.Publish(&proxyv1.Snapshot{Version: 2, Routes: []*proxyv1.Route{panel, quiet}})
 	slow := func(id, level string) *proxyv1.RequestEvent {
 		return &proxyv1.RequestEvent{RequestId: id, RouteId: route, Method: "POST", Path: "/export", Status: 200,
 			Duration: durationpb.New(12 * time.Second), Slow: level, ClientIp: "203.0.113.xxx"}
 	}
+	unasked := slow("q-1", "critical")
+	unasked.RouteId = "open.example.org/"
 	for _, tc := range []struct {
 		advance time.Duration
 		evs     []*proxyv1.RequestEvent
 		wantID  string
 	}{
 		{evs: []*proxyv1.RequestEvent{slow("w-1", "warning")}},
-		{evs: []*proxyv1.RequestEvent{slow("c-1", "critical"), slow("c-2", "critical")}, wantID: "c-1"},
+		{evs: []*proxyv1.RequestEvent{unasked}},
+		{evs: []*proxyv1.RequestEvent{slow("c-1", "critical"), unasked, slow("c-2", "critical")}, wantID: "c-1"},
 		{advance: 30 * time.Second, evs: []*proxyv1.RequestEvent{slow("c-3", "critical")}},
 		{advance: 30 * time.Second, evs: []*proxyv1.RequestEvent{slow("c-4", "critical")}, wantID: "c-4"}, // the next minute
 	} {

@@ -13,6 +13,7 @@ import (
 type route struct {
 	id, site, host, backend string
 	mask                    ipmask.Masker
+	slowAlert               bool // slow_request.alert_webhook: its critically slow requests are alerted
 }
 
 // defaultMask masks addresses of events whose route is not in the snapshot.
@@ -81,7 +82,7 @@ func (d *directory) refreshLocked() bool {
 	d.byID, d.byBackend, d.byHost = map[string]*route{}, map[string]*route{}, map[string]*route{}
 	for _, r := range snap.GetRoutes() {
 		rt := &route{id: r.GetId(), site: r.GetSite(), backend: r.GetBackendUrl(),
-			mask: maskerFor(r.GetPolicy().GetLogging().GetMaskIpMethod())}
+			mask: maskerFor(r.GetPolicy().GetLogging().GetMaskIpMethod()), slowAlert: r.GetPolicy().GetSlowRequest().GetAlertWebhook()}
 		if hosts := r.GetHosts(); len(hosts) > 0 {
 			rt.host = hosts[0]
 		}

@@ -70,6 +70,7 @@ rate_limit:
 
 const panelSite = `host: gpanel.example.org
 backend: http://127.0.0.1:19602
+slow_request: {thresholds: {warning: 5s, critical: 30s}, alert_webhook: true}
 `
 
 func newWorld(t *testing.T) *world {
