@@ -94,15 +94,23 @@ func Sample(status int) *Data {
 // ({{.Statuscode}}), a call of a function that does not exist or HTML that cannot be escaped is
 // found before the template is shipped. The error, if any, is a *Error.
 func Check(name, src string, status int) error {
+	_, err := Compile(name, src, status)
+	return err
+}
+
+// Compile is Check that keeps the template: parsed, and escaped by its first execution (which
+// html/template does once, under a lock), ready for concurrent use. The error, if any, is a
+// *Error.
+func Compile(name, src string, status int) (*htmltemplate.Template, error) {
 	t, err := Parse(name, src)
 	if err == nil {
 		var buf bytes.Buffer
 		err = Execute(t, &buf, Sample(status))
 	}
 	if err != nil {
-		return newError(name, err)
+		return nil, newError(name, err)
 	}
-	return nil
+	return t, nil
 }
 
 // Error is a template problem with its place in the template file (Line 0: the whole file).

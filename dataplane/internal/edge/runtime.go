@@ -11,6 +11,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/breaker"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/clientip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/compress"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/errorpage"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/limits"
@@ -37,7 +38,9 @@ type Runtime struct {
 	clientIP *clientip.Resolver
 	routes   []Route   // in snapshot order: route.Entry.Index points here
 	geoip    *geoip.DB // the snapshot's GeoIP database; nil: GeoIP off
-	close    sync.Once
+	// pages are the snapshot's global error pages; nil: none (errorpage.Compile).
+	pages *errorpage.Templates
+	close sync.Once
 	// applied is when a Holder first served the Runtime (set by Store before it is published).
 	applied time.Time
 }
@@ -58,8 +61,9 @@ type Route struct {
 	slow       *slowreq.Policy
 	retries    bool
 	geoip      *geoip.Policy
-	rate       *ratelimit.Limiter // never nil: it holds the whitelist that beats bans
-	metrics    *metrics.Route     // the route's request counters, kept across snapshots
+	rate       *ratelimit.Limiter   // never nil: it holds the whitelist that beats bans
+	metrics    *metrics.Route       // the route's request counters, kept across snapshots
+	pages      *errorpage.Templates // the route's error pages; nil: none
 }
 
 // ID returns the route's id from the snapshot.
@@ -106,11 +110,16 @@ func Build(snap *proxyv1.Snapshot, pools *proxy.Pools, opts BuildOptions) (_ *Ru
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %d: %w", snap.GetVersion(), err)
 	}
+	pages, err := errorpage.Compile("global", snap.GetErrorPages())
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %d: global %w", snap.GetVersion(), err)
+	}
 	rt := &Runtime{
 		version:  snap.GetVersion(),
 		table:    table,
 		clientIP: clients,
 		routes:   make([]Route, len(snap.GetRoutes())),
+		pages:    pages,
 	}
 	defer func() {
 		if err != nil {
