@@ -47,7 +47,7 @@ func buildRoute(r *proxyv1.Route, pools *proxy.Pools, opts BuildOptions) (Route,
 	if rte.compress, err = compress.New(pol.GetCompression()); err != nil {
 		return Route{}, fmt.Errorf("compression: %w", err)
 	}
-	if rte.pages, err = errorpage.Compile(rte.id, pol.GetErrorPages()); err != nil {
+	if rte.pages, err = errorpage.Compile(rte.id, pol.GetErrorPages(), opts.pageCache); err != nil {
 		return Route{}, err
 	}
 	if rte.slow, err = slowreq.New(pol.GetSlowRequest()); err != nil {

@@ -89,6 +89,9 @@ type BuildOptions struct {
 	// Metrics holds the request counters per route across snapshots (and gives the Handler
 	// its counters of unmatched requests); nil gives each Build its own.
 	Metrics *metrics.Requests
+
+	// pageCache compiles each error page of a snapshot once, however many routes have it.
+	pageCache errorpage.Cache
 }
 
 // smallTable is the capacity of the counter table of a Build without BuildOptions.RateLimits
@@ -110,7 +113,8 @@ func Build(snap *proxyv1.Snapshot, pools *proxy.Pools, opts BuildOptions) (_ *Ru
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %d: %w", snap.GetVersion(), err)
 	}
-	pages, err := errorpage.Compile("global", snap.GetErrorPages())
+	opts.pageCache = errorpage.Cache{}
+	pages, err := errorpage.Compile("global", snap.GetErrorPages(), opts.pageCache)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %d: global %w", snap.GetVersion(), err)
 	}

@@ -24,11 +24,21 @@ type entry struct {
 	logged atomic.Bool
 }
 
+// Cache shares the compiled templates of one snapshot between its routes: global defaults
+// give every route the same pages, which are compiled once. A nil Cache compiles every time.
+type Cache map[cacheKey]*template.Template
+
+// cacheKey is a source and the status it was checked for.
+type cacheKey struct {
+	status int
+	src    string
+}
+
 // Compile parses the templates of one scope (status → html/template source, as the snapshot
 // carries them) and runs each once with sample data: a template the data plane cannot run is
-// an error, and the snapshot is refused. scope names them in errors and logs. No source
-// gives nil.
-func Compile(scope string, sources map[int32]string) (*Templates, error) {
+// an error, and the snapshot is refused. scope names them in errors and logs; cache may be nil.
+// No source gives nil.
+func Compile(scope string, sources map[int32]string, cache Cache) (*Templates, error) {
 	if len(sources) == 0 {
 		return nil, nil
 	}
@@ -42,9 +52,16 @@ func Compile(scope string, sources map[int32]string) (*Templates, error) {
 		if code < 400 || code > 599 {
 			return nil, fmt.Errorf("error_pages: status %d has no error page (want 400-599)", code)
 		}
-		t, err := pagetemplate.Compile(fmt.Sprintf("error page %d", code), sources[int32(code)], code)
-		if err != nil {
-			return nil, fmt.Errorf("error_pages: %d: %w", code, err)
+		key := cacheKey{code, sources[int32(code)]}
+		t := cache[key]
+		if t == nil {
+			var err error
+			if t, err = pagetemplate.Compile(fmt.Sprintf("error page %d", code), key.src, code); err != nil {
+				return nil, fmt.Errorf("error_pages: %d: %w", code, err)
+			}
+			if cache != nil {
+				cache[key] = t
+			}
 		}
 		ts.pages = append(ts.pages, entry{status: code, t: t})
 	}

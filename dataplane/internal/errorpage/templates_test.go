@@ -29,7 +29,7 @@ func shippedTemplates(t testing.TB) *Templates {
 		}
 		src[int32(code)] = string(b)
 	}
-	ts, err := Compile("global", src)
+	ts, err := Compile("global", src, nil)
 	if err != nil {
 		t.Fatalf("the shipped pages do not compile: %v", err)
 	}
@@ -124,11 +124,11 @@ func TestShippedPagesSayWhatToDo(t *testing.T) {
 }
 
 func TestPrecedence(t *testing.T) {
-	route, err := Compile("a.example.org/", map[int32]string{502: "route 502 {{.Route}} {{.RequestID}}"})
+	route, err := Compile("a.example.org/", map[int32]string{502: "route 502 {{.Route}} {{.RequestID}}"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	global, err := Compile("global", map[int32]string{502: "global 502 {{.RequestID}}", 404: "global 404 {{.RequestID}}"})
+	global, err := Compile("global", map[int32]string{502: "global 502 {{.RequestID}}", 404: "global 404 {{.RequestID}}"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestPrecedence(t *testing.T) {
 }
 
 func TestConfiguredPageEscapes(t *testing.T) {
-	ts, err := Compile("global", map[int32]string{400: `<p>{{.Message}}</p><a href="/?r={{.RequestID}}">x</a>`})
+	ts, err := Compile("global", map[int32]string{400: `<p>{{.Message}}</p><a href="/?r={{.RequestID}}">x</a>`}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestConfiguredPageEscapes(t *testing.T) {
 func TestExecutionFailureFallsBack(t *testing.T) {
 	// .Route is empty only for requests that matched no route: then the template calls a field
 	// that does not exist.
-	ts, err := Compile("global", map[int32]string{404: `{{if .Route}}ok{{else}}{{.Nope}}{{end}}`})
+	ts, err := Compile("global", map[int32]string{404: `{{if .Route}}ok{{else}}{{.Nope}}{{end}}`}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,12 +236,12 @@ func TestCompileRefuses(t *testing.T) {
 		{desc: "parse error", src: map[int32]string{502: "{{if}}"}, want: "error_pages: 502: line 1"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			if _, err := Compile("r", tc.src); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if _, err := Compile("r", tc.src, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Compile = %v, want %q", err, tc.want)
 			}
 		})
 	}
-	if ts, err := Compile("r", nil); ts != nil || err != nil || ts.Len() != 0 {
+	if ts, err := Compile("r", nil, nil); ts != nil || err != nil || ts.Len() != 0 {
 		t.Errorf("Compile(nil) = %v, %v", ts, err)
 	}
 }
@@ -290,3 +290,21 @@ type discardWriter struct{ h http.Header }
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) WriteHeader(int)             {}
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// Routes with the same pages (global defaults) share their compiled templates but log their
+// failures each.
+func TestCacheSharesTemplates(t *testing.T) {
+	cache := Cache{}
+	src := map[int32]string{502: "<p>{{.RequestID}}</p>", 503: "<p>{{.RequestID}}</p>"}
+	a, err := Compile("a/", src, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Compile("b/", src, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cache) != 2 || a.find(502).t != b.find(502).t || a.find(502) == b.find(502) {
+		t.Errorf("cache holds %d templates; shared template %v, shared entry %v", len(cache), a.find(502).t == b.find(502).t, a.find(502) == b.find(502))
+	}
+}
