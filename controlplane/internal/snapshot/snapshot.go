@@ -76,7 +76,28 @@ func Build(cfg *config.Config, version uint64, now time.Time) (*proxyv1.Snapshot
 			})
 		}
 	}
+	if n := pageBytes(snap); n > MaxErrorPageBytes {
+		return nil, fmt.Errorf("snapshot: the error pages take %d KiB in the snapshot (every route carries its own copy), more than %d KiB: "+
+			"give fewer routes their own pages, or use the global file's top-level error_pages, which the snapshot carries once", n>>10, MaxErrorPageBytes>>10)
+	}
 	return snap, nil
+}
+
+// MaxErrorPageBytes bounds the error page sources of one snapshot, copies included, so that a
+// page under global defaults on many routes cannot make a snapshot the gRPC stream refuses.
+const MaxErrorPageBytes = 16 << 20
+
+func pageBytes(snap *proxyv1.Snapshot) int {
+	n := 0
+	for _, src := range snap.GetErrorPages() {
+		n += len(src)
+	}
+	for _, r := range snap.GetRoutes() {
+		for _, src := range r.GetPolicy().GetErrorPages() {
+			n += len(src)
+		}
+	}
+	return n
 }
 
 // errorPages gives each status its template source, which config.Load read and checked: the

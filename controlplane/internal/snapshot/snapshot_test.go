@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"fmt"
 	"bytes"
 	"encoding/json"
 	"flag"
@@ -184,6 +185,17 @@ func TestBuildErrors(t *testing.T) {
 	cfg.Pages = map[string]string{"/x/404.html": "<p>{{.RequestID}}</p>"}
 	if snap, err := Build(cfg, 1, createdAt); err != nil || snap.GetRoutes()[0].GetPolicy().GetErrorPages()[404] != "<p>{{.RequestID}}</p>" {
 		t.Errorf("error page source: %v, %v", snap, err)
+	}
+	// Large pages on many routes: each route carries a copy.
+	cfg.Pages["/x/404.html"] = strings.Repeat("x", 64<<10)
+	cfg.Sites = nil
+	for i := range MaxErrorPageBytes/(64<<10) + 1 {
+		r := config.Route{Hosts: []string{fmt.Sprintf("h%d.example.org", i)}, Path: "/", Backend: "http://a",
+			Policy: config.Policy{ErrorPages: config.ErrorPages{404: "/x/404.html"}}}
+		cfg.Sites = append(cfg.Sites, &config.Site{Name: fmt.Sprint(i), File: fmt.Sprint(i, ".yaml"), Enabled: true, Routes: []config.Route{r}})
+	}
+	if _, err := Build(cfg, 1, createdAt); err == nil || !strings.Contains(err.Error(), "error pages take") {
+		t.Errorf("oversized pages: %v", err)
 	}
 }
 
