@@ -1,10 +1,10 @@
 package snapshot
 
 import (
-	"fmt"
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
