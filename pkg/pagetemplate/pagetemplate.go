@@ -46,6 +46,9 @@ func Parse(name, src string) (*htmltemplate.Template, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := restrict(t); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -129,6 +132,10 @@ func (e *Error) Error() string {
 // newError finds the line (and column) in the errors of html/template and text/template, which
 // write them after the template's name: "template: NAME:12:5: executing ...".
 func newError(name string, err error) *Error {
+	var own *Error
+	if errors.As(err, &own) {
+		return own
+	}
 	var he *htmltemplate.Error
 	if errors.As(err, &he) && he.ErrorCode != htmltemplate.OK {
 		// An escaping problem: the page's HTML leaves a value where it cannot be escaped.

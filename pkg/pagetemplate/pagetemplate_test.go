@@ -21,7 +21,10 @@ func TestCheck(t *testing.T) {
 		{desc: "unclosed action", src: "<p>\n{{if .Message}}\n", status: 404, line: 3, msg: "unexpected EOF"},
 		{desc: "unknown function", src: "\n\n{{upper .Message}}", status: 502, line: 3, msg: `function "upper" not defined`},
 		{desc: "unescapable", src: "<p>\n<a href=\"{{.Route}}\n", status: 404, msg: "ends in a non-text context"},
-		{desc: "too large output", src: "{{range 100000}}0123456789{{end}}", status: 404, msg: "larger than"},
+		{desc: "range", src: "<p>\n{{range 1000000000}}{{end}}", status: 404, line: 2, msg: "range is not allowed"},
+		{desc: "recursion", src: `{{define "x"}}{{template "x" .}}{{template "x" .}}{{end}}` + "\n" + `{{template "x" .}}`, status: 404, line: 2, msg: "template and block are not allowed"},
+		{desc: "printf", src: `{{printf "%0999999999d" 1}}`, status: 404, line: 1, col: 3, msg: `function "printf" is not allowed`},
+		{desc: "allowed functions", src: `{{if and (eq .StatusCode 429) (ne .RetryAfter "")}}{{len .Message}} {{urlquery .RequestID}}{{end}}{{with .MaxSize}}{{.}}{{else}}-{{end}}`, status: 429},
 		{desc: "too large source", src: strings.Repeat("x", MaxSource+1), status: 404, msg: "at most 65536"},
 	}
 	for _, tc := range testCases {
@@ -48,12 +51,33 @@ func TestCheck(t *testing.T) {
 }
 
 func TestExecuteBounded(t *testing.T) {
-	tmpl, err := Parse("x", "{{range 1000000}}0123456789{{end}}")
+	tmpl, err := Parse("x", "<p>{{.Message}}</p>")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := Execute(tmpl, &buf, Sample(404)); err == nil || buf.Len() > MaxOutput {
+	if err := Execute(tmpl, &buf, &Data{Message: strings.Repeat("<", MaxOutput/4)}); err == nil || buf.Len() > MaxOutput {
 		t.Errorf("Execute = %v with %d bytes, want an error within %d", err, buf.Len(), MaxOutput)
 	}
+}
+
+// FuzzCheck: no template source makes the check panic, and every refusal is an *Error with a
+// line that exists in the source.
+func FuzzCheck(f *testing.F) {
+	for _, s := range []string{"<p>{{.Message}}</p>", "{{if .X}}", "\n\n{{.Nope}}", `<a href="{{.Route}}`, "{{range 10}}{{.RequestID}}{{end}}", "{{define \"x\"}}{{end}}{{template \"x\"}}"} {
+		f.Add(s, 404)
+	}
+	f.Fuzz(func(t *testing.T, src string, status int) {
+		err := Check("page.html", src, status)
+		if err == nil {
+			return
+		}
+		var pe *Error
+		if !errors.As(err, &pe) {
+			t.Fatalf("Check(%q) = %T %v, want *Error", src, err, err)
+		}
+		if pe.Line < 0 || pe.Line > strings.Count(src, "\n")+1 {
+			t.Fatalf("Check(%q): line %d outside the source", src, pe.Line)
+		}
+	})
 }
