@@ -377,8 +377,8 @@ func (h *Handler) failPage(x *exchange, status int, msg string, err error) {
 		}
 		if rte := x.route; rte != nil {
 			page.Route, page.RouteTemplates = rte.id, rte.pages
-			if max := rte.limits.MaxRequestBody(); status == http.StatusRequestEntityTooLarge && max > 0 {
-				page.MaxSize = limits.HumanSize(max)
+			if limit := rte.limits.MaxRequestBody(); status == http.StatusRequestEntityTooLarge && limit > 0 {
+				page.MaxSize = limits.HumanSize(limit)
 			}
 		}
 		// A failed write means the client left; the event records the status all the same.

@@ -38,9 +38,10 @@ type Runtime struct {
 	clientIP *clientip.Resolver
 	routes   []Route   // in snapshot order: route.Entry.Index points here
 	geoip    *geoip.DB // the snapshot's GeoIP database; nil: GeoIP off
-	// pages are the snapshot's global error pages; nil: none (errorpage.Compile).
+	close    sync.Once
+
+	// pages are the snapshot's global error pages; nil: none.
 	pages *errorpage.Templates
-	close sync.Once
 	// applied is when a Holder first served the Runtime (set by Store before it is published).
 	applied time.Time
 }
@@ -61,9 +62,11 @@ type Route struct {
 	slow       *slowreq.Policy
 	retries    bool
 	geoip      *geoip.Policy
-	rate       *ratelimit.Limiter   // never nil: it holds the whitelist that beats bans
-	metrics    *metrics.Route       // the route's request counters, kept across snapshots
-	pages      *errorpage.Templates // the route's error pages; nil: none
+	rate       *ratelimit.Limiter // never nil: it holds the whitelist that beats bans
+	metrics    *metrics.Route     // the route's request counters, kept across snapshots
+
+	// pages are the route's error pages; nil: none.
+	pages *errorpage.Templates
 }
 
 // ID returns the route's id from the snapshot.
