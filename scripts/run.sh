@@ -14,6 +14,7 @@ ADMIN_ADDR=${ADMIN_ADDR:-127.0.0.1:8080}
 
 mkdir -p "$RUN"/{sites-available,certs,data,secrets,bin}
 [ -f "$RUN/global.yaml" ] || cp "$ROOT/deploy/global.yaml" "$RUN/global.yaml"
+[ -d "$RUN/error-pages" ] || cp -r "$ROOT/deploy/error-pages" "$RUN/error-pages"
 if [ -z "$(ls -A "$RUN/sites-available")" ]; then cp "$ROOT"/deploy/sites-available/*.yaml "$RUN/sites-available/"; fi
 if [ ! -s "$RUN/secrets/grpc_token" ]; then
   umask 077

@@ -8,7 +8,8 @@ import (
 
 // Error is one problem found in a configuration file, with the place it was found.
 // Line and Column are 1-based; they are 0 only for problems that concern a whole file
-// (it cannot be read, for example).
+// (it cannot be read, for example). Column alone is 0 when only the line is known (a
+// template's parse error).
 type Error struct {
 	File   string
 	Line   int
@@ -21,6 +22,9 @@ type Error struct {
 func (e Error) Error() string {
 	if e.Line == 0 {
 		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
+	if e.Column == 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 	}
 	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
 }

@@ -42,6 +42,10 @@ type Global struct {
 	ACME ACME
 	// Alerts tunes the thresholds of the alert detectors (alerts.go).
 	Alerts Alerts
+	// ErrorPages are the global error pages (error_pages: at the top level): the pages of
+	// routes that have none of their own for a status, and of requests no route matches.
+	// defaults: error_pages are a route's own pages, on every route.
+	ErrorPages ErrorPages
 
 	defaults *yaml.Node            // the defaults layer: built-in, then defaults:
 	origin   map[*yaml.Node]string // nodes of defaults that come from the global file
@@ -61,6 +65,7 @@ type globalFile struct {
 	TLS            *TLS           `yaml:"tls"`
 	ACME           *ACME          `yaml:"acme"`
 	Alerts         *Alerts        `yaml:"alerts"`
+	ErrorPages     ErrorPages     `yaml:"error_pages"`
 }
 
 // TLS is the tls: section: settings of the HTTPS listeners, shared by every site. The
@@ -380,6 +385,7 @@ func parseGlobal(file string, data []byte, errs *errorSink) *Global {
 	g.TrustedProxies, g.Webhooks, g.Backup = gf.TrustedProxies, gf.Webhooks, Backup{}
 	g.ProxyProtocol = gf.ProxyProtocol
 	g.Whitelist = gf.Whitelist
+	g.ErrorPages = gf.ErrorPages
 	if gf.GeoIP != nil {
 		g.GeoIP = *gf.GeoIP
 	}

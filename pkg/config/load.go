@@ -25,6 +25,9 @@ type Config struct {
 	// Hash is the SHA-256 (hex) of the names and contents of the files read, so that an
 	// unchanged directory gives the same hash.
 	Hash string
+	// Pages are the error page templates every error_pages names, by path: their source,
+	// checked by pagetemplate.Check (pages.go).
+	Pages map[string]string
 }
 
 // Load reads the global file and every site file of sitesDir, and validates them alone and
@@ -99,6 +102,7 @@ func Load(globalPath, sitesDir string) (*Config, error) {
 	checkSiteNames(cfg.Sites, errs)
 	checkWebhookRoutes(g, cfg.Sites, errs)
 	checkGeoIP(g, cfg.Sites, errs)
+	cfg.Pages = loadErrorPages(g, cfg.Sites, h, errs)
 	cfg.Hash = hex.EncodeToString(h.Sum(nil))
 	if err := errs.err(); err != nil {
 		return nil, err

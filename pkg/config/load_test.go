@@ -47,7 +47,7 @@ defaults:
   timeouts: {connect: 3s}
   waf: {enabled: true, mode: block}
   error_pages:
-    502: /etc/proxy/error-pages/502.html
+    502: error-pages/502.html
 webhooks:
   - name: discord-alerts
     url: https://discord.com/api/webhooks/1/abc
@@ -71,8 +71,10 @@ host: gpanel.chilla55.de
 backend: http://pterodactyl_panel:80
 waf: {mode: log}
 error_pages:
-  404: /etc/proxy/error-pages/404.html
+  404: pages/404.html
 `,
+		"error-pages/502.html": "<h1>{{.StatusCode}}</h1>",
+		"sites/pages/404.html": "<p>{{.RequestID}}</p>",
 		"sites/vault.yml": `
 service: {name: vault}
 routes:
@@ -115,6 +117,9 @@ options:
 		{"site wins over default", gpanel.WAF.Mode, "log"},
 		{"default section key kept", gpanel.WAF.Enabled, true},
 		{"maps merge", len(gpanel.ErrorPages), 2},
+		{"page relative to the global file", gpanel.ErrorPages[502], filepath.Join(dir, "error-pages/502.html")},
+		{"page relative to the site file", gpanel.ErrorPages[404], filepath.Join(dir, "sites/pages/404.html")},
+		{"page read", cfg.Pages[gpanel.ErrorPages[404]], "<p>{{.RequestID}}</p>"},
 		{"options win over default", vault.Timeouts.Read, 60 * time.Second},
 		{"default under options", vault.Timeouts.Connect, 3 * time.Second},
 		{"default section without site section", vault.WAF.Mode, "block"},

@@ -114,12 +114,6 @@ func policy(p config.Policy) *proxyv1.Policy {
 			Window:           dur(c.Window),
 		}
 	}
-	if len(p.ErrorPages) > 0 {
-		out.ErrorPages = make(map[int32]string, len(p.ErrorPages))
-		for code, file := range p.ErrorPages {
-			out.ErrorPages[int32(code)] = file
-		}
-	}
 	if g := p.GeoIP; g != nil {
 		out.Geoip = &proxyv1.GeoIP{
 			Enabled:               g.Enabled,

@@ -7,6 +7,9 @@
 // translation is pure: the same configuration, version and time give the same snapshot, so
 // golden tests (testdata/*.golden.json, regenerated with -update) pin it down.
 //
+// Error pages travel as template sources (config.Load read and checked the files): the
+// global file's top-level error_pages on the Snapshot, each route's on its Policy.
+//
 // The Edge settings come from the global file (tls:, acme:). Certificates come from the
 // certificate directory, not from the configuration files: Build leaves them out and the
 // reloader adds the current certificate set.
@@ -39,6 +42,10 @@ func Build(cfg *config.Config, version uint64, now time.Time) (*proxyv1.Snapshot
 		ConfigHash: cfg.Hash,
 		Edge:       edge(cfg.Global),
 	}
+	var err error
+	if snap.ErrorPages, err = errorPages(cfg.Global.ErrorPages, cfg.Pages); err != nil {
+		return nil, fmt.Errorf("snapshot: global error_pages: %w", err)
+	}
 	seen := map[string]string{}
 	for _, s := range cfg.Sites {
 		if !s.Enabled {
@@ -54,6 +61,10 @@ func Build(cfg *config.Config, version uint64, now time.Time) (*proxyv1.Snapshot
 				return nil, fmt.Errorf("snapshot: route %s is defined in %s and in %s", id, prev, s.File)
 			}
 			seen[id] = s.File
+			pol := policy(r.Policy)
+			if pol.ErrorPages, err = errorPages(r.Policy.ErrorPages, cfg.Pages); err != nil {
+				return nil, fmt.Errorf("snapshot: route %s: error_pages: %w", id, err)
+			}
 			snap.Routes = append(snap.Routes, &proxyv1.Route{
 				Id:         id,
 				Site:       s.Name,
@@ -61,11 +72,50 @@ func Build(cfg *config.Config, version uint64, now time.Time) (*proxyv1.Snapshot
 				Hosts:      slices.Clone(r.Hosts),
 				PathPrefix: r.Path,
 				BackendUrl: r.Backend,
-				Policy:     policy(r.Policy),
+				Policy:     pol,
 			})
 		}
 	}
+	if n := pageBytes(snap); n > MaxErrorPageBytes {
+		return nil, fmt.Errorf("snapshot: the error pages take %d KiB in the snapshot (every route carries its own copy), more than %d KiB: "+
+			"give fewer routes their own pages, or use the global file's top-level error_pages, which the snapshot carries once", n>>10, MaxErrorPageBytes>>10)
+	}
 	return snap, nil
+}
+
+// MaxErrorPageBytes bounds the error page sources of one snapshot, copies included, so that a
+// page under global defaults on many routes cannot make a snapshot the gRPC stream refuses.
+const MaxErrorPageBytes = 16 << 20
+
+func pageBytes(snap *proxyv1.Snapshot) int {
+	n := 0
+	for _, src := range snap.GetErrorPages() {
+		n += len(src)
+	}
+	for _, r := range snap.GetRoutes() {
+		for _, src := range r.GetPolicy().GetErrorPages() {
+			n += len(src)
+		}
+	}
+	return n
+}
+
+// errorPages gives each status its template source, which config.Load read and checked: the
+// data planes get templates, not paths of files they cannot read. nil for none.
+func errorPages(pages config.ErrorPages, sources map[string]string) (map[int32]string, error) {
+	if len(pages) == 0 {
+		return nil, nil
+	}
+	out := make(map[int32]string, len(pages))
+	for code, file := range pages {
+		src, ok := sources[file]
+		if !ok {
+			// config.Load reads every page; a Config built by hand may lack one.
+			return nil, fmt.Errorf("%d: page %s was not loaded", code, file)
+		}
+		out[int32(code)] = src
+	}
+	return out, nil
 }
 
 // edge translates the global file's tls:, acme: and geoip: sections, trusted_proxies and

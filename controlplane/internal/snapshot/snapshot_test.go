@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -175,6 +176,27 @@ func TestBuildErrors(t *testing.T) {
 	if _, err := Build(cfg, 1, createdAt); err == nil {
 		t.Error("route without host accepted")
 	}
+	// A page that config.Load did not read: no path may reach the data planes.
+	r.Policy.ErrorPages = config.ErrorPages{404: "/x/404.html"}
+	cfg.Sites = []*config.Site{{Name: "d", File: "d.yaml", Enabled: true, Routes: []config.Route{r}}}
+	if _, err := Build(cfg, 1, createdAt); err == nil || !strings.Contains(err.Error(), "page /x/404.html was not loaded") {
+		t.Errorf("unread error page: %v", err)
+	}
+	cfg.Pages = map[string]string{"/x/404.html": "<p>{{.RequestID}}</p>"}
+	if snap, err := Build(cfg, 1, createdAt); err != nil || snap.GetRoutes()[0].GetPolicy().GetErrorPages()[404] != "<p>{{.RequestID}}</p>" {
+		t.Errorf("error page source: %v, %v", snap, err)
+	}
+	// Large pages on many routes: each route carries a copy.
+	cfg.Pages["/x/404.html"] = strings.Repeat("x", 64<<10)
+	cfg.Sites = nil
+	for i := range MaxErrorPageBytes/(64<<10) + 1 {
+		r := config.Route{Hosts: []string{fmt.Sprintf("h%d.example.org", i)}, Path: "/", Backend: "http://a",
+			Policy: config.Policy{ErrorPages: config.ErrorPages{404: "/x/404.html"}}}
+		cfg.Sites = append(cfg.Sites, &config.Site{Name: fmt.Sprint(i), File: fmt.Sprint(i, ".yaml"), Enabled: true, Routes: []config.Route{r}})
+	}
+	if _, err := Build(cfg, 1, createdAt); err == nil || !strings.Contains(err.Error(), "error pages take") {
+		t.Errorf("oversized pages: %v", err)
+	}
 }
 
 // TestSeeds builds a snapshot of every complete site example of the user's documents (kept in
@@ -194,7 +216,14 @@ func TestSeeds(t *testing.T) {
 		if err != nil {
 			continue // a global file or a fragment of a site: tested in package config
 		}
-		snap, err := Build(&config.Config{Global: &config.Global{}, Sites: []*config.Site{site}, Hash: "h"}, 1, createdAt)
+		// The pages the seeds name are not files here; config.Load would read them.
+		pages := map[string]string{}
+		for _, r := range site.Routes {
+			for _, file := range r.Policy.ErrorPages {
+				pages[file] = "<p>{{.StatusCode}}</p>"
+			}
+		}
+		snap, err := Build(&config.Config{Global: &config.Global{}, Sites: []*config.Site{site}, Hash: "h", Pages: pages}, 1, createdAt)
 		if err != nil {
 			t.Errorf("%s: %v", filepath.Base(file), err)
 			continue

@@ -17,6 +17,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/errorpage"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/limits"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/metrics"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/redact"
@@ -143,7 +144,7 @@ func New(cfg Config) (*Handler, error) {
 		}
 	}
 	if h.pages == nil {
-		if h.pages, err = errorpage.New(); err != nil {
+		if h.pages, err = errorpage.New(h.log); err != nil {
 			return nil, fmt.Errorf("edge: %w", err)
 		}
 	}
@@ -368,7 +369,18 @@ func (h *Handler) failPage(x *exchange, status int, msg string, err error) {
 	case x.w.wroteHeader:
 		// Too late for a page; the event shows the status that went out and the error.
 	default:
-		page := errorpage.Page{Status: status, Message: msg, RequestID: x.requestID, Time: x.start}
+		page := errorpage.Page{Status: status, Message: msg, RequestID: x.requestID, Time: x.start,
+			RetryAfter: x.w.Header().Get("Retry-After")}
+		// The route's pages, then the snapshot's global ones (compiled in Build), then the built-in page.
+		if x.runtime != nil {
+			page.GlobalTemplates = x.runtime.pages
+		}
+		if rte := x.route; rte != nil {
+			page.Route, page.RouteTemplates = rte.id, rte.pages
+			if limit := rte.limits.MaxRequestBody(); status == http.StatusRequestEntityTooLarge && limit > 0 {
+				page.MaxSize = limits.HumanSize(limit)
+			}
+		}
 		// A failed write means the client left; the event records the status all the same.
 		_ = h.pages.Write(&x.w, x.r, page)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/breaker"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/compress"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/errorpage"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/limits"
@@ -45,6 +46,9 @@ func buildRoute(r *proxyv1.Route, pools *proxy.Pools, opts BuildOptions) (Route,
 	}
 	if rte.compress, err = compress.New(pol.GetCompression()); err != nil {
 		return Route{}, fmt.Errorf("compression: %w", err)
+	}
+	if rte.pages, err = errorpage.Compile(rte.id, pol.GetErrorPages(), opts.pageCache); err != nil {
+		return Route{}, err
 	}
 	if rte.slow, err = slowreq.New(pol.GetSlowRequest()); err != nil {
 		return Route{}, fmt.Errorf("slow_request: %w", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/breaker"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/clientip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/compress"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/errorpage"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/limits"
@@ -38,6 +39,9 @@ type Runtime struct {
 	routes   []Route   // in snapshot order: route.Entry.Index points here
 	geoip    *geoip.DB // the snapshot's GeoIP database; nil: GeoIP off
 	close    sync.Once
+
+	// pages are the snapshot's global error pages; nil: none.
+	pages *errorpage.Templates
 	// applied is when a Holder first served the Runtime (set by Store before it is published).
 	applied time.Time
 }
@@ -60,6 +64,9 @@ type Route struct {
 	geoip      *geoip.Policy
 	rate       *ratelimit.Limiter // never nil: it holds the whitelist that beats bans
 	metrics    *metrics.Route     // the route's request counters, kept across snapshots
+
+	// pages are the route's error pages; nil: none.
+	pages *errorpage.Templates
 }
 
 // ID returns the route's id from the snapshot.
@@ -85,6 +92,9 @@ type BuildOptions struct {
 	// Metrics holds the request counters per route across snapshots (and gives the Handler
 	// its counters of unmatched requests); nil gives each Build its own.
 	Metrics *metrics.Requests
+
+	// pageCache compiles each error page of a snapshot once, however many routes have it.
+	pageCache errorpage.Cache
 }
 
 // smallTable is the capacity of the counter table of a Build without BuildOptions.RateLimits
@@ -106,11 +116,17 @@ func Build(snap *proxyv1.Snapshot, pools *proxy.Pools, opts BuildOptions) (_ *Ru
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %d: %w", snap.GetVersion(), err)
 	}
+	opts.pageCache = errorpage.Cache{}
+	pages, err := errorpage.Compile("global", snap.GetErrorPages(), opts.pageCache)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %d: global %w", snap.GetVersion(), err)
+	}
 	rt := &Runtime{
 		version:  snap.GetVersion(),
 		table:    table,
 		clientIP: clients,
 		routes:   make([]Route, len(snap.GetRoutes())),
+		pages:    pages,
 	}
 	defer func() {
 		if err != nil {

@@ -12,9 +12,13 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
+	"github.com/proxy-manager/proxy-manager/pkg/pagetemplate"
 )
 
 //go:embed page.html
@@ -28,56 +32,79 @@ type Page struct {
 	Message   string
 	RequestID string
 	Time      time.Time
+	// Route is the id of the route the request matched, "" for none.
+	Route string
+	// MaxSize is the route's request body limit in words ("10 MiB"), for 413.
+	MaxSize string
+	// RetryAfter is the answer's Retry-After in seconds, when it has one.
+	RetryAfter string
+	// RouteTemplates and GlobalTemplates are the configured pages: the route's page for
+	// Status wins over the global one, which wins over the built-in page.
+	RouteTemplates, GlobalTemplates *Templates
 }
 
 // Renderer writes error pages. It is safe for concurrent use.
 type Renderer struct {
 	html *template.Template
+	log  *zap.Logger
+	bufs sync.Pool // *bytes.Buffer, so that a flood of 429s does not allocate a page each
 }
 
-// New parses the built-in page template.
-func New() (*Renderer, error) {
-	t, err := template.New("page").Parse(pageHTML)
+// New parses the built-in page template. log receives the configured pages that fail (once
+// per page and snapshot); nil means no logging.
+func New(log *zap.Logger) (*Renderer, error) {
+	t, err := pagetemplate.Compile("built-in page", pageHTML, http.StatusNotFound)
 	if err != nil {
 		return nil, fmt.Errorf("parse error page template: %w", err)
 	}
-	return &Renderer{html: t}, nil
+	if log == nil {
+		log = zap.NewNop()
+	}
+	rn := &Renderer{html: t, log: log}
+	rn.bufs.New = func() any { return new(bytes.Buffer) }
+	return rn, nil
 }
 
-// view is the data the HTML template and the JSON body are made from.
-type view struct {
-	Status     int    `json:"status"`
-	StatusText string `json:"error"`
-	Message    string `json:"message"`
-	RequestID  string `json:"request_id"`
-	Time       string `json:"-"`
+// jsonBody is the answer to clients that prefer JSON.
+type jsonBody struct {
+	Status    int    `json:"status"`
+	Error     string `json:"error"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
 }
 
 // Write answers req with the page p: JSON when the client prefers application/json (by its
-// Accept header), HTML otherwise. The body is rendered before anything is written, so a
-// failure never leaves half a page; the returned error is a rendering or write failure.
+// Accept header), HTML otherwise: the route's configured page for the status, else the
+// global one, else the built-in page. A configured page that fails to render is replaced by
+// the built-in page (and logged once), never by a blank answer. The body is rendered before
+// anything is written, so a failure never leaves half a page; the returned error is a
+// rendering or write failure.
 func (rn *Renderer) Write(w http.ResponseWriter, req *http.Request, p Page) error {
-	v := view{
-		Status:     p.Status,
+	d := pagetemplate.Data{
+		StatusCode: p.Status,
 		StatusText: StatusText(p.Status),
 		Message:    p.Message,
+		Route:      p.Route,
 		RequestID:  p.RequestID,
-		Time:       p.Time.UTC().Format(time.RFC3339),
+		Timestamp:  p.Time.UTC().Format(time.RFC3339),
+		MaxSize:    p.MaxSize,
+		RetryAfter: p.RetryAfter,
 	}
-	if v.Message == "" {
-		v.Message = defaultMessage(p.Status)
+	if d.Message == "" {
+		d.Message = defaultMessage(p.Status)
 	}
 
-	var body bytes.Buffer
+	body := rn.bufs.Get().(*bytes.Buffer)
+	defer rn.putBuffer(body)
 	contentType := "text/html; charset=utf-8"
 	if PrefersJSON(req.Header.Get("Accept")) {
 		contentType = "application/json"
-		enc := json.NewEncoder(&body)
-		if err := enc.Encode(v); err != nil {
+		enc := json.NewEncoder(body)
+		if err := enc.Encode(jsonBody{Status: d.StatusCode, Error: d.StatusText, Message: d.Message, RequestID: d.RequestID}); err != nil {
 			return fmt.Errorf("render %d error page as JSON: %w", p.Status, err)
 		}
-	} else if err := rn.html.Execute(&body, v); err != nil {
-		return fmt.Errorf("render %d error page as HTML: %w", p.Status, err)
+	} else if err := rn.renderHTML(body, &p, &d); err != nil {
+		return err
 	}
 
 	h := w.Header()
@@ -99,16 +126,43 @@ func (rn *Renderer) Write(w http.ResponseWriter, req *http.Request, p Page) erro
 	return nil
 }
 
-// StatusText is http.StatusText with a name for nginx's 499 and a fallback for unknown codes.
-func StatusText(status int) string {
-	if status == 499 {
-		return "Client Closed Request"
+// renderHTML renders the configured page for the status, or the built-in one.
+func (rn *Renderer) renderHTML(body *bytes.Buffer, p *Page, d *pagetemplate.Data) error {
+	for _, ts := range [...]*Templates{p.RouteTemplates, p.GlobalTemplates} {
+		e := ts.find(p.Status)
+		if e == nil {
+			continue
+		}
+		err := pagetemplate.Execute(e.t, body, d)
+		if err == nil {
+			return nil
+		}
+		body.Reset()
+		if !e.logged.Swap(true) {
+			rn.log.Error("error page failed; the built-in page is served instead (logged once per page and snapshot)",
+				zap.String("scope", ts.scope), zap.Int("status", p.Status), zap.String("request_id", p.RequestID), zap.Error(err))
+		}
+		break
 	}
-	if t := http.StatusText(status); t != "" {
-		return t
+	if err := pagetemplate.Execute(rn.html, body, d); err != nil {
+		return fmt.Errorf("render %d error page as HTML: %w", p.Status, err)
 	}
-	return "Error"
+	return nil
 }
+
+// maxPooled keeps a rare huge page from pinning its buffer in the pool.
+const maxPooled = 64 << 10
+
+func (rn *Renderer) putBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooled {
+		return
+	}
+	b.Reset()
+	rn.bufs.Put(b)
+}
+
+// StatusText is http.StatusText with a name for nginx's 499 and a fallback for unknown codes.
+func StatusText(status int) string { return pagetemplate.StatusText(status) }
 
 // defaultMessage is a short explanation for a visitor, who cannot fix the server.
 func defaultMessage(status int) string {

@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 var goldenTime = time.Date(2026, 11, 22, 14, 3, 9, 0, time.UTC)
 
 func TestGolden(t *testing.T) {
-	rn, err := New()
+	rn, err := New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestGolden(t *testing.T) {
 }
 
 func TestJSONShape(t *testing.T) {
-	rn, err := New()
+	rn, err := New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestJSONShape(t *testing.T) {
 }
 
 func TestEscaping(t *testing.T) {
-	rn, err := New()
+	rn, err := New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestEscaping(t *testing.T) {
 }
 
 func TestHeadWritesNoBodyButHeaders(t *testing.T) {
-	rn, err := New()
+	rn, err := New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
