@@ -42,6 +42,8 @@ type Global struct {
 	ACME ACME
 	// Alerts tunes the thresholds of the alert detectors (alerts.go).
 	Alerts Alerts
+	// Maintenance holds the clients that reach routes in maintenance (maintenance.go).
+	Maintenance Maintenance
 
 	defaults *yaml.Node            // the defaults layer: built-in, then defaults:
 	origin   map[*yaml.Node]string // nodes of defaults that come from the global file
@@ -61,6 +63,7 @@ type globalFile struct {
 	TLS            *TLS           `yaml:"tls"`
 	ACME           *ACME          `yaml:"acme"`
 	Alerts         *Alerts        `yaml:"alerts"`
+	Maintenance    Maintenance    `yaml:"maintenance"`
 }
 
 // TLS is the tls: section: settings of the HTTPS listeners, shared by every site. The
@@ -398,6 +401,7 @@ func parseGlobal(file string, data []byte, errs *errorSink) *Global {
 	if gf.Alerts != nil {
 		g.Alerts = *gf.Alerts
 	}
+	g.Maintenance = gf.Maintenance
 	if !isNull(gf.Defaults) {
 		layer := overlay(builtinRoot(), gf.Defaults)
 		g.Defaults = Policy{}
