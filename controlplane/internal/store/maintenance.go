@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -64,7 +65,7 @@ func (s *Store) AddMaintenance(ctx context.Context, w MaintenanceWindow, a Audit
 			return err
 		}
 		a.ResourceID = w.Route
-		a.Notes = fmt.Sprintf("maintenance window %d", id)
+		a.Notes = strings.TrimSuffix(fmt.Sprintf("maintenance window %d; %s", id, a.Notes), "; ")
 		return insertAudit(ctx, tx, a)
 	})
 	if err != nil {
