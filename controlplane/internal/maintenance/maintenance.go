@@ -80,6 +80,11 @@ type Options struct {
 // retryAfterError is how soon a failed database write is tried again.
 const retryAfterError = 10 * time.Second
 
+// recheck is the longest Run waits between two builds of the list: the global allow-list is
+// stored by the reloader just after it publishes the snapshot that wakes Run, so a change of it
+// alone is picked up by the next build at the latest.
+const recheck = 15 * time.Second
+
 // Manager is safe for concurrent use.
 type Manager struct {
 	log    *zap.Logger
@@ -120,10 +125,11 @@ func (m *Manager) Run(ctx context.Context) error {
 	for {
 		next := m.apply(ctx)
 		_, snapChanged := m.snaps.Current()
-		var timer <-chan time.Time
+		wait := recheck
 		if !next.IsZero() {
-			timer = m.clock.After(max(next.Sub(m.clock.Now()), 0))
+			wait = min(max(next.Sub(m.clock.Now()), 0), recheck)
 		}
+		timer := m.clock.After(wait)
 		select {
 		case <-ctx.Done():
 			return nil

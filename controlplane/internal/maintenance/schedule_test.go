@@ -2,10 +2,13 @@ package maintenance
 
 import (
 	"context"
+	"net/netip"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/proxy-manager/proxy-manager/pkg/config"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 )
 
@@ -129,4 +132,20 @@ func TestCircuitShowsTheMaintenancePage(t *testing.T) {
 	if got := m.CircuitOpen(); len(got) != 0 {
 		t.Fatalf("circuit open %v", got)
 	}
+}
+
+func TestGlobalAllowChangeIsPickedUp(t *testing.T) {
+	e := newEnv(t)
+	var global atomic.Pointer[config.Global]
+	global.Store(&config.Global{})
+	m := e.start(t, Options{Global: global.Load})
+	if _, err := m.Add(context.Background(), Request{Route: panel}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	e.waitList(t, "the panel", func(l *proxyv1.MaintenanceList) bool { return routesOf(l)[panel] == ReasonAdmin })
+	global.Store(&config.Global{Maintenance: config.Maintenance{Allow: config.PrefixList{netip.MustParsePrefix("10.0.0.0/8")}}})
+	e.clock.set(t0.Add(recheck))
+	e.waitList(t, "the new global allow-list", func(l *proxyv1.MaintenanceList) bool {
+		return len(l.GetRoutes()) == 1 && slices.Equal(l.GetRoutes()[0].GetAllow(), []string{"10.0.0.0/8"})
+	})
 }
