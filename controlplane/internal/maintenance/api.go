@@ -20,6 +20,8 @@ const (
 	maxBody  = 1 << 20
 	maxHTML  = 512 << 10
 	maxAllow = 64
+	// maxOpen bounds the windows in force and scheduled, which are held in memory.
+	maxOpen = 1000
 )
 
 // Errors of Add and End, for the API's status codes.
@@ -86,6 +88,10 @@ func (m *Manager) Add(ctx context.Context, r Request, by string) (store.Maintena
 	w.Active = !w.Start.After(now)
 
 	m.opMu.Lock()
+	if len(m.windows) >= maxOpen {
+		m.opMu.Unlock()
+		return w, fmt.Errorf("%w: %d windows are open already (in force or scheduled); end some first", ErrBadRequest, len(m.windows))
+	}
 	id, err := m.store.AddMaintenance(ctx, w, m.audit(w, action(w.Active), "api", by, ""))
 	if errors.Is(err, store.ErrUnknownRoute) {
 		m.opMu.Unlock()
