@@ -44,8 +44,12 @@ func TestMaintenanceWindows(t *testing.T) {
 	}{
 		{func() (bool, error) { return s.StartMaintenance(ctx, id, audit("maintenance_on")) }, true},
 		{func() (bool, error) { return s.StartMaintenance(ctx, id, audit("maintenance_on")) }, false},
-		{func() (bool, error) { return s.EndMaintenance(ctx, id, t0.Add(2*time.Hour), "schedule", audit("maintenance_off")) }, true},
-		{func() (bool, error) { return s.EndMaintenance(ctx, id, t0.Add(3*time.Hour), "schedule", audit("maintenance_off")) }, false},
+		{func() (bool, error) {
+			return s.EndMaintenance(ctx, id, t0.Add(2*time.Hour), "schedule", audit("maintenance_off"))
+		}, true},
+		{func() (bool, error) {
+			return s.EndMaintenance(ctx, id, t0.Add(3*time.Hour), "schedule", audit("maintenance_off"))
+		}, false},
 		{func() (bool, error) { return s.StartMaintenance(ctx, id, audit("maintenance_on")) }, false},
 	} {
 		if changed, err := step.do(); err != nil || changed != step.want {
