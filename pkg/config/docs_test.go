@@ -27,7 +27,8 @@ func TestDocsExamples(t *testing.T) {
 		src := dedent(b[1])
 		switch {
 		case topKey(src, "defaults") || topKey(src, "webhooks") || topKey(src, "backup") ||
-			topKey(src, "trusted_proxies") || topKey(src, "tls") || topKey(src, "acme") || topKey(src, "alerts"):
+			topKey(src, "trusted_proxies") || topKey(src, "tls") || topKey(src, "acme") || topKey(src, "alerts") ||
+			topKey(src, "maintenance"):
 			if _, err := ParseGlobal("example.yaml", []byte(src)); err != nil {
 				t.Errorf("example %d (global):\n%s\n%v", i+1, src, err)
 			}

@@ -46,6 +46,8 @@ type Global struct {
 	// routes that have none of their own for a status, and of requests no route matches.
 	// defaults: error_pages are a route's own pages, on every route.
 	ErrorPages ErrorPages
+	// Maintenance holds the clients that reach routes in maintenance (maintenance.go).
+	Maintenance Maintenance
 
 	defaults *yaml.Node            // the defaults layer: built-in, then defaults:
 	origin   map[*yaml.Node]string // nodes of defaults that come from the global file
@@ -66,6 +68,7 @@ type globalFile struct {
 	ACME           *ACME          `yaml:"acme"`
 	Alerts         *Alerts        `yaml:"alerts"`
 	ErrorPages     ErrorPages     `yaml:"error_pages"`
+	Maintenance    Maintenance    `yaml:"maintenance"`
 }
 
 // TLS is the tls: section: settings of the HTTPS listeners, shared by every site. The
@@ -404,6 +407,7 @@ func parseGlobal(file string, data []byte, errs *errorSink) *Global {
 	if gf.Alerts != nil {
 		g.Alerts = *gf.Alerts
 	}
+	g.Maintenance = gf.Maintenance
 	if !isNull(gf.Defaults) {
 		layer := overlay(builtinRoot(), gf.Defaults)
 		g.Defaults = Policy{}

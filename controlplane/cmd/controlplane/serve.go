@@ -18,6 +18,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/certmon"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/fleet"
 	backendhealth "github.com/proxy-manager/proxy-manager/controlplane/internal/healthcheck" // healthcheck is the probe command (health.go)
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/maintenance"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/reloader"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/retention"
 	"github.com/proxy-manager/proxy-manager/controlplane/internal/store"
@@ -114,13 +115,20 @@ func serve(ctx context.Context, args []string) error {
 	al := alerts.New(log.Named("alerts"), alerts.Senders{alerts.LogSender{Log: log.Named("alerts")}, wh}, fl, fl, st,
 		alerts.Options{Global: rl.Global})
 
+	// Maintenance windows (issue 9): reloaded from the database, pushed like the bans; an open
+	// circuit reported in an event batch shows the route's maintenance page.
+	mt, err := maintenance.New(ctx, log.Named("maintenance"), st, fl, fl, maintenance.Options{Global: rl.Global})
+	if err != nil {
+		return err
+	}
+
 	h := &probes{store: st, reloader: rl}
-	grpcSrv, healthSrv := newGRPCServer(log, token, fl, st, rl, bl, obs.feed, obs.metrics, al)
+	grpcSrv, healthSrv := newGRPCServer(log, token, fl, st, rl, bl, obs.feed, obs.metrics, al, mt)
 	adminSrv := &http.Server{
 		Handler: adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, PersonalData: st, Audit: st, Retention: ret,
 			Logs: st, LiveLogs: obs.ring, Observed: st, Metrics: obs.metrics.Handler(log.Named("metrics")), Dashboard: ui.Dashboard(),
 			BackendHealth: hc, Certificates: cm, Incidents: al, Traffic: st, StartedAt: started,
-			Webhooks: wh, AIContext: aicontext.Sources{Store: st, Fleet: fl, Config: rl, Version: version, StartedAt: started}}),
+			Webhooks: wh, Maintenance: mt.Handler(), AIContext: aicontext.Sources{Store: st, Fleet: fl, Config: rl, Version: version, StartedAt: started}}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("admin-http")),
 	}
@@ -148,6 +156,7 @@ func serve(ctx context.Context, args []string) error {
 	g.Go(func() error { return hc.Run(gctx, fl, rl) })
 	g.Go(func() error { return cm.Run(gctx, fl) })
 	g.Go(func() error { return wh.Run(gctx) })
+	g.Go(func() error { return mt.Run(gctx) })
 	h.started.Store(true)
 	log.Info("ready", zap.Strings("grpc", lis.grpcAddrs()), zap.String("admin", lis.admin.Addr().String()))
 

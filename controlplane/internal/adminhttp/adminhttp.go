@@ -85,6 +85,8 @@ type Config struct {
 	Webhooks Webhooks
 	// AIContext serves GET /api/ai-context; aicontext.Sources is one.
 	AIContext AIContext
+	// Maintenance serves /api/maintenance; (*maintenance.Manager).Handler is one.
+	Maintenance http.Handler
 }
 
 // Handler returns the admin HTTP handler.
@@ -132,6 +134,10 @@ func Handler(cfg Config) http.Handler {
 	handleAlerts(mux, cfg.Incidents)
 	handleWebhooks(mux, cfg.Webhooks)
 	handleAIContext(mux, cfg.AIContext)
+	if cfg.Maintenance != nil {
+		mux.Handle("/api/maintenance", cfg.Maintenance)
+		mux.Handle("/api/maintenance/", cfg.Maintenance)
+	}
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}

@@ -15,7 +15,8 @@
 //
 // Health rules: the health list (the control plane's active health checks) travels the same
 // way as the ban list: the current one right after Hello, then every one published later,
-// newest only, never acknowledged.
+// newest only, never acknowledged. The maintenance list (routes answering with their maintenance
+// page) too.
 package fleet
 
 import (
@@ -43,6 +44,9 @@ type Fleet struct {
 
 	health    *proxyv1.HealthList
 	healthNew chan struct{} // closed and replaced by PublishHealth
+
+	maint    *proxyv1.MaintenanceList
+	maintNew chan struct{} // closed and replaced by PublishMaintenance
 }
 
 // node is what the control plane remembers of one data plane.
@@ -62,7 +66,7 @@ type node struct {
 // New returns an empty fleet with no snapshot.
 func New(log *zap.Logger) *Fleet {
 	f := &Fleet{log: log, now: time.Now, changed: make(chan struct{}), bansNew: make(chan struct{}), nodes: make(map[string]*node)}
-	f.healthNew = make(chan struct{})
+	f.healthNew, f.maintNew = make(chan struct{}), make(chan struct{})
 	return f
 }
 
@@ -123,6 +127,24 @@ func (f *Fleet) Health() (*proxyv1.HealthList, <-chan struct{}) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.health, f.healthNew
+}
+
+// PublishMaintenance makes l the maintenance list every data plane enforces, replacing the
+// previous one. l must not be modified afterwards. Until the first call, streams carry none.
+func (f *Fleet) PublishMaintenance(l *proxyv1.MaintenanceList) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.maint = l
+	close(f.maintNew)
+	f.maintNew = make(chan struct{})
+}
+
+// Maintenance returns the current maintenance list (nil before the first PublishMaintenance)
+// and a channel closed on the next PublishMaintenance.
+func (f *Fleet) Maintenance() (*proxyv1.MaintenanceList, <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.maint, f.maintNew
 }
 
 // RecordBatch counts an event batch received from a node (stored is false for a re-sent batch).

@@ -41,6 +41,7 @@ type dp struct {
 	got    chan *proxyv1.Snapshot
 	bans   chan *proxyv1.BanList
 	health chan *proxyv1.HealthList
+	maint  chan *proxyv1.MaintenanceList
 }
 
 // connect opens a stream as node id holding version and collects what the server sends.
@@ -51,7 +52,8 @@ func connect(t *testing.T, cl proxyv1.SnapshotServiceClient, id string, holds ui
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &dp{t: t, stream: stream, cancel: cancel, got: make(chan *proxyv1.Snapshot, 10), bans: make(chan *proxyv1.BanList, 10), health: make(chan *proxyv1.HealthList, 10)}
+	d := &dp{t: t, stream: stream, cancel: cancel, got: make(chan *proxyv1.Snapshot, 10), bans: make(chan *proxyv1.BanList, 10), health: make(chan *proxyv1.HealthList, 10),
+		maint: make(chan *proxyv1.MaintenanceList, 10)}
 	if err := stream.Send(&proxyv1.StreamSnapshotsRequest{Kind: &proxyv1.StreamSnapshotsRequest_Hello{Hello: &proxyv1.Hello{NodeId: id, BinaryVersion: "test", CurrentVersion: holds}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +71,10 @@ func connect(t *testing.T, cl proxyv1.SnapshotServiceClient, id string, holds ui
 			}
 			if r.GetHealth() != nil {
 				d.health <- r.GetHealth()
+				continue
+			}
+			if r.GetMaintenance() != nil {
+				d.maint <- r.GetMaintenance()
 				continue
 			}
 			d.got <- r.GetSnapshot()
@@ -99,6 +105,8 @@ func (d *dp) expectNothing() {
 		d.t.Fatalf("received ban list %d, want nothing", l.GetVersion())
 	case l := <-d.health:
 		d.t.Fatalf("received health list %d, want nothing", l.GetVersion())
+	case l := <-d.maint:
+		d.t.Fatalf("received maintenance list %d, want nothing", l.GetVersion())
 	case <-time.After(300 * time.Millisecond):
 	}
 }
@@ -316,5 +324,51 @@ func TestHealthListsAreSentOnConnectAndOnChange(t *testing.T) {
 	}
 	if l, _ := f.Health(); l.GetVersion() != 6 {
 		t.Fatalf("Health() = version %d, want 6", l.GetVersion())
+	}
+}
+
+func (d *dp) expectMaintenance(version uint64) *proxyv1.MaintenanceList {
+	d.t.Helper()
+	select {
+	case l := <-d.maint:
+		if l.GetVersion() != version {
+			d.t.Fatalf("received maintenance list %d, want %d", l.GetVersion(), version)
+		}
+		return l
+	case <-time.After(5 * time.Second):
+		d.t.Fatalf("no maintenance list received, want version %d", version)
+	}
+	return nil
+}
+
+func TestMaintenanceListsAreSentOnConnectAndOnChange(t *testing.T) {
+	f := New(zaptest.NewLogger(t))
+	cl := serve(t, f)
+	f.Publish(&proxyv1.Snapshot{Version: 1})
+
+	early := connect(t, cl, "node-early", 1)
+	early.expectNothing()
+	f.PublishMaintenance(&proxyv1.MaintenanceList{Version: 1, Routes: []*proxyv1.Maintenance{{RouteId: "a.example/", Reason: "admin"}}})
+	if l := early.expectMaintenance(1); l.GetRoutes()[0].GetRouteId() != "a.example/" {
+		t.Fatalf("list %v", l)
+	}
+	// A (re)connecting node gets the latest list right after Hello, before the snapshot.
+	b := connect(t, cl, "node-b", 0)
+	b.expectMaintenance(1)
+	b.expect(1)
+	b.ack(1)
+
+	f.PublishMaintenance(&proxyv1.MaintenanceList{Version: 2})
+	for _, d := range []*dp{early, b} {
+		if l := d.expectMaintenance(2); len(l.GetRoutes()) != 0 {
+			t.Fatalf("list %v, want empty", l)
+		}
+	}
+	f.Publish(&proxyv1.Snapshot{Version: 2})
+	b.expect(2)
+	select {
+	case l := <-b.maint:
+		t.Fatalf("maintenance list %d sent again", l.GetVersion())
+	case <-time.After(100 * time.Millisecond):
 	}
 }

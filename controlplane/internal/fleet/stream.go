@@ -64,6 +64,7 @@ func (s *Service) StreamSnapshots(stream grpc.BidiStreamingServer[proxyv1.Stream
 
 	var sentBans *proxyv1.BanList
 	var sentHealth *proxyv1.HealthList
+	var sentMaint *proxyv1.MaintenanceList
 	for {
 		bans, bansChanged := f.Bans()
 		if bans != nil && bans != sentBans {
@@ -81,6 +82,14 @@ func (s *Service) StreamSnapshots(stream grpc.BidiStreamingServer[proxyv1.Stream
 			sentHealth = health
 			log.Debug("health list sent", zap.Uint64("health_list_version", health.GetVersion()), zap.Int("backends", len(health.GetBackends())))
 		}
+		maint, maintChanged := f.Maintenance()
+		if maint != nil && maint != sentMaint {
+			if err := stream.Send(&proxyv1.StreamSnapshotsResponse{Maintenance: maint}); err != nil {
+				return fmt.Errorf("send maintenance list %d to %s: %w", maint.GetVersion(), hello.GetNodeId(), err)
+			}
+			sentMaint = maint
+			log.Debug("maintenance list sent", zap.Uint64("maintenance_list_version", maint.GetVersion()), zap.Int("routes", len(maint.GetRoutes())))
+		}
 		snap, changed := f.Current()
 		if snap != nil && snap.GetVersion() != sent && (fresh || f.shouldSend(hello.GetNodeId(), snap.GetVersion())) {
 			if err := stream.Send(&proxyv1.StreamSnapshotsResponse{Snapshot: snap}); err != nil {
@@ -93,6 +102,7 @@ func (s *Service) StreamSnapshots(stream grpc.BidiStreamingServer[proxyv1.Stream
 		case <-changed:
 		case <-bansChanged:
 		case <-healthChanged:
+		case <-maintChanged:
 		case err := <-recvErr:
 			if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled {
 				return nil

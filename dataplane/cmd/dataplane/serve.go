@@ -21,6 +21,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/health"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/listen"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/maintenance"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/metrics"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/ops"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
@@ -73,8 +74,10 @@ func serve(ctx context.Context, args []string) error {
 	banned := bans.New(bans.Options{Log: log.Named("bans")})
 	// Request counters per route (Prometheus), and the control plane's health-check states.
 	requests, healthState := metrics.NewRequests(), &health.Holder{}
+	// Routes in maintenance, as the control plane pushes them.
+	maint := maintenance.NewHolder(log.Named("maintenance"))
 	handler, err := edge.New(edge.Config{Runtimes: holder, Events: queue, Log: log.Named("edge"), Bans: banned,
-		Metrics: requests, Health: healthState})
+		Metrics: requests, Health: healthState, Maintenance: maint})
 	if err != nil {
 		return err
 	}
@@ -108,7 +111,7 @@ func serve(ctx context.Context, args []string) error {
 	}
 	client := cpclient.New(log.Named("cpclient"), conn, apply, queue,
 		cpclient.Options{NodeID: s.nodeID, BinaryVersion: version, PoolStats: pools.Stats, Bans: banned,
-			Health: healthState, System: exporter.System})
+			Health: healthState, Maintenance: maint, System: exporter.System})
 	state := ops.NewState(client.Version)
 	opsSrv := &http.Server{Handler: ops.Handler(state, s.profiling, exporter.Handler()), ReadHeaderTimeout: 5 * time.Second}
 

@@ -86,10 +86,18 @@ type Options struct {
 	Bans BanSetter
 	// Health, if set, is handed every health list the control plane sends; nil ignores them.
 	Health HealthSetter
+	// Maintenance, if set, is handed every maintenance list the control plane sends.
+	Maintenance MaintenanceSetter
 	// System, if set, is called every SystemEvery (default 5 s) and its result travels in the
 	// next batch, which is sent even when there is no event to go with it.
 	System      func(now time.Time) *proxyv1.SystemMetrics
 	SystemEvery time.Duration
+}
+
+// MaintenanceSetter takes the routes in maintenance; each list replaces the previous one
+// entirely. *maintenance.Holder is one.
+type MaintenanceSetter interface {
+	SetMaintenance(l *proxyv1.MaintenanceList)
 }
 
 // HealthSetter takes the control plane's health-check state of the routes' backends; each

@@ -29,6 +29,7 @@ type fakeCP struct {
 	snapshots chan *proxyv1.Snapshot
 	banLists  chan *proxyv1.BanList
 	health    chan *proxyv1.HealthList
+	maint     chan *proxyv1.MaintenanceList
 	verdicts  chan *proxyv1.StreamSnapshotsRequest
 	hellos    chan *proxyv1.Hello
 
@@ -45,7 +46,7 @@ type fakeCP struct {
 
 func newFakeCP() *fakeCP {
 	return &fakeCP{
-		snapshots: make(chan *proxyv1.Snapshot, 4), banLists: make(chan *proxyv1.BanList, 4), health: make(chan *proxyv1.HealthList, 4), verdicts: make(chan *proxyv1.StreamSnapshotsRequest, 4),
+		snapshots: make(chan *proxyv1.Snapshot, 4), banLists: make(chan *proxyv1.BanList, 4), health: make(chan *proxyv1.HealthList, 4), maint: make(chan *proxyv1.MaintenanceList, 4), verdicts: make(chan *proxyv1.StreamSnapshotsRequest, 4),
 		hellos: make(chan *proxyv1.Hello, 4), batches: make(map[string]*proxyv1.EventBatch),
 	}
 }
@@ -90,6 +91,10 @@ func (f *fakeCP) StreamSnapshots(stream grpc.BidiStreamingServer[proxyv1.StreamS
 			}
 		case l := <-f.health:
 			if err := stream.Send(&proxyv1.StreamSnapshotsResponse{Health: l}); err != nil {
+				return err
+			}
+		case l := <-f.maint:
+			if err := stream.Send(&proxyv1.StreamSnapshotsResponse{Maintenance: l}); err != nil {
 				return err
 			}
 		case <-errc:

@@ -16,7 +16,7 @@ func (c *Client) RunSnapshots(ctx context.Context) {
 }
 
 // snapshotStream runs one stream: Hello, then apply each snapshot and answer Ack or Nack, and hand
-// each ban list to the BanSetter and each health list to the HealthSetter, without an answer.
+// each ban list, health list and maintenance list to its setter, without an answer.
 func (c *Client) snapshotStream(ctx context.Context) error {
 	cl := proxyv1.NewSnapshotServiceClient(c.conn)
 	stream, err := cl.StreamSnapshots(ctx, grpc.WaitForReady(true))
@@ -44,6 +44,13 @@ func (c *Client) snapshotStream(ctx context.Context) error {
 				c.opts.Health.SetHealth(l)
 			}
 			c.log.Debug("health list received", zap.Uint64("health_list_version", l.GetVersion()), zap.Int("backends", len(l.GetBackends())))
+			continue
+		}
+		if l := resp.GetMaintenance(); l != nil {
+			if c.opts.Maintenance != nil {
+				c.opts.Maintenance.SetMaintenance(l)
+			}
+			c.log.Info("maintenance list received", zap.Uint64("maintenance_list_version", l.GetVersion()), zap.Int("routes", len(l.GetRoutes())))
 			continue
 		}
 		snap := resp.GetSnapshot()

@@ -18,6 +18,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/limits"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/maintenance"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/metrics"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/redact"
@@ -66,6 +67,8 @@ type Config struct {
 	// Health says which routes' backends the control plane's health checks see down; nil means
 	// none is.
 	Health HealthSource
+	// Maintenance holds the routes in maintenance (pushed by the control plane); nil: none.
+	Maintenance *maintenance.Holder
 }
 
 // HealthSource says whether a route's backend is down; *health.Holder is one.
@@ -94,6 +97,7 @@ type Handler struct {
 	// unmatched counts the requests that matched no route; health may be nil.
 	unmatched *metrics.Route
 	health    HealthSource
+	maint     *maintenance.Holder
 }
 
 // New checks cfg and returns the Handler.
@@ -120,7 +124,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.NewRequests()
 	}
-	h.unmatched, h.health = cfg.Metrics.Unmatched(), cfg.Health
+	h.unmatched, h.health, h.maint = cfg.Metrics.Unmatched(), cfg.Health, cfg.Maintenance
 	if h.bans = cfg.Bans; h.bans == nil {
 		h.bans = bans.New(bans.Options{Log: h.log})
 	}
@@ -222,6 +226,13 @@ func (h *Handler) serve(x *exchange) {
 	// 3c. Rate limits, per client address (after trusted_proxies), before any other work for
 	//     the request: 429 with Retry-After.
 	if h.refuseThrottled(x, rte, ip) {
+		return
+	}
+
+	// 3d. Maintenance (maintenance.go): 503 with Retry-After and the page, except to the allowed
+	//     networks. After bans, GeoIP and rate limits (they still protect the route and the
+	//     allowed clients' way in), before any other work: the backend is not to be reached.
+	if h.underMaintenance(x, rte, ip) {
 		return
 	}
 
