@@ -308,3 +308,38 @@ func TestCacheSharesTemplates(t *testing.T) {
 		t.Errorf("cache holds %d templates; shared template %v, shared entry %v", len(cache), a.find(502).t == b.find(502).t, a.find(502) == b.find(502))
 	}
 }
+
+// deploy/error-pages/maintenance.html is the page the seeds' examples name for 502 and 503.
+func TestShippedMaintenancePage(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "deploy", "error-pages", "maintenance.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := Compile("global", map[int32]string{502: string(b), 503: string(b)}, nil)
+	if err != nil {
+		t.Fatalf("maintenance.html does not compile: %v", err)
+	}
+	rn, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "http://example.org/x", nil)
+	req.Header.Set("Accept", "text/html")
+	rec := httptest.NewRecorder()
+	if err := rn.Write(rec, req, goldenPage(503, ts)); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "shipped-maintenance.html.golden")
+	if *update {
+		if err := os.WriteFile(golden, rec.Body.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if rec.Code != 503 || rec.Body.String() != string(want) || !strings.Contains(rec.Body.String(), "Down for maintenance") {
+		t.Errorf("status %d, body differs from %s:\n%s", rec.Code, golden, rec.Body.String())
+	}
+}
