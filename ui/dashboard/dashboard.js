@@ -196,7 +196,7 @@ function shareBars(id, caption, items) {
   const rows = items.map((i) => {
     const bar = el('div', { class: 'bar' });
     bar.style.width = ((100 * Number(i.count)) / max).toFixed(1) + '%';
-    return el('tr', null, el('td', null, i.name), el('td', { class: 'num' }, num(i.count, 0)), el('td', { class: 'num' }, pct(i.share)), el('td', { style: 'width:50%' }, bar));
+    return el('tr', null, el('td', null, i.name), el('td', { class: 'num' }, num(i.count, 0)), el('td', { class: 'num' }, pct(i.share)), el('td', { class: 'barcell' }, bar));
   });
   const t = el('table', { class: 'bars' }, el('tbody'));
   fill(t.tBodies[0], rows, 'no requests in this period');

@@ -26,6 +26,8 @@ const CSRFHeader = "X-CSRF-Token"
 //   - A mutating request a browser sent (it carries Origin or Sec-Fetch-Site) must carry the
 //     CSRF token in X-CSRF-Token, which only a page of this origin can read from GET /api/csrf.
 //     Scripts through the tunnel (curl with a JSON body, no Origin) need no token.
+//   - Framing and sniffing: no page may frame the dashboard (clickjacking its buttons), and the
+//     page may load and call nothing but its own origin (Content-Security-Policy).
 type guard struct {
 	next  http.Handler
 	token string
@@ -39,7 +41,15 @@ func newGuard(next http.Handler) *guard {
 	return &guard{next: next, token: hex.EncodeToString(b[:])}
 }
 
+// contentPolicy lets the dashboard load its own files and call its own API, nothing else.
+const contentPolicy = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
 func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", contentPolicy)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
 	if r.Host != "" && !loopbackHost(r.Host) {
 		writeJSON(w, http.StatusMisdirectedRequest, map[string]string{"error": "the admin surface answers only to localhost; reach it through an SSH tunnel"})
 		return
@@ -49,9 +59,14 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-origin request refused: Origin " + origin + " is not http://" + r.Host})
 		return
 	}
+	site := r.Header.Get("Sec-Fetch-Site")
 	if r.URL.Path == "/api/csrf" && r.Method == http.MethodGet {
-		// A page of another origin cannot read this answer (no CORS), and a rebinding page
-		// never gets here (its Host is refused above).
+		// A page of another origin cannot read this answer (no CORS, nosniff), and a rebinding
+		// page never gets here (its Host is refused above).
+		if site != "" && site != "same-origin" && site != "none" {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-site request refused (Sec-Fetch-Site: " + site + ")"})
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"token": g.token, "header": CSRFHeader})
 		return
 	}
@@ -59,7 +74,6 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.next.ServeHTTP(w, r)
 		return
 	}
-	site := r.Header.Get("Sec-Fetch-Site")
 	if site != "" && site != "same-origin" && site != "none" {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-site request refused (Sec-Fetch-Site: " + site + ")"})
 		return

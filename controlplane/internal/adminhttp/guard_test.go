@@ -81,6 +81,8 @@ func TestGuard(t *testing.T) {
 		{desc: "a tunnel's other local port", method: "GET", path: "/api/status", host: "localhost:9000", want: 200},
 		{desc: "same-origin GET needs no token", method: "GET", path: "/api/status", hdr: []string{"Origin", self, "Sec-Fetch-Site", "same-origin"}, want: 200},
 		{desc: "cross-origin GET refused", method: "GET", path: "/api/csrf", hdr: []string{"Origin", "https://evil.example"}, want: 403},
+		{desc: "the token to a cross-site script tag", method: "GET", path: "/api/csrf", hdr: []string{"Sec-Fetch-Site", "cross-site"}, want: 403},
+		{desc: "the token to the dashboard", method: "GET", path: "/api/csrf", hdr: []string{"Sec-Fetch-Site", "same-origin"}, want: 200},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -108,6 +110,9 @@ func TestGuard(t *testing.T) {
 			}
 			if resp.StatusCode >= 400 && resp.StatusCode != 404 && !json.Valid(b) {
 				t.Fatalf("refusal is not JSON: %s", b)
+			}
+			if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Fatalf("headers %v: want a CSP that forbids framing, and nosniff", resp.Header)
 			}
 		})
 	}
