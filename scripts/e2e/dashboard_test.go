@@ -96,6 +96,12 @@ func (b *browserWatch) selfCheck(t *testing.T, ctx context.Context) {
 	})
 }
 
+func (b *browserWatch) requestCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.requests
+}
+
 func (b *browserWatch) check(t *testing.T) {
 	t.Helper()
 	b.mu.Lock()
@@ -360,6 +366,37 @@ func TestDashboardInBrowser(t *testing.T) {
 	if !strings.Contains(got, "AI context copied") && !(strings.HasPrefix(got, "done fallback ") && strings.Contains(got, "app.test")) {
 		t.Errorf("Copy AI context: %q, want the copied notice or the context in the fallback", got)
 	}
+
+	// The period selector reloads the charts for 7 days: the same traffic, a daily scale.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`$('period').value = '7d'; $('period').dispatchEvent(new Event('change'))`)); err != nil {
+		t.Fatal(err)
+	}
+	jsUntil(t, ctx, wait, `String(document.querySelectorAll('#chart-status rect').length >= 1) + ' ' + $('traffic-summary').innerText`, "true "+total+" requests")
+
+	// A hidden tab stops polling; shown again, it refreshes at once and polls again.
+	setHidden := func(hidden bool) {
+		t.Helper()
+		js := fmt.Sprintf(`Object.defineProperty(document, 'hidden', {value: %t, configurable: true}); document.dispatchEvent(new Event('visibilitychange')); true`, hidden)
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setHidden(true)
+	jsUntil(t, ctx, wait, viewText("live"), "paused while hidden")
+	time.Sleep(time.Second) // a refresh under way when the tab was hidden ends
+	before := watch.requestCount()
+	time.Sleep(6 * time.Second)
+	if n := watch.requestCount() - before; n != 0 {
+		t.Errorf("%d requests in 6 s while the tab was hidden, want none", n)
+	}
+	setHidden(false)
+	jsUntil(t, ctx, wait, viewText("live"), "live, every 5 s")
+	eventually(t, 3*time.Second, "a refresh once shown", func() error {
+		if watch.requestCount() == before {
+			return fmt.Errorf("no request")
+		}
+		return nil
+	})
 
 	// Dark mode and a phone's width: the page fits the screen (tables scroll inside their cards).
 	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
