@@ -1,7 +1,7 @@
 // Package adminhttp is the control plane's admin HTTP surface: health probes, the dashboard and its
-// JSON API. It listens on loopback or a Unix socket only, and it refuses requests whose Host
-// or Origin is not a loopback name: a web page in the admin's browser could otherwise reach it
-// (DNS rebinding, cross-site requests).
+// JSON API. It listens on loopback or a Unix socket only, and its guard (guard.go) refuses what a
+// web page in the admin's browser could send it: a foreign Host (DNS rebinding), a foreign Origin,
+// a mutating request without JSON or, from a browser, without the CSRF token.
 package adminhttp
 
 import (

@@ -55,7 +55,7 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	origin := r.Header.Get("Origin")
-	if origin != "" && origin != "http://"+r.Host {
+	if origin != "" && !strings.EqualFold(origin, "http://"+r.Host) {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-origin request refused: Origin " + origin + " is not http://" + r.Host})
 		return
 	}
