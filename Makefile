@@ -22,6 +22,7 @@ run: build
 
 # Every module's tests with the race detector, the end-to-end suite included (scripts/e2e).
 test: gen-check
+	scripts/install-chromium.sh # the dashboard's browser test (scripts/e2e) needs Debian's chromium
 	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && go test -race -count=1 -timeout 10m ./...); done
 	@# Timing tests skip themselves under the race detector (it slows SQLite twentyfold): run them here.
 	cd controlplane && go test -count=1 -run 'TestRunDoesNotStallEventStream' ./internal/retention

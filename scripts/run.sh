@@ -58,6 +58,7 @@ tport=${TLS_ADDR##*:}
 cat <<MSG
 
   proxy-manager is running.
+    dashboard     http://localhost:${ADMIN_ADDR##*:}/dashboard/
     browse        https://demo.localhost:$tport/   https://app.localhost:$tport/   https://app.localhost:$tport/api
                   (self-signed: accept the warning; http://demo.localhost:$port/ redirects there)
                   curl -k --resolve demo.localhost:$tport:127.0.0.1 https://demo.localhost:$tport/

@@ -44,3 +44,22 @@ func TestNoExternalResources(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Values from the API reach the page as text only: nothing may parse a string as HTML, and no
+// inline script or style may need a looser Content-Security-Policy (adminhttp's guard).
+func TestNoHTMLFromStrings(t *testing.T) {
+	forbidden := regexp.MustCompile(`innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function|setAttribute\('style'|style: '`)
+	inline := regexp.MustCompile(`(?i)<script>|<style|\sstyle="|\son[a-z]+="`)
+	for _, name := range []string{"dashboard.js", "index.html"} {
+		b, err := fs.ReadFile(Dashboard(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := forbidden.FindString(string(b)); m != "" {
+			t.Errorf("%s uses %q", name, m)
+		}
+		if m := inline.FindString(string(b)); m != "" {
+			t.Errorf("%s has inline code or style %q", name, m)
+		}
+	}
+}

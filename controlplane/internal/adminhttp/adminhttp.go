@@ -1,17 +1,14 @@
 // Package adminhttp is the control plane's admin HTTP surface: health probes, the dashboard and its
-// JSON API. It listens on loopback or a Unix socket only, and it refuses requests whose Host
-// or Origin is not a loopback name: a web page in the admin's browser could otherwise reach it
-// (DNS rebinding, cross-site requests).
+// JSON API. It listens on loopback or a Unix socket only, and its guard (guard.go) refuses what a
+// web page in the admin's browser could send it: a foreign Host (DNS rebinding), a foreign Origin,
+// a mutating request without JSON or, from a browser, without the CSRF token.
 package adminhttp
 
 import (
 	"context"
 	"encoding/json"
 	"io/fs"
-	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -132,7 +129,8 @@ func Handler(cfg Config) http.Handler {
 	handleLogs(mux, cfg.Logs, cfg.LiveLogs, cfg.now())
 	handleObserved(mux, cfg.Observed, cfg.now())
 	handleAlerts(mux, cfg.Incidents)
-	handleWebhooks(mux, cfg.Webhooks)
+	aw, _ := cfg.Audit.(AuditWriter) // *store.Store reads and writes the trail
+	handleWebhooks(mux, cfg.Webhooks, aw)
 	handleAIContext(mux, cfg.AIContext)
 	if cfg.Maintenance != nil {
 		mux.Handle("/api/maintenance", cfg.Maintenance)
@@ -145,7 +143,7 @@ func Handler(cfg Config) http.Handler {
 	mux.Handle("GET /dashboard/", http.StripPrefix("/dashboard/", http.FileServerFS(cfg.Dashboard)))
 	mux.Handle("GET /{$}", http.RedirectHandler("/dashboard/", http.StatusFound))
 	mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusMovedPermanently))
-	return localOnly(mux)
+	return newGuard(mux) // guard.go: Host, Origin, JSON bodies and the CSRF token
 }
 
 // now is the API's clock.
@@ -166,38 +164,6 @@ func writeProto(w http.ResponseWriter, m proto.Message) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(b) // the client went away; nothing to do
-}
-
-// localOnly rejects requests that a browser sent on behalf of another site.
-func localOnly(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !loopbackHost(r.Host) {
-			writeJSON(w, http.StatusMisdirectedRequest, map[string]string{"error": "the admin surface answers only to localhost; reach it through an SSH tunnel"})
-			return
-		}
-		if o := r.Header.Get("Origin"); o != "" {
-			u, err := url.Parse(o)
-			if err != nil || !loopbackHost(u.Host) {
-				writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-origin request refused"})
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// loopbackHost reports whether a Host header names this machine's loopback interface.
-func loopbackHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

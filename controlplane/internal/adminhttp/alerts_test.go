@@ -55,6 +55,7 @@ func TestSecurityIncidentAPI(t *testing.T) {
 			before := len(rec.got)
 			r := httptest.NewRequest(http.MethodPost, "/api/alerts/security-incident", strings.NewReader(tc.body))
 			r.Host = "localhost:8080"
+			r.Header.Set("Content-Type", "application/json") // the admin guard refuses other bodies
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, r)
 			if w.Code != tc.wantCode {

@@ -15,8 +15,9 @@ import (
 //	GET    /api/bans                    {"bans": [{"clientIp", "routeId", "bannedAt", "expiresAt", "reason"}]}
 //	DELETE /api/bans/{ip}[?route=<id>]  {"lifted": n}; 404 when no ban was in force
 //
-// A DELETE from another site is refused by localOnly (its Origin), and a browser cannot send
-// one cross-site without a CORS preflight, which this server never grants.
+// A DELETE from another site is refused by the guard (guard.go: its Origin, its Sec-Fetch-Site,
+// no CSRF token), and a browser cannot send one cross-site without a CORS preflight, which this
+// server never grants.
 func handleBans(mux *http.ServeMux, b Bans) {
 	if b == nil {
 		return

@@ -51,6 +51,7 @@ func gdprDo(h http.Handler, method, target, contentType, body, origin string) *h
 	}
 	if origin != "" {
 		r.Header.Set("Origin", origin)
+		r.Header.Set(CSRFHeader, csrfToken(h))
 	}
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
@@ -106,7 +107,7 @@ func TestGDPRExportThenErase(t *testing.T) {
 	}
 
 	// The shared masked row, asked for explicitly; the other person's row stays.
-	w = gdprDo(h, http.MethodPost, "/api/gdpr/erase", "application/json; charset=utf-8", `{"ip": "203.0.113.7", "include_masked": true}`, "http://localhost:8080")
+	w = gdprDo(h, http.MethodPost, "/api/gdpr/erase", "application/json; charset=utf-8", `{"ip": "203.0.113.7", "include_masked": true}`, "http://127.0.0.1:8080")
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"deleted_shared_masked":{"request_logs":1`) {
 		t.Fatalf("erase include_masked: %d %s", w.Code, w.Body)
 	}

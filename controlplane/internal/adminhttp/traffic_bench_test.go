@@ -184,7 +184,7 @@ func BenchmarkTrafficAPI(b *testing.B) {
 	fl.Publish(&proxyv1.Snapshot{Version: 1, Routes: routes})
 	mux := http.NewServeMux()
 	handleTraffic(mux, st, fl, benchEnd.Add(-time.Hour), func() time.Time { return benchEnd })
-	h := localOnly(mux)
+	h := newGuard(mux)
 
 	route := "&route=" + url.QueryEscape(benchRouteKey(0))
 	var paths []string

@@ -17,6 +17,11 @@ type Webhooks interface {
 	Test(ctx context.Context, name string) (webhook.Result, error)
 }
 
+// AuditWriter appends to the audit trail; *store.Store is one.
+type AuditWriter interface {
+	Audit(ctx context.Context, e store.AuditEntry) error
+}
+
 // Limits of GET /api/webhooks/deliveries.
 const (
 	defaultDeliveries = 100
@@ -32,8 +37,9 @@ const (
 //	POST /api/webhooks/test?name=  sends a test alert to that webhook at once (whatever its
 //	     throttle and events) and answers with the outcome: {"webhook", "message_id",
 //	     "delivered", "attempts": [{"attempt", "time", "status_code", "error", "duration_ms"}]};
-//	     200 when delivered, 502 when not, 404 for an unknown name, 400 without one
-func handleWebhooks(mux *http.ServeMux, wh Webhooks) {
+//	     200 when delivered, 502 when not, 404 for an unknown name, 400 without one; a test
+//	     sent is written to the audit log (action webhook_test) when audit is set
+func handleWebhooks(mux *http.ServeMux, wh Webhooks, audit AuditWriter) {
 	if wh == nil {
 		return
 	}
@@ -63,6 +69,17 @@ func handleWebhooks(mux *http.ServeMux, wh Webhooks) {
 			return
 		}
 		res, err := wh.Test(r.Context(), name)
+		if err == nil && audit != nil {
+			notes := "from " + r.RemoteAddr + ": not delivered"
+			if res.Delivered {
+				notes = "from " + r.RemoteAddr + ": delivered"
+			}
+			if aerr := audit.Audit(r.Context(), store.AuditEntry{User: "admin", Action: "webhook_test", ResourceType: "webhook",
+				ResourceID: name, Source: "api", Notes: notes}); aerr != nil {
+				writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "the test was sent, but the audit log refused it: " + aerr.Error()})
+				return
+			}
+		}
 		switch {
 		case errors.Is(err, webhook.ErrUnknownWebhook):
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})

@@ -1,6 +1,7 @@
 package adminhttp
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -47,7 +48,7 @@ webhooks:
 	st := openStore(t)
 	d := webhook.New(log, globalConfig{g}, st, webhook.Options{})
 	h := Handler(Config{Health: fakeHealth{started: true}, Fleet: fleet.New(log), Config: fakeStatus{loaded: true},
-		Webhooks: d, Dashboard: ui.Dashboard()})
+		Webhooks: d, Audit: st, Dashboard: ui.Dashboard()})
 	do := func(method, path string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(method, path, nil)
 		r.Host = "localhost:8080"
@@ -92,5 +93,11 @@ webhooks:
 	}
 	if strings.Contains(w.Body.String(), rcv.URL) {
 		t.Errorf("a webhook URL in the API: %s", w.Body)
+	}
+	// Both tests sent are in the audit log, the unknown name is not.
+	entries, err := st.AuditEntries(context.Background(), 10, "webhook_test")
+	if err != nil || len(entries) != 2 || entries[0].ResourceID != "broken" || entries[0].Notes != "from 192.0.2.1:1234: not delivered" ||
+		entries[1].ResourceID != "ops" || entries[1].Source != "api" || entries[1].User != "admin" {
+		t.Errorf("audit log: %+v, %v", entries, err)
 	}
 }
