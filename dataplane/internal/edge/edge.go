@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/bans"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/breaker"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/errorpage"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/geoip"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
@@ -357,6 +358,11 @@ func (h *Handler) failBackend(x *exchange, rte *Route, ctx context.Context, err 
 	if cut := x.bodyLimit.Exceeded(); cut != nil {
 		status, msg, _ := rte.limits.BodyStatus(cut)
 		h.failPage(x, status, msg, fmt.Errorf("%w (backend: %v)", cut, err))
+		return
+	}
+	// An open circuit shows the maintenance page, instead of waiting on a dead backend.
+	if errors.Is(err, breaker.ErrOpen) {
+		h.circuitOpenPage(x, rte, err)
 		return
 	}
 	var pe *proxy.Error

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/breaker"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/maintenance"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
@@ -103,7 +105,7 @@ func TestMaintenanceAnswers503ExceptToTheAllowList(t *testing.T) {
 
 	// The administrator's page, and no known end: Retry-After 300.
 	const page = "<!DOCTYPE html><title>Upgrade</title><h1>Back at 03:00</h1>"
-	m.SetMaintenance(&proxyv1.MaintenanceList{Version: 3, Routes: []*proxyv1.Maintenance{{RouteId: "panel.test/", Html: page, Reason: "circuit_open"}}})
+	m.SetMaintenance(&proxyv1.MaintenanceList{Version: 3, Routes: []*proxyv1.Maintenance{{RouteId: "panel.test/", Html: page, Reason: "admin"}}})
 	res, body = h.do(t, "GET", "panel.test", "/", nil, from("198.51.100.9", ""))
 	if res.StatusCode != 503 || res.Header.Get("Retry-After") != "300" || body != page || res.Header.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("admin page: %d Retry-After %q %q\n%s", res.StatusCode, res.Header.Get("Retry-After"), res.Header.Get("Content-Type"), body)
@@ -112,9 +114,63 @@ func TestMaintenanceAnswers503ExceptToTheAllowList(t *testing.T) {
 	if res, body := h.do(t, "HEAD", "panel.test", "/", nil, from("198.51.100.9", "")); res.StatusCode != 503 || body != "" {
 		t.Fatalf("HEAD: %d %q", res.StatusCode, body)
 	}
-	// The list ends (the circuit closed): served again.
+	// The list ends: served again.
 	m.SetMaintenance(&proxyv1.MaintenanceList{Version: 4})
 	if res, _ := h.do(t, "GET", "panel.test", "/", nil, from("198.51.100.9", "")); res.StatusCode != 200 {
 		t.Fatalf("after the list emptied: %d", res.StatusCode)
+	}
+}
+
+// An open circuit shows the maintenance page, and a route the control plane lists for an open
+// circuit still lets this data plane's half-open probes through, so the circuit closes when the
+// backend is back (answering every request with the page would keep it open for ever).
+func TestCircuitOpenShowsMaintenanceAndStillCloses(t *testing.T) {
+	var calls atomic.Int64
+	var failing atomic.Bool
+	failing.Store(true)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if failing.Load() {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer backend.Close()
+	h := &harness{holder: &Holder{}, events: &eventLog{}, pools: proxy.NewPools(proxy.Options{})}
+	m := maintenance.NewHolder(nil)
+	handler, err := New(Config{Runtimes: h.holder, Events: h.events, Maintenance: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.front = httptest.NewServer(handler)
+	t.Cleanup(func() { h.front.Close(); h.pools.Close() })
+	rte := withPolicy(newRoute("cb.test/", backend.URL, "/", "cb.test"), &proxyv1.Policy{CircuitBreaker: &proxyv1.CircuitBreaker{
+		Enabled: true, FailureThreshold: 2, SuccessThreshold: 1, Timeout: durationpb.New(100 * time.Millisecond), Window: durationpb.New(time.Minute),
+	}})
+	h.applyWith(t, BuildOptions{Breakers: breaker.NewRegistry(func(*proxyv1.CircuitEvent) {})}, rte)
+	for range 2 {
+		h.do(t, "GET", "cb.test", "/", nil, nil)
+	}
+	// Open: the default maintenance page, without reaching the backend.
+	res, body := h.do(t, "GET", "cb.test", "/", nil, nil)
+	if res.StatusCode != 503 || res.Header.Get("Retry-After") != "300" || !strings.Contains(body, res.Header.Get("X-Request-ID")) ||
+		!strings.Contains(body, "maintenance") || calls.Load() != 2 {
+		t.Fatalf("open circuit: %d Retry-After %q, backend called %d times\n%s", res.StatusCode, res.Header.Get("Retry-After"), calls.Load(), body)
+	}
+	// Listed by the control plane with its page: that page.
+	const page = "<!DOCTYPE html><title>Back soon</title>"
+	m.SetMaintenance(&proxyv1.MaintenanceList{Version: 1, Routes: []*proxyv1.Maintenance{{RouteId: "cb.test/", Html: page, Reason: maintenance.ReasonCircuitOpen}}})
+	if res, body := h.do(t, "GET", "cb.test", "/", nil, nil); res.StatusCode != 503 || body != page {
+		t.Fatalf("listed circuit: %d\n%s", res.StatusCode, body)
+	}
+	// The backend is back: after the breaker's timeout its probe goes through and closes the
+	// circuit, although the list still names the route.
+	failing.Store(false)
+	time.Sleep(150 * time.Millisecond)
+	for i := range 3 {
+		if res, body := h.do(t, "GET", "cb.test", "/", nil, nil); res.StatusCode != 200 || body != "ok" {
+			t.Fatalf("request %d after the backend came back: %d\n%s", i, res.StatusCode, body)
+		}
 	}
 }

@@ -50,6 +50,23 @@ func NewHolder(log *zap.Logger) *Holder {
 	return &Holder{log: log}
 }
 
+// ReasonCircuitOpen is the reason of a route the control plane lists because a data plane's
+// circuit breaker for its backend is open.
+const ReasonCircuitOpen = "circuit_open"
+
+// circuitOpen is the answer of a route whose circuit breaker refused a request and that the
+// control plane has not (yet) listed: the default page, Retry-After UnknownRetryAfter.
+var circuitOpen = &Route{reason: ReasonCircuitOpen}
+
+// CircuitOpen returns the maintenance to answer with for a request the route's circuit breaker
+// refused: the route's own (the control plane's page for it), or the default one.
+func (h *Holder) CircuitOpen(routeID string) *Route {
+	if r := h.Lookup(routeID); r != nil {
+		return r
+	}
+	return circuitOpen
+}
+
 // Route is one route in maintenance, compiled.
 type Route struct {
 	allow  *ipset.Set
