@@ -282,9 +282,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		return nil
 	})
 
-	// The maintenance API is another engineer's; without it GET /api/maintenance answers 404,
-	// which the browser logs and the view explains.
-	watch := &browserWatch{admin: cl.adminAddr, failures: []string{"/api/maintenance"}}
+	watch := &browserWatch{admin: cl.adminAddr}
 	ctx := startBrowser(t, watch)
 	shots := os.Getenv("DASHBOARD_SCREENSHOTS")
 	if shots == "" {
@@ -327,7 +325,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	jsUntil(t, ctx, wait, `[...document.querySelectorAll('#ws-tiles .tile')].map(x => x.innerText.replace(/\s+/g, ' ')).join('|')`, "1 open now")
 	jsUntil(t, ctx, wait, viewText("slow"), "app.test/", "GET /slow", "2")
 	jsUntil(t, ctx, wait, viewText("dataplanes"), "node-1", "connected")
-	jsUntil(t, ctx, wait, viewText("maintenance"), "404")
+	jsUntil(t, ctx, wait, viewText("mnt-body"), "no maintenance scheduled")
 	jsUntil(t, ctx, wait, viewText("audit"), "Audit log")
 	screenshot(t, ctx, shots, "dashboard-light.png", true)
 
@@ -404,6 +402,33 @@ func TestDashboardInBrowser(t *testing.T) {
 	eventually(t, 3*time.Second, "a refresh once shown", func() error {
 		if watch.requestCount() == before {
 			return fmt.Errorf("no request")
+		}
+		return nil
+	})
+
+	// Maintenance on for app.test/ from the form (now, no end): listed as active, the data plane
+	// answers 503 with the page, and the audit log has it; End turns it off again.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`$('mnt-route').value = 'app.test/'; true`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#mnt-form button`))); err != nil {
+		t.Fatalf("click maintenance on: %v", err)
+	}
+	jsUntil(t, ctx, wait, viewText("mnt-body"), "app.test/", "active", "End")
+	eventually(t, 5*time.Second, "app.test in maintenance", func() error {
+		if s, body := statusOf(t, cl.client, cl.httpAddr, "app.test", "/"); s != 503 || !strings.Contains(body, "maintenance") {
+			return fmt.Errorf("status %d", s)
+		}
+		return nil
+	})
+	jsUntil(t, ctx, wait, `[...document.querySelectorAll('#audit-body tr[data-action="maintenance_on"]')].map(r => r.innerText).join('\n')`, "maintenance_on", "app.test/")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#mnt-body button`))); err != nil {
+		t.Fatalf("click End: %v", err)
+	}
+	jsUntil(t, ctx, wait, viewText("mnt-body"), "no maintenance scheduled")
+	eventually(t, 5*time.Second, "app.test served after maintenance", func() error {
+		if s, _ := statusOf(t, cl.client, cl.httpAddr, "app.test", "/"); s != 200 {
+			return fmt.Errorf("status %d", s)
 		}
 		return nil
 	})

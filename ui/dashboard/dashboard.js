@@ -394,7 +394,7 @@ async function loadMaintenance() {
   }
   off.hidden = true;
   $('mnt-form').querySelector('button').disabled = false;
-  const list = Array.isArray(m) ? m : Object.values(m || {}).find(Array.isArray) || [];
+  const list = (m && m.windows) || [];
   fill($('mnt-body'), list.map((x) => {
     const btn = el('button', { type: 'button', 'aria-label': 'End maintenance of ' + x.route }, 'End');
     btn.addEventListener('click', () => endMaintenance(btn, x.route));
