@@ -433,6 +433,19 @@ func TestDashboardInBrowser(t *testing.T) {
 		return nil
 	})
 
+	// Reload configuration: unchanged files keep their version, and the audit log has the request
+	// with the caller. (A changed file is reloaded by the watcher at once, so the new-version
+	// answer is tested with a real reloader in adminhttp's TestAdminReload.)
+	var status struct{ Version int }
+	if err := getJSON(cl.client, admin+"/api/status", 200, &status); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("reload"))); err != nil {
+		t.Fatalf("click Reload: %v", err)
+	}
+	jsUntil(t, ctx, wait, viewText("notice"), fmt.Sprintf("Configuration unchanged: version %d stays live.", status.Version))
+	jsUntil(t, ctx, wait, `[...document.querySelectorAll('#audit-body tr[data-action="config_unchanged"]')].map(r => r.innerText).join('\n')`, "config_unchanged", "from 127.0.0.1")
+
 	// Dark mode and a phone's width: the page fits the screen (tables scroll inside their cards).
 	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}}); err != nil {

@@ -429,6 +429,21 @@ async function endMaintenance(btn, route) {
   refresh();
 }
 
+// Reload: POST /api/admin/reload re-reads the files now (the control plane also watches them).
+async function reloadConfig() {
+  const btn = $('reload');
+  btn.disabled = true;
+  try {
+    const r = await send('POST', '/api/admin/reload');
+    notice(r.changed ? 'Configuration reloaded: version ' + r.version + ' is live.' : 'Configuration unchanged: version ' + r.version + ' stays live.');
+  } catch (e) {
+    notice('Reload refused, the last good configuration stays live: ' + e.message, true);
+  } finally {
+    btn.disabled = false;
+  }
+  refresh();
+}
+
 async function copyAIContext() {
   const btn = $('copy-ai');
   btn.disabled = true;
@@ -502,6 +517,7 @@ document.addEventListener('visibilitychange', () => { schedule(); if (!document.
 $('period').addEventListener('change', refresh);
 $('wh-form').addEventListener('submit', testWebhook);
 $('mnt-form').addEventListener('submit', startMaintenance);
+$('reload').addEventListener('click', reloadConfig);
 $('copy-ai').addEventListener('click', copyAIContext);
 $('ai-close').addEventListener('click', () => { $('ai-fallback').hidden = true; $('copy-ai').focus(); });
 schedule();

@@ -128,7 +128,7 @@ func serve(ctx context.Context, args []string) error {
 		Handler: adminhttp.Handler(adminhttp.Config{Health: h, Fleet: fl, Config: rl, Bans: bl, PersonalData: st, Audit: st, Retention: ret,
 			Logs: st, LiveLogs: obs.ring, Observed: st, Metrics: obs.metrics.Handler(log.Named("metrics")), Dashboard: ui.Dashboard(),
 			BackendHealth: hc, Certificates: cm, Incidents: al, Traffic: st, StartedAt: started,
-			Webhooks: wh, Maintenance: mt.Handler(), AIContext: aicontext.Sources{Store: st, Fleet: fl, Config: rl, Version: version, StartedAt: started}}),
+			Webhooks: wh, Reloader: rl, Maintenance: mt.Handler(), AIContext: aicontext.Sources{Store: st, Fleet: fl, Config: rl, Version: version, StartedAt: started}}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          zap.NewStdLog(log.Named("admin-http")),
 	}

@@ -80,6 +80,8 @@ type Config struct {
 	Incidents Incidents
 	// Webhooks serves /api/webhooks/deliveries and /api/webhooks/test; *webhook.Dispatcher is one.
 	Webhooks Webhooks
+	// Reloader serves POST /api/admin/reload; *reloader.Reloader is one.
+	Reloader Reloader
 	// AIContext serves GET /api/ai-context; aicontext.Sources is one.
 	AIContext AIContext
 	// Maintenance serves /api/maintenance; (*maintenance.Manager).Handler is one.
@@ -131,6 +133,7 @@ func Handler(cfg Config) http.Handler {
 	handleAlerts(mux, cfg.Incidents)
 	aw, _ := cfg.Audit.(AuditWriter) // *store.Store reads and writes the trail
 	handleWebhooks(mux, cfg.Webhooks, aw)
+	handleReload(mux, cfg.Reloader)
 	handleAIContext(mux, cfg.AIContext)
 	if cfg.Maintenance != nil {
 		mux.Handle("/api/maintenance", cfg.Maintenance)
