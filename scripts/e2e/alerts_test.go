@@ -116,7 +116,9 @@ alerts:
 				return routeHealth(cl, "app.test/", "healthy")
 			})
 			app.kill(t)
-			down := hooks.await(t, 15*time.Second, "service_down of app.test", func(a hookAlert) bool {
+			// Down is under 50% of the last minute's checks: after up to a minute of successes
+			// (the cluster's age when the backend dies, longer under load), up to 31 failures.
+			down := hooks.await(t, 45*time.Second, "service_down of app.test", func(a hookAlert) bool {
 				return a.Type == "service_down" && a.Host == "app.test"
 			})
 			wantAlert(t, down, "critical", "app.test/", "app.test")
@@ -126,7 +128,7 @@ alerts:
 			hooks.awaitDiscord(t, 10*time.Second, "🚨 Service down: app.test", 15158332)
 
 			app.revive(t)
-			up := hooks.await(t, 15*time.Second, "service_recovered of app.test", func(a hookAlert) bool {
+			up := hooks.await(t, 45*time.Second, "service_recovered of app.test", func(a hookAlert) bool {
 				return a.Type == "service_recovered" && a.Host == "app.test"
 			})
 			wantAlert(t, up, "info", "app.test/", "app.test")
