@@ -9,9 +9,10 @@
 #   1. throughput: wrk -c64 closed loop -> req/s, ratio to direct, proxy CPU us/request, RSS;
 #   2. fixed rate: pace (scripts/bench/pace) sends RATE req/s at evenly spaced instants (open loop,
 #      latency counted from when each request was due) -> p50/p99 and the p99 added to direct's p99
-#      of the same round. While it runs, an idle-priority busy loop keeps each CPU out of its idle
-#      state (RATE_IDLE_POLL), as idle=poll would: on this VM a halted vCPU takes 0.1-1 ms to wake,
-#      which every request would pay on both sides and no proxy can do anything about.
+#      of the same round. While it runs, an idle-priority loop of sched_yield calls (pace/idlepoll)
+#      keeps each CPU out of its idle state (RATE_IDLE_POLL), as idle=poll would: on this VM a halted
+#      vCPU takes 0.1-1 ms to wake, which every request would pay on both sides and no proxy can do
+#      anything about. (A shell busy loop held a woken proxy off its CPU for up to 4 ms: pace/idlepoll.)
 # The load generator is pinned to CPU 1, origin and proxies to CPU 0, like /work/shared/bench. Prints
 # the tables (medians over rounds); raw output and logs are kept in scripts/bench/results/<stamp>/
 # (git-ignored). Everything it starts is stopped by PID on exit.
@@ -23,7 +24,9 @@
 #   RATE=2000        total req/s of the fixed-rate run        RATE_CONNS=16 keep-alive connections (round robin)
 #   RATE_DUR=7       measured seconds per fixed-rate run      RATE_WARM=1   warm-up seconds (not counted)
 #   RATE_ROUNDS=$((2 * ROUNDS))  fixed-rate rounds (0 = skip the scenario); p99 on a shared VM is noisy
-#   RATE_IDLE_POLL=1 busy loops at SCHED_IDLE priority on every CPU during the fixed-rate runs (0 = none)
+#   RATE_IDLE_POLL=1 sched_yield loops at SCHED_IDLE priority on every CPU during the fixed-rate runs (0 = none)
+#   RATE_CP_CPU=     during the fixed-rate runs, move the control plane to this CPU list at SCHED_IDLE
+#                    (empty = it stays on SERVER_CPU at normal priority, sharing the proxies' core)
 #   PEERS=direct,nginx,haproxy,caddy,dataplane,dataplane-all   subset to run ("direct" is always added;
 #                    without dataplane* nothing of ours is built)
 #   PORT_BASE=28100  ports used: +0 origin, +1 nginx, +2 dataplane, +3 its ops, +4 control plane gRPC,
@@ -52,6 +55,7 @@ RATE_DUR=${RATE_DUR:-7}
 RATE_WARM=${RATE_WARM:-1}
 RATE_ROUNDS=${RATE_ROUNDS:-$((2 * ROUNDS))}
 RATE_IDLE_POLL=${RATE_IDLE_POLL:-1}
+RATE_CP_CPU=${RATE_CP_CPU:-}
 PEERS=${PEERS:-direct,nginx,haproxy,caddy,dataplane,dataplane-all}
 PORT_BASE=${PORT_BASE:-28100}
 SKIP_BUILD=${SKIP_BUILD:-0}
@@ -288,7 +292,8 @@ fi
 log "building the bench origin (scripts/bench/origin, GOWORK=off)"
 (cd "$HERE/origin" && GOWORK=off go build -o "$TMP/origin" .) || die "origin build failed"
 if ((RATE_ROUNDS)); then
-  (cd "$HERE/pace" && GOWORK=off go build -o "$TMP/pace" .) || die "pace build failed"
+  (cd "$HERE/pace" && GOWORK=off go build -o "$TMP/pace" . && GOWORK=off go build -o "$TMP/idlepoll" ./idlepoll) ||
+    die "pace build failed"
 fi
 
 {
@@ -530,9 +535,15 @@ declare -a POLLERS=()
 if ((RATE_ROUNDS && RATE_IDLE_POLL)); then
   # SCHED_IDLE: they run only when nothing else wants the CPU, and give it up at once when something does.
   for ((c = 0; c < NCPU; c++)); do
-    chrt -i 0 taskset -c "$c" sh -c 'while :; do :; done' &
+    chrt -i 0 taskset -c "$c" "$TMP/idlepoll" &
     POLLERS+=($!) STARTED+=($!)
   done
+fi
+if ((RATE_ROUNDS)) && [[ -n $RATE_CP_CPU ]] && want_ours; then
+  # -a: every thread of the Go process, not just the main one.
+  taskset -a -p -c "$RATE_CP_CPU" "${PID[controlplane]}" >/dev/null
+  chrt -a -i -p 0 "${PID[controlplane]}"
+  log "controlplane moved to cpu=$RATE_CP_CPU at SCHED_IDLE for the fixed-rate runs"
 fi
 for ((r = 1; r <= RATE_ROUNDS; r++)); do
   for ((j = 0; j < n_sel; j++)); do measure rate "$r" "${SEL[$(((j + r - 1) % n_sel))]}"; done
