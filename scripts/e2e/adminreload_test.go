@@ -65,14 +65,14 @@ func (ca *testCA) issueSized(t *testing.T, serial int64, name string, want []byt
 	return nil, nil
 }
 
-// Issue 10: POST /api/admin/reload and the gRPC Reload both re-read the configuration and the
-// certificates, whether or not the file watcher saw the change, and write the audit log with the
-// caller. Before each reload the site file gets another backend and the certificate another
+// Issue 10: POST /api/admin/reload and the gRPC Reload (over TCP and on the Unix socket) each
+// re-read the configuration and the certificates, whether or not the file watcher saw the change,
+// and write the audit log with the caller (on the socket: its user id). Before each reload the site file gets another backend and the certificate another
 // serial, both changed where the watcher cannot see it; the data plane keeps the old ones until
 // the reload, and serves the new ones right after it.
 func TestReloadRereadsConfigAndCertificates(t *testing.T) {
-	names := []string{"A", "B", "C"}
-	backends := []string{backend(t, "A").URL, backend(t, "B").URL, backend(t, "C").URL}
+	names := []string{"A", "B", "C", "D"}
+	backends := []string{backend(t, "A").URL, backend(t, "B").URL, backend(t, "C").URL, backend(t, "D").URL}
 	ca := newTestCA(t)
 	cl := newCluster(t, "{}\n", map[string]string{"app.yaml": flatSite("app.test", backends[0])})
 	certs := filepath.Join(cl.dir, "certs")
@@ -98,20 +98,32 @@ func TestReloadRereadsConfigAndCertificates(t *testing.T) {
 		t.Fatalf("before any reload: serial %d, backend %q (%v); want 10 and A", s, b, err)
 	}
 
-	conn, err := grpc.NewClient(cl.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(grpcauth.NewCredentials(cl.tokenValue())))
-	if err != nil {
-		t.Fatal(err)
+	// grpcurl's two ways in: the overlay address, and the socket on the host.
+	grpcReload := func(target string) func() (bool, uint64, error) {
+		return func() (bool, uint64, error) {
+			conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()),
+				grpc.WithPerRPCCredentials(grpcauth.NewCredentials(cl.tokenValue())))
+			if err != nil {
+				return false, 0, err
+			}
+			defer conn.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			r, err := proxyv1.NewAdminServiceClient(conn).Reload(ctx, &proxyv1.ReloadRequest{})
+			if err == nil && len(r.GetErrors()) > 0 {
+				err = fmt.Errorf("rejected: %v", r.GetErrors())
+			}
+			return r.GetChanged(), r.GetVersion(), err
+		}
 	}
-	defer conn.Close()
-	adminSvc := proxyv1.NewAdminServiceClient(conn)
 
 	reloads := []struct {
-		source string
+		via    string
+		source string // of the audit rows
 		user   string // prefix of the audit trail's user
 		reload func() (changed bool, version uint64, err error)
 	}{
-		{source: "api", user: "from 127.0.0.1:", reload: func() (bool, uint64, error) {
+		{via: "POST /api/admin/reload", source: "api", user: "from 127.0.0.1:", reload: func() (bool, uint64, error) {
 			req, _ := http.NewRequest(http.MethodPost, admin+"/api/admin/reload", nil)
 			resp, err := cl.client.Do(req)
 			if err != nil {
@@ -128,15 +140,8 @@ func TestReloadRereadsConfigAndCertificates(t *testing.T) {
 			}
 			return r.Changed, r.Version, nil
 		}},
-		{source: "grpc", user: "grpc 127.0.0.1:", reload: func() (bool, uint64, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			r, err := adminSvc.Reload(ctx, &proxyv1.ReloadRequest{})
-			if err == nil && len(r.GetErrors()) > 0 {
-				err = fmt.Errorf("rejected: %v", r.GetErrors())
-			}
-			return r.GetChanged(), r.GetVersion(), err
-		}},
+		{via: "gRPC Reload over TCP", source: "grpc", user: "grpc 127.0.0.1:", reload: grpcReload(cl.grpcAddr)},
+		{via: "gRPC Reload on the socket", source: "grpc", user: fmt.Sprintf("grpc unix:%s (uid %d) (admin token)", cl.socket, os.Getuid()), reload: grpcReload("unix:" + cl.socket)},
 	}
 	var status struct{ Version uint64 }
 	if err := getJSON(cl.client, admin+"/api/status", 200, &status); err != nil {
@@ -155,14 +160,14 @@ func TestReloadRereadsConfigAndCertificates(t *testing.T) {
 		time.Sleep(600 * time.Millisecond)
 		if s, b, err := served(); err != nil || s != serial-1 || b != old {
 			t.Fatalf("%s: before the reload: serial %d, backend %q (%v); want the old %d and %s (did the watcher see the change?)",
-				rl.source, s, b, err, serial-1, old)
+				rl.via, s, b, err, serial-1, old)
 		}
 		changed, v, err := rl.reload()
 		if err != nil || !changed || v != version+1 {
-			t.Fatalf("%s reload: changed %v, version %d (%v); want a change to version %d", rl.source, changed, v, err, version+1)
+			t.Fatalf("%s reload: changed %v, version %d (%v); want a change to version %d", rl.via, changed, v, err, version+1)
 		}
 		version = v
-		eventually(t, 5*time.Second, rl.source+": the new certificate and backend served", func() error {
+		eventually(t, 5*time.Second, rl.via+": the new certificate and backend served", func() error {
 			if s, b, err := served(); err != nil || s != serial || b != name {
 				return fmt.Errorf("serial %d, backend %q (%v); want %d and %s", s, b, err, serial, name)
 			}
@@ -176,11 +181,11 @@ func TestReloadRereadsConfigAndCertificates(t *testing.T) {
 		}
 		if r := rows[0]; r.Source != rl.source || !strings.HasPrefix(r.User, rl.user) || r.ResourceID != fmt.Sprint(version) ||
 			!strings.Contains(r.Notes, "1 certificates") {
-			t.Errorf("%s: newest config_reload row %+v; want source %s, user %s..., version %d, 1 certificate", rl.source, r, rl.source, rl.user, version)
+			t.Errorf("%s: newest config_reload row %+v; want source %s, user %s..., version %d, 1 certificate", rl.via, r, rl.source, rl.user, version)
 		}
 		for _, r := range rows[1:] {
 			if r.ResourceID == fmt.Sprint(version) {
-				t.Errorf("%s: a second config_reload row for version %d: %+v", rl.source, version, r)
+				t.Errorf("%s: a second config_reload row for version %d: %+v", rl.via, version, r)
 			}
 		}
 		files, err := auditRows(cl.client, admin, "config_file_changed")
@@ -188,7 +193,7 @@ func TestReloadRereadsConfigAndCertificates(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(files) != i+1 || files[0].Source != rl.source || !strings.HasPrefix(files[0].User, rl.user) {
-			t.Errorf("%s: config_file_changed rows %+v; want %d, the newest from this reload and caller", rl.source, files, i+1)
+			t.Errorf("%s: config_file_changed rows %+v; want %d, the newest from this reload and caller", rl.via, files, i+1)
 		}
 	}
 	if strings.Contains(cl.cp.out.String(), `"source":"file_watcher"`) {
