@@ -146,8 +146,10 @@ func TestAdminDashboardOverUnixSocket(t *testing.T) {
 	if fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != 0o660 {
 		t.Errorf("admin socket mode %v, want a socket with mode 0660 (owner and group only)", fi.Mode())
 	}
-	if di, err := os.Stat(filepath.Dir(socket)); err != nil || di.Mode().Perm()&0o007 != 0 {
-		t.Errorf("socket directory: %v (%v), want no access for others", di.Mode(), err)
+	if di, err := os.Stat(filepath.Dir(socket)); err != nil {
+		t.Error(err)
+	} else if di.Mode().Perm()&0o007 != 0 {
+		t.Errorf("socket directory mode %v, want no access for others", di.Mode())
 	}
 	// Nothing listens on TCP for the admin surface: the configured TCP address stays free.
 	if c, err := net.DialTimeout("tcp", cl.adminAddr, time.Second); err == nil {
