@@ -92,6 +92,7 @@ func (tu *sshTunnel) pipe(dst, src net.Conn) {
 		delete(tu.open, src) // the other direction is still copying
 		return
 	}
+	delete(tu.open, src)
 	delete(tu.open, dst)
 	src.Close()
 	dst.Close()
