@@ -83,7 +83,7 @@ func listenUnix(path string) (net.Listener, error) {
 		l.Close()
 		return nil, err
 	}
-	return l, nil
+	return peerListener{l}, nil // peercred_linux.go: the audit trail names the peer's uid
 }
 
 func (l *listeners) grpcAddrs() []string {
