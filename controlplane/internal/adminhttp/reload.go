@@ -7,7 +7,7 @@ import (
 )
 
 // Reloader re-reads the configuration files and certificates now and publishes a new snapshot
-// when they changed; *reloader.Reloader is one. It writes the audit log itself (config_changed,
+// when they changed; *reloader.Reloader is one. It writes the audit log itself (config_reload,
 // config_unchanged or config_rejected, with the user).
 type Reloader interface {
 	ReloadBy(ctx context.Context, source, user string) (changed bool, version uint64, errs []string)
