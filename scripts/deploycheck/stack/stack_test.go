@@ -5,8 +5,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus"
 )
@@ -111,5 +114,24 @@ func write(t *testing.T, name, s string) {
 	t.Helper()
 	if err := os.WriteFile(name, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// DefaultShutdownTimeout must follow the binaries' own default, or a stack without
+// PROXY_SHUTDOWN_TIMEOUT would be checked against the wrong figure.
+func TestDefaultShutdownTimeoutMatchesSettings(t *testing.T) {
+	re := regexp.MustCompile(`"PROXY_SHUTDOWN_TIMEOUT", (\d+)\s*\*\s*time\.Second`)
+	for _, f := range []string{"controlplane/cmd/controlplane/settings.go", "dataplane/cmd/dataplane/settings.go"} {
+		dt, err := os.ReadFile(filepath.Join("..", "..", "..", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := re.FindSubmatch(dt)
+		if m == nil {
+			t.Fatalf("%s: no PROXY_SHUTDOWN_TIMEOUT default in seconds", f)
+		}
+		if n, _ := strconv.Atoi(string(m[1])); time.Duration(n)*time.Second != DefaultShutdownTimeout {
+			t.Errorf("%s: PROXY_SHUTDOWN_TIMEOUT defaults to %ss, the check assumes %v", f, m[1], DefaultShutdownTimeout)
+		}
 	}
 }
