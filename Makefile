@@ -24,6 +24,8 @@ run: build
 test: gen-check
 	scripts/install-chromium.sh # the dashboard's browser test (scripts/e2e) needs Debian's chromium
 	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && go test -race -count=1 -timeout 10m ./...); done
+	@# Dockerfiles and deploy/stack.yml (its own module, outside go.work: docs/DEPLOY.md).
+	cd scripts/deploycheck && GOWORK=off go test -count=1 -timeout 5m ./...
 	@# Timing tests skip themselves under the race detector (it slows SQLite twentyfold): run them here.
 	cd controlplane && go test -count=1 -run 'TestRunDoesNotStallEventStream' ./internal/retention
 
@@ -41,6 +43,7 @@ gen-check:
 lint: tools
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@set -e; for m in $(MODULES); do (cd $$m && go vet ./...); done
+	cd scripts/deploycheck && GOWORK=off go vet ./...
 	PATH=$(TOOLS):$$PATH GOWORK=off $(TOOLS)/buf lint
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	  PATH=$(TOOLS):$$PATH GOWORK=off $(TOOLS)/buf generate -o $$tmp && \

@@ -61,24 +61,27 @@ func TestStartupChecks(t *testing.T) {
 	}
 }
 
-// The containers' HEALTHCHECK: `health` exits 0 against a ready process and non-zero otherwise.
+// The containers' HEALTHCHECK: `healthcheck` (and its alias `health`) exits 0 against a ready
+// process and non-zero otherwise.
 func TestHealthSubcommands(t *testing.T) {
 	a := backend(t, "A")
 	cl := newCluster(t, "{}\n", map[string]string{"a.yaml": flatSite("a.test", a.URL)})
-	run := func(bin string, env ...string) error {
-		cmd := exec.Command(bin, "health")
+	run := func(bin, sub string, env ...string) error {
+		cmd := exec.Command(bin, sub)
 		cmd.Env = append(os.Environ(), env...)
 		return cmd.Run()
 	}
-	if err := run(bins.dataplane, "PROXY_OPS_ADDR="+cl.opsAddr); err == nil {
-		t.Fatal("dataplane health succeeded with nothing running")
+	if err := run(bins.dataplane, "healthcheck", "PROXY_OPS_ADDR="+cl.opsAddr); err == nil {
+		t.Fatal("dataplane healthcheck succeeded with nothing running")
 	}
 	cl.startCP()
 	cl.startDP("node-1")
-	if err := run(bins.dataplane, "PROXY_OPS_ADDR="+cl.opsAddr); err != nil {
-		t.Errorf("dataplane health: %v", err)
-	}
-	if err := run(bins.controlplane, "PROXY_ADMIN_ADDR="+cl.adminAddr); err != nil {
-		t.Errorf("controlplane health: %v", err)
+	for _, sub := range []string{"healthcheck", "health"} {
+		if err := run(bins.dataplane, sub, "PROXY_OPS_ADDR="+cl.opsAddr); err != nil {
+			t.Errorf("dataplane %s: %v", sub, err)
+		}
+		if err := run(bins.controlplane, sub, "PROXY_ADMIN_ADDR="+cl.adminAddr); err != nil {
+			t.Errorf("controlplane %s: %v", sub, err)
+		}
 	}
 }

@@ -35,8 +35,8 @@ func main() {
 		stop()
 	case "validate":
 		err = validate(os.Stdout, args)
-	case "health":
-		err = healthcheck(os.Stdout, args)
+	case "healthcheck", "health": // health: the name the first images used
+		err = healthcheck(context.Background(), os.Stdout, args)
 	case "audit":
 		err = audit(context.Background(), os.Stdout, args)
 	case "version":

@@ -4,20 +4,35 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
+	"time"
 
-	"github.com/proxy-manager/proxy-manager/pkg/envflag"
 	"github.com/proxy-manager/proxy-manager/pkg/probe"
 )
 
-// healthcheck asks the running data plane's ops listener whether it is ready.
-func healthcheck(out io.Writer, args []string) error {
-	fs := envflag.New("dataplane health")
-	var addr string
-	fs.StringVar(&addr, "ops-addr", "PROXY_OPS_ADDR", "127.0.0.1:9901", "health probe address")
-	if err := fs.Parse(args); err != nil {
+// healthTimeout stays under the image's HEALTHCHECK --timeout (3s), so a slow answer ends with
+// our one-line reason rather than Docker killing the probe.
+const healthTimeout = 2 * time.Second
+
+// healthcheck asks the running data plane's ops listener whether it is ready. It parses the
+// server's own settings (same flags, same PROXY_* environment), so it probes the address the
+// server listens on.
+func healthcheck(ctx context.Context, out io.Writer, args []string) error {
+	s, err := parseSettings(args)
+	if err != nil {
 		return err
 	}
-	body, err := probe.Ready(context.Background(), addr)
-	fmt.Fprint(out, body)
+	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
+	defer cancel()
+	return probeReady(ctx, out, s.opsAddr)
+}
+
+// probeReady prints "ready" and returns nil when addr answers ready; otherwise an error on one
+// line (Docker shows the probe's output in `docker inspect`).
+func probeReady(ctx context.Context, out io.Writer, addr string) error {
+	if _, err := probe.Ready(ctx, addr); err != nil {
+		return fmt.Errorf("healthcheck: %s", strings.Join(strings.Fields(err.Error()), " "))
+	}
+	_, err := fmt.Fprintf(out, "ready (%s)\n", addr)
 	return err
 }

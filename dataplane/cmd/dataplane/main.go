@@ -1,9 +1,9 @@
 // Command dataplane serves the traffic. It holds no database and reads no YAML: everything it
 // enforces arrives in snapshots from the control plane.
 //
-//	dataplane [serve] [flags]   run (the default)
-//	dataplane health [flags]    ask a running data plane whether it is ready (HEALTHCHECK)
-//	dataplane version           print the version
+//	dataplane [serve] [flags]        run (the default)
+//	dataplane healthcheck [flags]    ask a running data plane whether it is ready (HEALTHCHECK; alias health)
+//	dataplane version                print the version
 package main
 
 import (
@@ -31,12 +31,12 @@ func main() {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		err = serve(ctx, args)
 		stop()
-	case "health":
-		err = healthcheck(os.Stdout, args)
+	case "healthcheck", "health": // health: the name the first images used
+		err = healthcheck(context.Background(), os.Stdout, args)
 	case "version":
 		fmt.Println(version)
 	default:
-		err = fmt.Errorf("unknown command %q: want serve, health or version", cmd)
+		err = fmt.Errorf("unknown command %q: want serve, healthcheck or version", cmd)
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return
