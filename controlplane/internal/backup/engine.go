@@ -75,9 +75,12 @@ type Info struct {
 	Err  string `json:"error,omitempty"` // unreadable header: the file is listed, never used
 }
 
-// List returns the backups of the directory, oldest first. It needs no key.
-func (e *Engine) List() ([]Info, error) {
-	ents, err := os.ReadDir(e.o.Dir)
+// List returns the backups of the directory, oldest first.
+func (e *Engine) List() ([]Info, error) { return List(e.o.Dir) }
+
+// List returns the backups in dir, oldest first, from their plaintext headers: no key needed.
+func List(dir string) ([]Info, error) {
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list backups: %w", err)
 	}
@@ -90,7 +93,7 @@ func (e *Engine) List() ([]Info, error) {
 		if fi, err := d.Info(); err == nil {
 			in.Size = fi.Size()
 		}
-		h, err := ReadHeader(filepath.Join(e.o.Dir, d.Name()))
+		h, err := ReadHeader(filepath.Join(dir, d.Name()))
 		if err != nil {
 			in.Err = err.Error()
 		}

@@ -116,7 +116,7 @@ func Due(b *config.Backup, after time.Time) (time.Time, Tier) {
 	return at, tier
 }
 
-// Engine returns an engine for the backup section b, reading the key file now.
+// EngineFor returns an engine for the backup section b, reading the key file now.
 func EngineFor(b *config.Backup, db, defaultDir string, now func() time.Time, log *zap.Logger) (*Engine, error) {
 	dir := b.Dir
 	if dir == "" {
@@ -239,8 +239,7 @@ func (j *Job) Status() Status {
 			}
 		}
 	}
-	e := &Engine{o: Options{Dir: st.Dir}}
-	list, err := e.List()
+	list, err := List(st.Dir)
 	if err != nil {
 		st.ListError = err.Error()
 		return st
