@@ -164,7 +164,8 @@ type Result struct {
 	Tier      Tier          `json:"tier"` // differs when no usable full made a full instead
 	Name      string        `json:"name,omitempty"`
 	Size      int64         `json:"size"`
-	Pages     int           `json:"pages"` // pages stored
+	Pages     int           `json:"pages"`          // pages stored
+	DBBytes   int64         `json:"database_bytes"` // size of the database backed up
 	Skipped   bool          `json:"skipped"`
 	Note      string        `json:"note,omitempty"`
 	Duration  time.Duration `json:"duration"`
@@ -196,6 +197,7 @@ func (e *Engine) Run(ctx context.Context, t Tier) (Result, error) {
 	}
 	size, _ := pageSize(img)
 	cur := pageHashes(img, size)
+	res.DBBytes = int64(len(img))
 	at := start
 	if t != Full && newest(list, Full) == nil {
 		res.Tier, res.Note = Full, fmt.Sprintf("no full backup in %s to build a %s on: took a full backup instead", e.o.Dir, t)
