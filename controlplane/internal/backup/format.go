@@ -12,7 +12,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -266,10 +265,20 @@ func (m *manifest) check(h Header, name string) error {
 		return fmt.Errorf("bad page count %d (%d pages stored)", m.PageCount, len(m.Pages))
 	case (m.Tier == Full) != (m.Base == ""):
 		return errors.New("a full backup has no base, the others have one")
-	case !slices.IsSorted(m.Pages) || len(m.Pages) > 0 && int(m.Pages[len(m.Pages)-1]) >= m.PageCount:
+	case !ascending(m.Pages) || len(m.Pages) > 0 && int(m.Pages[len(m.Pages)-1]) >= m.PageCount:
 		return errors.New("bad page list")
 	}
 	return nil
+}
+
+// ascending reports whether p is strictly increasing (no page stored twice).
+func ascending(p []uint32) bool {
+	for i := 1; i < len(p); i++ {
+		if p[i] <= p[i-1] {
+			return false
+		}
+	}
+	return true
 }
 
 func noEOF(err error) error {
