@@ -100,8 +100,30 @@ func List(dir string) ([]Info, error) {
 		in.Header = h
 		out = append(out, in)
 	}
-	slices.SortFunc(out, func(a, b Info) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b Info) int { return compareNames(a.Name, b.Name) })
 	return out, nil
+}
+
+// compareNames orders backup file names by time, then full before differential before
+// incremental: a differential taken in the same second as its full comes after it.
+func compareNames(a, b string) int {
+	ta, sa, _ := strings.Cut(a, "-")
+	tb, sb, _ := strings.Cut(b, "-")
+	if c := strings.Compare(ta, tb); c != 0 {
+		return c
+	}
+	rank := func(s string) int {
+		for i, t := range Tiers {
+			if s == t.short()+ext {
+				return i
+			}
+		}
+		return len(Tiers)
+	}
+	if c := rank(sa) - rank(sb); c != 0 {
+		return c
+	}
+	return strings.Compare(a, b)
 }
 
 // byName indexes the readable backups.
@@ -200,7 +222,7 @@ func (e *Engine) Run(ctx context.Context, t Tier) (Result, error) {
 	res.DBBytes = int64(len(img))
 	at := start
 	if t != Full && newest(list, Full) == nil {
-		res.Tier, res.Note = Full, fmt.Sprintf("no full backup in %s to build a %s on: took a full backup instead", e.o.Dir, t)
+		res.Tier, res.Note = Full, fmt.Sprintf("no full backup in %s to build the %s backup on: took a full backup instead", e.o.Dir, t)
 		e.o.Log.Warn("no full backup: taking a full instead", zap.String("requested", string(t)), zap.String("dir", e.o.Dir))
 	}
 	m := &manifest{Header: Header{Tier: res.Tier, Time: at.UTC().Truncate(time.Second)}, PageSize: size, PageCount: len(cur)}

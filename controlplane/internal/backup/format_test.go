@@ -3,6 +3,7 @@ package backup
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -93,5 +94,28 @@ func TestLoadKey(t *testing.T) {
 		if k != nil && k.File() == "" {
 			t.Error("no file")
 		}
+	}
+}
+
+// TestListOrder: a differential taken in the same second as its full is listed after it, so
+// verify rebuilds the full first.
+func TestListOrder(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC)
+	full := writeHeaderOnly(t, dir, Header{Tier: Full, Time: at})
+	writeHeaderOnly(t, dir, Header{Tier: Incremental, Time: at, Base: full})
+	writeHeaderOnly(t, dir, Header{Tier: Differential, Time: at, Base: full})
+	writeHeaderOnly(t, dir, Header{Tier: Incremental, Time: at.Add(-time.Second), Base: full})
+	list, err := List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, in := range list {
+		got = append(got, in.Name)
+	}
+	want := []string{"20261122T015959Z-incr.pmbk", "20261122T020000Z-full.pmbk", "20261122T020000Z-diff.pmbk", "20261122T020000Z-incr.pmbk"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("order %v, want %v", got, want)
 	}
 }
