@@ -247,3 +247,39 @@ func TestDamagedBackupsAreNeverRestored(t *testing.T) {
 		t.Errorf("restore before the first backup: %v", err)
 	}
 }
+
+// TestPassphraseKey: backups under an scrypt passphrase restore with it, and another
+// passphrase is a clear error naming its file.
+func TestPassphraseKey(t *testing.T) {
+	dir := t.TempDir()
+	path, db := newDB(t, dir)
+	pass := filepath.Join(dir, "pass")
+	os.WriteFile(pass, []byte("correct horse battery staple\n"), 0o600)
+	key, err := LoadKey("", pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeSome(db, rand.New(rand.NewPCG(1, 1)), t0); err != nil {
+		t.Fatal(err)
+	}
+	want := tableSums(t, db)
+	clk := &clock{t: t0}
+	eng, _ := New(Options{DB: path, Dir: filepath.Join(dir, "b"), Key: key, Now: clk.Now})
+	if _, err := eng.Run(context.Background(), Full); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "restored.db")
+	if _, err := eng.Restore(context.Background(), t0, target); err != nil {
+		t.Fatal(err)
+	}
+	if got := tableSums(t, openDB(t, target)); got["request_logs"] != want["request_logs"] {
+		t.Errorf("restored %v, want %v", got, want)
+	}
+	wrong := filepath.Join(dir, "wrong")
+	os.WriteFile(wrong, []byte("incorrect horse battery staple\n"), 0o600)
+	wk, _ := LoadKey("", wrong)
+	other, _ := New(Options{DB: path, Dir: filepath.Join(dir, "b"), Key: wk, Now: clk.Now})
+	if _, err := other.Restore(context.Background(), t0, filepath.Join(dir, "x.db")); err == nil || !strings.Contains(err.Error(), "wrong does not decrypt it") {
+		t.Errorf("wrong passphrase: %v", err)
+	}
+}
