@@ -335,17 +335,23 @@ global.yaml:3:15: defaults.waf.mode: invalid value "blok" (want block or log); d
 		},
 		{
 			desc: "backup",
-			src:  "backup:\n  dir: backups\n  full: {schedule: '0 2 * * 8', keep: 0}\n  differential: {schedule: '0 2 * *'}\n  incremental: {schedule: '@every 1h'}\n",
+			src:  "backup:\n  dir: backups\n  encryption: {identity_file: /run/secrets/k}\n  full: {schedule: '0 2 * * 8', keep: 0}\n  differential: {schedule: '0 2 * *'}\n  incremental: {schedule: '@every 1h'}\n",
 			want: `global.yaml:2:8: backup.dir: "backups" is not an absolute path
-global.yaml:3:20: backup.full.schedule: invalid day of week "8" (want 0-7)
-global.yaml:3:39: backup.full.keep: must be at least 1
-global.yaml:4:28: backup.differential.schedule: schedule "0 2 * *" has 4 fields, want 5: minute hour day-of-month month day-of-week
-global.yaml:5:27: backup.incremental.schedule: unknown schedule "@every 1h" (want @hourly, @daily, @weekly, @monthly, @yearly or five cron fields)`,
+global.yaml:4:20: backup.full.schedule: invalid day of week "8" (want 0-7)
+global.yaml:4:39: backup.full.keep: must be at least 1
+global.yaml:5:28: backup.differential.schedule: schedule "0 2 * *" has 4 fields, want 5: minute hour day-of-month month day-of-week
+global.yaml:6:27: backup.incremental.schedule: unknown schedule "@every 1h" (want @hourly, @daily, @weekly, @monthly, @yearly or five cron fields)`,
 		},
 		{
-			desc: "backup without a directory",
+			desc: "backup without a key",
 			src:  "backup:\n  full: {keep: 2}\n",
-			want: `global.yaml:2:3: backup: missing dir (the directory backups are written to)`,
+			want: `global.yaml:2:3: backup: missing encryption.identity_file or encryption.passphrase_file: backups leave the host, so they are encrypted; make a key with "controlplane backup keygen --out FILE" and name it in encryption.identity_file (or set enabled: false)`,
+		},
+		{
+			desc: "backup with two keys",
+			src:  "backup:\n  encryption: {identity_file: key, passphrase_file: /run/secrets/p}\n",
+			want: `global.yaml:2:31: backup.encryption.identity_file: "key" is not an absolute path
+global.yaml:2:53: backup.encryption.passphrase_file: give identity_file or passphrase_file, not both`,
 		},
 		{
 			desc: "geoip without a database",

@@ -184,11 +184,22 @@ type GeoIPDatabase struct {
 // backup: section is written (unless enabled: false); each tier is on unless it says
 // enabled: false.
 type Backup struct {
-	Enabled      bool       `yaml:"enabled"`
-	Dir          string     `yaml:"dir"`          // absolute directory the backups are written to
-	Full         BackupTier `yaml:"full"`         // default: "0 2 * * 0" (Sunday 02:00), keep 4
-	Differential BackupTier `yaml:"differential"` // default: "0 2 * * 3" (Wednesday 02:00), keep 8
-	Incremental  BackupTier `yaml:"incremental"`  // default: "0 * * * *" (hourly, if changed), keep 168
+	Enabled bool `yaml:"enabled"`
+	// Dir is the absolute directory the backups are written to; empty: the control plane's
+	// default ($BACKUP_DIR, else /mnt/storagebox/backups/proxy).
+	Dir          string           `yaml:"dir"`
+	Encryption   BackupEncryption `yaml:"encryption"`   // required when enabled: backups leave the host
+	Full         BackupTier       `yaml:"full"`         // default: "0 2 * * 0" (Sunday 02:00), keep 4
+	Differential BackupTier       `yaml:"differential"` // default: "0 2 * * 3" (Wednesday 02:00), keep 8
+	Incremental  BackupTier       `yaml:"incremental"`  // default: "0 * * * *" (hourly, if changed), keep 168
+}
+
+// BackupEncryption names the key backups are encrypted with (age): exactly one of an X25519
+// identity file (AGE-SECRET-KEY-1..., made by "controlplane backup keygen") or a passphrase file.
+// The files are read by the control plane, never by this package.
+type BackupEncryption struct {
+	IdentityFile   string `yaml:"identity_file"`
+	PassphraseFile string `yaml:"passphrase_file"`
 }
 
 // Retention is the retention: section: when the control plane deletes stored data older than
@@ -308,6 +319,17 @@ func (t *BackupTier) check(s *section) {
 	}
 }
 
+func (e *BackupEncryption) check(s *section) {
+	for _, k := range []struct{ key, path string }{{"identity_file", e.IdentityFile}, {"passphrase_file", e.PassphraseFile}} {
+		if s.has(k.key) && !filepath.IsAbs(k.path) {
+			s.errorf(k.key, "%q is not an absolute path", k.path)
+		}
+	}
+	if e.IdentityFile != "" && e.PassphraseFile != "" {
+		s.errorf("passphrase_file", "give identity_file or passphrase_file, not both")
+	}
+}
+
 func (b *Backup) check(s *section) {
 	switchOn(s, &b.Enabled)
 	if s.has("dir") && !filepath.IsAbs(b.Dir) {
@@ -316,8 +338,8 @@ func (b *Backup) check(s *section) {
 	if !b.Enabled {
 		return
 	}
-	if !s.has("dir") {
-		s.errorf("", "missing dir (the directory backups are written to)")
+	if b.Encryption.IdentityFile == "" && b.Encryption.PassphraseFile == "" {
+		s.errorf("", "missing encryption.identity_file or encryption.passphrase_file: backups leave the host, so they are encrypted; make a key with \"controlplane backup keygen --out FILE\" and name it in encryption.identity_file (or set enabled: false)")
 	}
 	for _, t := range []struct {
 		tier     *BackupTier

@@ -58,6 +58,7 @@ geoip:
   database: /data/GeoLite2-City.mmdb
 backup:
   dir: /mnt/storagebox/backups/proxy
+  encryption: {identity_file: /run/secrets/proxy_backup_key}
   incremental: {keep: 24}
   differential: {enabled: false}
 `
@@ -129,6 +130,7 @@ options:
 		{"backup on", cfg.Global.Backup.Enabled, true},
 		{"backup default schedule", cfg.Global.Backup.Full.Schedule.String(), "0 2 * * 0"},
 		{"backup default keep", cfg.Global.Backup.Full.Keep, 4},
+		{"backup key", cfg.Global.Backup.Encryption.IdentityFile, "/run/secrets/proxy_backup_key"},
 		{"backup keep", cfg.Global.Backup.Incremental.Keep, 24},
 		{"backup tier off", cfg.Global.Backup.Differential.Enabled, false},
 		{"global defaults", cfg.Global.Defaults.Timeouts.Connect, 3 * time.Second},
@@ -278,5 +280,32 @@ webhooks:
 	}
 	if s := strings.Join(got, " "); s != "discord/5m slack/5m generic/0s generic/5m" {
 		t.Errorf("formats/throttles = %s", s)
+	}
+}
+
+func TestBackupKeyAndDefaults(t *testing.T) {
+	tests := []struct {
+		src      string
+		on       bool
+		identity string
+		pass     string
+		dir      string
+	}{
+		{"backup:\n  enabled: false\n", false, "", "", ""},
+		{"backup:\n  encryption: {identity_file: /run/secrets/k}\n", true, "/run/secrets/k", "", ""},
+		{"backup:\n  dir: /b\n  encryption: {passphrase_file: /run/secrets/p}\n", true, "", "/run/secrets/p", "/b"},
+	}
+	for _, tc := range tests {
+		g, err := ParseGlobal("global.yaml", []byte(tc.src))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.src, err)
+		}
+		b := g.Backup
+		if b.Enabled != tc.on || b.Encryption.IdentityFile != tc.identity || b.Encryption.PassphraseFile != tc.pass || b.Dir != tc.dir {
+			t.Errorf("%q: got %+v", tc.src, b)
+		}
+		if tc.on && (b.Incremental.Keep != 168 || b.Full.Schedule.String() != "0 2 * * 0") {
+			t.Errorf("%q: defaults not applied: %+v", tc.src, b)
+		}
 	}
 }

@@ -5,6 +5,7 @@
 //	controlplane validate [flags]     check the configuration files and exit
 //	controlplane health [flags]       ask a running control plane whether it is ready (HEALTHCHECK)
 //	controlplane audit verify [-db]   check the audit log's hash chain; non-zero exit when broken
+//	controlplane backup ...           list, run, verify and restore backups; make a key (backup.go)
 //	controlplane version              print the version
 package main
 
@@ -39,10 +40,14 @@ func main() {
 		err = healthcheck(context.Background(), os.Stdout, args)
 	case "audit":
 		err = audit(context.Background(), os.Stdout, args)
+	case "backup":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		err = backupCommand(ctx, os.Stdout, args)
+		stop()
 	case "version":
 		fmt.Println(version)
 	default:
-		err = fmt.Errorf("unknown command %q: want serve, validate, health, audit or version", cmd)
+		err = fmt.Errorf("unknown command %q: want serve, validate, health, audit, backup or version", cmd)
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return

@@ -20,6 +20,7 @@ type settings struct {
 	logLevel        string
 	logFormat       string
 	errorLog        string
+	backupDir       string
 }
 
 func parseSettings(args []string) (settings, error) {
@@ -38,5 +39,6 @@ func parseSettings(args []string) (settings, error) {
 	fs.StringVar(&s.logLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	fs.StringVar(&s.logFormat, "log-format", "LOG_FORMAT", "json", "json or pretty")
 	fs.StringVar(&s.errorLog, "error-log", "PROXY_ERROR_LOG", "file", "failed requests as JSON lines: file (daily files in logs/ beside the database) or stdout")
+	fs.StringVar(&s.backupDir, "backup-dir", "PROXY_BACKUP_DIR", "/mnt/storagebox/backups/proxy", "backup directory when global.yaml's backup.dir is not set", "BACKUP_DIR")
 	return s, fs.Parse(args)
 }

@@ -55,6 +55,8 @@ type Config struct {
 	PersonalData PersonalData
 	// Retention serves POST /api/retention/run.
 	Retention Retention
+	// Backups serves GET /api/backups (backups.go).
+	Backups Backups
 	// Logs serves /api/logs and /api/errors, LiveLogs /api/logs?live=1; *store.Store and
 	// *live.Ring are ones.
 	Logs     LogStore
@@ -127,6 +129,7 @@ func Handler(cfg Config) http.Handler {
 	handleGDPR(mux, cfg.PersonalData)
 	handleAudit(mux, cfg.Audit)
 	handleRetention(mux, cfg.Retention)
+	handleBackups(mux, cfg.Backups)
 	handleHealthChecks(mux, cfg.BackendHealth, cfg.Certificates)
 	handleLogs(mux, cfg.Logs, cfg.LiveLogs, cfg.now())
 	handleObserved(mux, cfg.Observed, cfg.now())
