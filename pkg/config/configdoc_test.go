@@ -21,11 +21,6 @@ import (
 // The keys docs/CONFIG.md documents before the code of this branch has them, as "namespace
 // key". A key listed here that the code has (after a merge) fails the test: remove it here.
 var docOnlyKeys = map[string]string{
-	// backup.encryption: added by the backup branch
-	"global backup.encryption":                 "backup branch",
-	"global backup.encryption.identity_file":   "backup branch",
-	"global backup.encryption.passphrase_file": "backup branch",
-	"env controlplane PROXY_BACKUP_DIR":        "backup branch",
 	// Read by the Go runtime (time.Local), not by a flag.
 	"env controlplane TZ": "Go runtime",
 }
