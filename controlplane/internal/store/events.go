@@ -121,8 +121,10 @@ func (s *Store) insertBatch(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBat
 
 // Request events are inserted requestLogChunks[0] rows per statement (multi-row INSERTs cost
 // far less per row than one statement per row), the rest in smaller chunks; each size has its
-// statement prepared once (stmtCache).
-var requestLogChunks = []int{64, 8, 1}
+// statement prepared once (stmtCache). 16 rows are a few hundred µs of work: the writer yields
+// the CPU between chunks (yieldCPU), which bounds how long it keeps a data plane on the same core
+// waiting.
+var requestLogChunks = []int{16, 4, 1}
 
 // insertRequestLogsSQL returns the INSERT of n request_logs rows.
 func insertRequestLogsSQL(n int) string {
@@ -181,6 +183,7 @@ func (s *Store) insertRequests(ctx context.Context, tx *sql.Tx, b *proxyv1.Event
 		if _, err := insert.ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("insert request_logs (events %d-%d): %w", first, first+n-1, err)
 		}
+		yieldCPU()
 		first += n
 	}
 	return roll.flush(ctx, tx, s.stmts)

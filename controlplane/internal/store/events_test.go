@@ -254,3 +254,45 @@ func TestSaveBatchConcurrentExactlyOnce(t *testing.T) {
 		t.Errorf("routes = %d, %v; want 3 (each unknown key created once)", routes, err)
 	}
 }
+
+// TestSaveBatchChunkBoundaries stores batches whose sizes fall on and around the multi-row
+// INSERT chunk sizes (requestLogChunks): every event is stored once, in order.
+func TestSaveBatchChunkBoundaries(t *testing.T) {
+	for _, n := range []int{1, 3, 4, 5, 15, 16, 17, 20, 21, 33, 100} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			ctx := context.Background()
+			s, _ := openTestStore(t)
+			b := testBatch("n1", "boot-a", 1, n, "r")
+			for i, ev := range b.Requests {
+				ev.Path = fmt.Sprintf("/e/%03d", i)
+			}
+			if stored, err := s.SaveBatch(ctx, b); err != nil || !stored {
+				t.Fatalf("SaveBatch = %v, %v", stored, err)
+			}
+			rows, err := s.read.QueryContext(ctx, `SELECT path FROM request_logs ORDER BY rowid`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var got []string
+			for rows.Next() {
+				var p string
+				if err := rows.Scan(&p); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, p)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != n {
+				t.Fatalf("stored %d rows, want %d", len(got), n)
+			}
+			for i, p := range got {
+				if want := fmt.Sprintf("/e/%03d", i); p != want {
+					t.Fatalf("row %d has path %q, want %q", i, p, want)
+				}
+			}
+		})
+	}
+}
