@@ -26,8 +26,10 @@ test: gen-check
 	@set -e; for m in $(MODULES); do echo "== $$m"; (cd $$m && go test -race -count=1 -timeout 10m ./...); done
 	@# Dockerfiles and deploy/stack.yml (its own module, outside go.work: docs/DEPLOY.md).
 	cd scripts/deploycheck && GOWORK=off go test -count=1 -timeout 5m ./...
-	@# Timing tests skip themselves under the race detector (it slows SQLite twentyfold): run them here.
+	@# Timing tests and weeks-long simulations skip themselves under the race detector (it slows
+	@# SQLite twentyfold): run them here.
 	cd controlplane && go test -count=1 -run 'TestRunDoesNotStallEventStream' ./internal/retention
+	cd controlplane && go test -count=1 -run 'TestRetentionKeepsConfiguredCounts' ./internal/backup
 
 tools:
 	cd scripts/tools && GOWORK=off go build -o $(TOOLS)/ tool

@@ -88,8 +88,8 @@ func checkKept(t *testing.T, e *Engine, want map[string]bool) map[Tier]int {
 // 24 incremental), and checks that exactly the newest of each tier and the files their chains
 // need are kept, and that each kept backup restores.
 func TestRetentionKeepsConfiguredCounts(t *testing.T) {
-	if testing.Short() {
-		t.Skip("three weeks of hourly backups")
+	if testing.Short() || raceDetector {
+		t.Skip("three weeks of hourly backups: run without -short and without the race detector (make test does)")
 	}
 	dir := t.TempDir()
 	path, db := newDB(t, dir)
