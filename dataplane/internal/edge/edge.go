@@ -255,14 +255,14 @@ func (h *Handler) serve(x *exchange) {
 
 	// 5. The route's headers: a CORS preflight is answered here; request headers are set for
 	//    the backend; response headers when the final status goes out (error pages included).
-	var vars headers.Vars
 	if rte.headers != nil {
-		vars = headers.VarsFrom(x.r, x.clientIP, x.requestID)
-		if rte.headers.ServePreflight(&x.w, x.r, vars) {
+		x.vars = headers.VarsFrom(x.r, x.clientIP, x.requestID)
+		if rte.headers.ServePreflight(&x.w, x.r, x.vars) {
 			return
 		}
-		rte.headers.ApplyRequest(x.r, vars)
-		x.w.onHeader = func(hd http.Header) { rte.headers.ApplyResponse(hd, vars) }
+		rte.headers.ApplyRequest(x.r, x.vars)
+		x.headers = rte.headers
+		x.w.hook = x // beforeHeader applies them to the response
 	}
 
 	// 5b. A backend the control plane's health checks see down: 503 at once rather than a wait
@@ -287,14 +287,8 @@ func (h *Handler) serve(x *exchange) {
 	ctx, deadline := rte.slow.Start(x.r.Context())
 	defer deadline.Release()
 	if rte.slow != nil {
-		headerHook := x.w.onHeader
-		x.w.onHeader = func(hd http.Header) {
-			deadline.Responded()
-			x.firstByte = time.Since(x.start)
-			if headerHook != nil {
-				headerHook(hd)
-			}
-		}
+		x.deadline, x.timed = deadline, true
+		x.w.hook = x
 	}
 	if rte.retries {
 		ctx = retry.WithCounter(ctx, &x.retries)

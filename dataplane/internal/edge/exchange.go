@@ -13,9 +13,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/clientip"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/limits"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/slowreq"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -50,6 +52,26 @@ type exchange struct {
 	bodyLimit *limits.LimitedBody
 	// blockedBy names the security policy that answered instead of the backend.
 	blockedBy string
+	// What beforeHeader does when the final status goes out: the route's response headers
+	// (headers non-nil, with vars) and, when timed, the end of the slow-request timeout. Fields
+	// rather than closures, which would cost two allocations per request.
+	headers  *headers.Policy
+	vars     headers.Vars
+	deadline slowreq.Deadline
+	timed    bool
+}
+
+// beforeHeader runs once, just before the response's final status goes out (responseWriter.hook):
+// the backend responded, so the slow-request timeout stops and the time to first byte is known,
+// and the route's response headers apply, to backend responses and error pages alike.
+func (x *exchange) beforeHeader(h http.Header) {
+	if x.timed {
+		x.deadline.Responded()
+		x.firstByte = time.Since(x.start)
+	}
+	if x.headers != nil {
+		x.headers.ApplyResponse(h, x.vars)
+	}
 }
 
 // begin sets the request id on the request (for the backend) and the response, loads the

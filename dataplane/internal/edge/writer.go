@@ -14,9 +14,9 @@ type responseWriter struct {
 	status      int
 	bytes       int64
 	wroteHeader bool
-	// onHeader, when set, edits the headers once, just before the final status goes out: the
-	// route's response headers apply to backend responses and error pages alike.
-	onHeader func(http.Header)
+	// hook, when set, edits the headers once, just before the final status goes out (the
+	// exchange: exchange.beforeHeader).
+	hook interface{ beforeHeader(http.Header) }
 }
 
 var (
@@ -37,8 +37,8 @@ func (w *responseWriter) WriteHeader(code int) {
 	}
 	w.status = code
 	w.wroteHeader = true
-	if w.onHeader != nil && code >= http.StatusOK {
-		w.onHeader(w.rw.Header())
+	if w.hook != nil && code >= http.StatusOK {
+		w.hook.beforeHeader(w.rw.Header())
 	}
 	w.rw.WriteHeader(code)
 }
