@@ -26,6 +26,7 @@ import (
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/ops"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/ratelimit"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/sched"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 	"github.com/proxy-manager/proxy-manager/pkg/grpcauth"
 	"github.com/proxy-manager/proxy-manager/pkg/logging"
@@ -46,6 +47,13 @@ func serve(ctx context.Context, args []string) error {
 	defer log.Sync() //nolint:errcheck // stderr may not support sync
 	log = log.With(zap.String("component", "dataplane"), zap.String("node", s.nodeID))
 	log.Info("starting", zap.String("version", version), zap.String("controlplane", s.controlPlane))
+	if s.schedSlice > 0 {
+		if err := sched.SetSlice(s.schedSlice); err != nil {
+			log.Warn("scheduler slice not set; the kernel's default applies", zap.Duration("slice", s.schedSlice), zap.Error(err))
+		} else {
+			log.Info("scheduler slice set", zap.Duration("slice", s.schedSlice))
+		}
+	}
 
 	token, err := grpcauth.ReadToken(s.tokenFile)
 	if err != nil {

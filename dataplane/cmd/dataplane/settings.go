@@ -6,8 +6,12 @@ import (
 	"time"
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/events"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/sched"
 	"github.com/proxy-manager/proxy-manager/pkg/envflag"
 )
+
+// defaultSchedSlice is the data plane's scheduler slice (package sched).
+const defaultSchedSlice = 0
 
 // settings are the process settings, from the environment or flags (flags win).
 type settings struct {
@@ -22,6 +26,7 @@ type settings struct {
 	eventBuffer     int
 	ipHashKeyFile   string
 	shutdownTimeout time.Duration
+	schedSlice      time.Duration
 	logLevel        string
 	logFormat       string
 }
@@ -44,6 +49,7 @@ func parseSettings(args []string) (settings, error) {
 	fs.IntVar(&s.eventBuffer, "event-buffer", "PROXY_EVENT_BUFFER", events.DefaultCapacity, "events kept while the control plane is unreachable")
 	fs.StringVar(&s.ipHashKeyFile, "ip-hash-key-file", "PROXY_IP_HASH_KEY_FILE", "", "secret for mask_ip_method: hash, from which each UTC day's key derives (a Docker secret; 16 bytes or more)")
 	fs.DurationVar(&s.shutdownTimeout, "shutdown-timeout", "PROXY_SHUTDOWN_TIMEOUT", 30*time.Second, "how long in-flight requests may take on shutdown")
+	fs.DurationVar(&s.schedSlice, "sched-slice", "PROXY_SCHED_SLICE", defaultSchedSlice, "scheduler slice to ask Linux for (6.12+), so a request arriving while another process computes on the CPU is served at once; 0 keeps the kernel's")
 	fs.StringVar(&s.logLevel, "log-level", "LOG_LEVEL", "info", "debug, info, warn or error")
 	fs.StringVar(&s.logFormat, "log-format", "LOG_FORMAT", "json", "json or pretty")
 	if err := fs.Parse(args); err != nil {
@@ -51,6 +57,9 @@ func parseSettings(args []string) (settings, error) {
 	}
 	if s.nodeID == "" {
 		return s, fmt.Errorf("empty node id: set PROXY_NODE_ID")
+	}
+	if s.schedSlice != 0 && (s.schedSlice < sched.MinSlice || s.schedSlice > sched.MaxSlice) {
+		return s, fmt.Errorf("PROXY_SCHED_SLICE=%v: want 0 or %v to %v", s.schedSlice, sched.MinSlice, sched.MaxSlice)
 	}
 	if s.eventBuffer < 1000 {
 		return s, fmt.Errorf("PROXY_EVENT_BUFFER=%d: want at least 1000", s.eventBuffer)
