@@ -70,16 +70,20 @@ func readResponse(br *bufio.Reader, req *http.Request) (*response, error) {
 
 // readOneResponse reads one response head, as http.ReadResponse does.
 func readOneResponse(br *bufio.Reader, req *http.Request) (*response, error) {
-	head, err := readHead(br, true)
+	raw, pending, err := readHead(br, true)
+	if err != nil {
+		return nil, err
+	}
+	nl := bytes.IndexByte(raw, '\n')
+	statusLine := bytes.TrimSuffix(raw[:nl], []byte("\r"))
+	h, line, err := parseHeader(raw[nl+1:], statusLine)
+	_, _ = br.Discard(pending) // cannot fail: buffered; raw is not used past here
 	if err != nil {
 		return nil, err
 	}
 	r := &response{}
 	res := &r.Response
 	res.Request = req
-
-	nl := strings.IndexByte(head, '\n')
-	line := strings.TrimSuffix(head[:nl], "\r")
 	proto, status, ok := strings.Cut(line, " ")
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", errStatusLine, line)
@@ -94,10 +98,7 @@ func readOneResponse(br *bufio.Reader, req *http.Request) (*response, error) {
 	if res.ProtoMajor, res.ProtoMinor, ok = http.ParseHTTPVersion(proto); !ok {
 		return nil, fmt.Errorf("%w: %q", errHTTPVersion, proto)
 	}
-	res.Header, err = parseHeader(head[nl+1:])
-	if err != nil {
-		return nil, err
-	}
+	res.Header = h
 	if err := r.frame(br, req); err != nil {
 		return nil, err
 	}
@@ -261,37 +262,41 @@ func parseContentLength(s string) (int64, error) {
 }
 
 // readHead reads one head from br: the lines up to and including the empty line that ends
-// it (a line is ended by LF, CR LF counts as one end), as a single string, of which the header
-// keys and values are substrings. With statusLine, the first line is a status line, never the
-// end, even when empty. EOF before the end is io.ErrUnexpectedEOF; other read errors (a
-// timeout) are returned as they are.
-func readHead(br *bufio.Reader, statusLine bool) (string, error) {
-	if _, err := br.Peek(1); err != nil {
-		return "", headReadError(err)
-	}
-	// Most heads arrive whole in one read: one copy, from the buffer.
-	buffered, _ := br.Peek(br.Buffered())
-	if end := headEnd(buffered, statusLine); end > 0 {
-		head := string(buffered[:end])
-		_, _ = br.Discard(end) // cannot fail: buffered
-		return head, nil
+// it (a line is ended by LF, CR LF counts as one end). With statusLine, the first line is a
+// status line, never the end, even when empty. EOF before the end is io.ErrUnexpectedEOF;
+// other read errors (a timeout) are returned as they are.
+//
+// A head that fits in br's buffer (4 KiB: nearly all) is parsed from there: raw is then br's
+// buffer itself, valid until br is read again, and its pending bytes are left in br for the
+// caller to Discard once it has copied what it keeps. A longer head is read into a buffer of
+// its own (pending 0).
+func readHead(br *bufio.Reader, statusLine bool) (raw []byte, pending int, err error) {
+	for n := 1; n <= br.Size(); n = br.Buffered() + 1 {
+		// Peeking past what is buffered reads more (once, or up to an error).
+		if _, err := br.Peek(n); err != nil {
+			return nil, 0, headReadError(err)
+		}
+		buffered, _ := br.Peek(br.Buffered())
+		if end := headEnd(buffered, statusLine); end > 0 {
+			return buffered[:end], end, nil
+		}
 	}
 	var buf []byte
 	start, first := 0, statusLine
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(buf)+len(line) > maxHeadBytes {
-			return "", errHeadTooLarge
+			return nil, 0, errHeadTooLarge
 		}
 		buf = append(buf, line...)
 		if err == bufio.ErrBufferFull {
 			continue
 		}
 		if err != nil {
-			return "", headReadError(err)
+			return nil, 0, headReadError(err)
 		}
 		if l := buf[start:]; !first && (len(l) == 1 || len(l) == 2 && l[0] == '\r') {
-			return string(buf), nil
+			return buf, 0, nil
 		}
 		start, first = len(buf), false
 	}
@@ -331,39 +336,94 @@ func headEnd(buf []byte, statusLine bool) int {
 	return -1
 }
 
+// field is one header line of raw, found by parseHeader's first pass.
+type field struct {
+	key        string // the interned canonical key of a common header, or ""
+	kOff, kLen int
+	vOff, vLen int
+}
+
 // parseHeader parses header lines (each ended by LF or CR LF, the last one empty) as
-// textproto's ReadMIMEHeader does, into a map sized for them: keys canonical (a substring of
-// s when already canonical, which backends mostly send; else interned when common), values
-// substrings of s with their surrounding spaces and tabs trimmed, all the single values
-// sliced from one array.
-func parseHeader(s string) (http.Header, error) {
-	lines := strings.Count(s, "\n") - 1
-	h := make(http.Header, lines)
-	strs := make([]string, lines)
-	for {
-		nl := strings.IndexByte(s, '\n')
-		line := strings.TrimSuffix(s[:nl], "\r")
-		s = s[nl+1:]
-		if line == "" {
-			return h, nil
+// textproto's ReadMIMEHeader does, and returns them with prefix (the status line, or nil) as
+// a string of its own. Nothing returned refers to raw, which may be the connection's buffer:
+// prefix, the values and the keys that are not common headers (canonicalised) are copied
+// into one string, of which they are substrings; common keys are interned. The map is sized
+// for the lines, and the single values are sliced from one array.
+func parseHeader(raw, prefix []byte) (http.Header, string, error) {
+	var stack [32]field
+	fields := stack[:0]
+	size := len(prefix)
+	for i := 0; ; {
+		nl := bytes.IndexByte(raw[i:], '\n')
+		start, end := i, i+nl
+		i = end + 1
+		if end > start && raw[end-1] == '\r' {
+			end--
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return nil, fmt.Errorf("%w: %q", errObsFold, line)
+		if end == start {
+			break
 		}
-		k, v, ok := strings.Cut(trimOWS(line), ":")
-		if !ok {
-			return nil, fmt.Errorf("%w: missing colon: %q", errHeaderLine, line)
+		if raw[start] == ' ' || raw[start] == '\t' {
+			return nil, "", fmt.Errorf("%w: %q", errObsFold, raw[start:end])
 		}
+		for end > start && (raw[end-1] == ' ' || raw[end-1] == '\t') {
+			end--
+		}
+		colon := bytes.IndexByte(raw[start:end], ':')
+		if colon < 0 {
+			return nil, "", fmt.Errorf("%w: missing colon: %q", errHeaderLine, raw[start:end])
+		}
+		f := field{kOff: start, kLen: colon, vOff: start + colon + 1}
+		k := raw[start : start+colon]
 		if !validHeaderName(k) {
-			return nil, fmt.Errorf("%w: %q", errHeaderName, k)
+			return nil, "", fmt.Errorf("%w: %q", errHeaderName, k)
 		}
-		v = trimOWS(v)
-		for i := 0; i < len(v); i++ {
-			if !validHeaderValueByte(v[i]) {
-				return nil, fmt.Errorf("%w: %q", errHeaderLine, line)
+		for f.vOff < end && (raw[f.vOff] == ' ' || raw[f.vOff] == '\t') {
+			f.vOff++
+		}
+		f.vLen = end - f.vOff
+		for _, c := range raw[f.vOff:end] {
+			if !validHeaderValueByte(c) {
+				return nil, "", fmt.Errorf("%w: %q", errHeaderLine, raw[start:end])
 			}
 		}
-		key := canonicalKey(k)
+		if f.key = commonKey(k); f.key == "" {
+			size += f.kLen
+		}
+		size += f.vLen
+		fields = append(fields, f)
+	}
+
+	var b strings.Builder
+	b.Grow(size)
+	b.Write(prefix)
+	for _, f := range fields {
+		if f.key == "" {
+			upper := true
+			for _, c := range raw[f.kOff : f.kOff+f.kLen] {
+				if upper && 'a' <= c && c <= 'z' {
+					c -= 'a' - 'A'
+				} else if !upper && 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				b.WriteByte(c)
+				upper = c == '-'
+			}
+		}
+		b.Write(raw[f.vOff : f.vOff+f.vLen])
+	}
+	s := b.String()
+
+	h := make(http.Header, len(fields))
+	strs := make([]string, len(fields))
+	off := len(prefix)
+	for _, f := range fields {
+		key := f.key
+		if key == "" {
+			key, off = s[off:off+f.kLen], off+f.kLen
+		}
+		v := s[off : off+f.vLen]
+		off += f.vLen
 		if vv := h[key]; vv != nil {
 			h[key] = append(vv, v)
 			continue
@@ -375,35 +435,26 @@ func parseHeader(s string) (http.Header, error) {
 		vv[0] = v
 		h[key] = vv
 	}
+	return h, s[:len(prefix)], nil
 }
 
-// canonicalKey returns the canonical form of a valid header name k without allocating when
-// k is canonical already or a common header.
-func canonicalKey(k string) string {
-	upper := true
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			if len(k) <= maxCommonKey {
-				var lower [maxCommonKey]byte
-				for j := 0; j < len(k); j++ {
-					lower[j] = toLowerASCII(k[j])
-				}
-				if ck, ok := commonKeys[string(lower[:len(k)])]; ok {
-					return ck
-				}
-			}
-			return textproto.CanonicalMIMEHeaderKey(k)
-		}
-		upper = c == '-'
+// commonKey returns the canonical form of k when it is a common header, whatever its case;
+// else "".
+func commonKey(k []byte) string {
+	if len(k) > maxCommonKey {
+		return ""
 	}
-	return k
+	var lower [maxCommonKey]byte
+	for i, c := range k {
+		lower[i] = toLowerASCII(c)
+	}
+	return commonKeys[string(lower[:len(k)])]
 }
 
 const maxCommonKey = 32
 
-// commonKeys maps the lower-case form of headers that backends send often (Node, Go, Python
-// frameworks send lower case) to their canonical form.
+// commonKeys maps the lower-case form of headers that backends send often (some frameworks
+// send lower case) to their canonical form.
 var commonKeys = func() map[string]string {
 	m := map[string]string{}
 	for _, k := range []string{
@@ -452,12 +503,12 @@ var tokenChars = func() (t [256]bool) {
 	return t
 }()
 
-func validHeaderName(k string) bool {
-	if k == "" {
+func validHeaderName(k []byte) bool {
+	if len(k) == 0 {
 		return false
 	}
-	for i := 0; i < len(k); i++ {
-		if !tokenChars[k[i]] {
+	for _, c := range k {
+		if !tokenChars[c] {
 			return false
 		}
 	}
@@ -570,14 +621,15 @@ func (b *framedBody) readTrailer() error {
 	if !seeUpcomingDoubleCRLF(b.br) {
 		return errTrailerTooLong
 	}
-	head, err := readHead(b.br, false)
+	raw, pending, err := readHead(b.br, false)
 	if err != nil {
 		if err == io.ErrUnexpectedEOF {
 			return errTrailerEOF
 		}
 		return err
 	}
-	trailer, err := parseHeader(head)
+	trailer, _, err := parseHeader(raw, nil)
+	_, _ = b.br.Discard(pending) // cannot fail: buffered; raw is not used past here
 	if err != nil {
 		return fmt.Errorf("backend response trailer: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 )
 
 // readResult is what a reader made of a byte stream: the final response's head, its body read
@@ -34,10 +35,15 @@ type readResult struct {
 }
 
 // readWith reads data as a backend's answer to a request of method, with net/http (reference)
-// or with readResponse, through a bufio.Reader of the connection's size.
-func readWith(data []byte, method string, reference bool) (*readResult, error) {
+// or with readResponse, through a bufio.Reader of the connection's size; with trickle, the
+// data comes one byte per read.
+func readWith(data []byte, method string, reference, trickle bool) (*readResult, error) {
 	src := bytes.NewReader(data)
-	br := bufio.NewReaderSize(src, 4<<10)
+	var r io.Reader = src
+	if trickle {
+		r = iotest.OneByteReader(src)
+	}
+	br := bufio.NewReaderSize(r, 4<<10)
 	req := &http.Request{Method: method}
 	var res *http.Response
 	var body io.Reader
@@ -114,16 +120,17 @@ var responseSeeds = []string{
 
 func FuzzReadResponse(f *testing.F) {
 	for _, s := range responseSeeds {
-		f.Add([]byte(s), false)
-		f.Add([]byte(s), true)
+		f.Add([]byte(s), false, false)
+		f.Add([]byte(s), true, false)
+		f.Add([]byte(s), false, true)
 	}
-	f.Fuzz(func(t *testing.T, data []byte, head bool) {
+	f.Fuzz(func(t *testing.T, data []byte, head, trickle bool) {
 		method := http.MethodGet
 		if head {
 			method = http.MethodHead
 		}
-		want, wantErr := readWith(data, method, true)
-		got, gotErr := readWith(data, method, false)
+		want, wantErr := readWith(data, method, true, trickle)
+		got, gotErr := readWith(data, method, false, trickle)
 		switch {
 		case wantErr != nil && gotErr != nil:
 			return
@@ -168,6 +175,7 @@ func TestReadResponse(t *testing.T) {
 		{name: "bare LF", in: "HTTP/1.1 200 OK\nContent-Length: 2\n\nok"},
 		{name: "same length twice", in: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length:  2\r\n\r\nok"},
 		{name: "short body", in: "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"},
+		{name: "many fields", in: "HTTP/1.1 200 OK\r\n" + strings.Repeat("x-many: v\r\nSet-Cookie: c\r\nX-Other-Key: o\r\n", 20) + "Content-Length: 0\r\n\r\n"},
 		{name: "head past the buffer", in: "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("v", 10000) + "\r\nContent-Length: 0\r\n\r\n"},
 
 		{name: "conflicting lengths", in: "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nok", wantErr: errContentLength},
@@ -192,22 +200,24 @@ func TestReadResponse(t *testing.T) {
 			if method == "" {
 				method = http.MethodGet
 			}
-			got, err := readWith([]byte(tc.in), method, false)
-			if tc.wantErr != nil {
-				if !errors.Is(err, tc.wantErr) {
-					t.Fatalf("error %v, want %v", err, tc.wantErr)
+			for _, trickle := range []bool{false, true} {
+				got, err := readWith([]byte(tc.in), method, false, trickle)
+				if tc.wantErr != nil {
+					if !errors.Is(err, tc.wantErr) {
+						t.Fatalf("trickle %v: error %v, want %v", trickle, err, tc.wantErr)
+					}
+					continue
 				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := readWith([]byte(tc.in), method, true)
-			if err != nil {
-				t.Fatalf("net/http: %v", err)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("\nnet/http %+v\nours     %+v", want, got)
+				if err != nil {
+					t.Fatalf("trickle %v: %v", trickle, err)
+				}
+				want, err := readWith([]byte(tc.in), method, true, trickle)
+				if err != nil {
+					t.Fatalf("net/http: %v", err)
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("trickle %v:\nnet/http %+v\nours     %+v", trickle, want, got)
+				}
 			}
 		})
 	}
@@ -216,7 +226,7 @@ func TestReadResponse(t *testing.T) {
 // TestHeaderValuesDoNotAlias: the single values share one array; appending to one (as relay
 // does when the edge's header has the key) must not write over another's.
 func TestHeaderValuesDoNotAlias(t *testing.T) {
-	h, err := parseHeader("A: 1\r\nB: 2\r\nC: 3\r\n\r\n")
+	h, _, err := parseHeader([]byte("A: 1\r\nB: 2\r\nC: 3\r\n\r\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
