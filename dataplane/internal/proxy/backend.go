@@ -171,9 +171,11 @@ func (b *Backend) relay(w http.ResponseWriter, r *http.Request, res *http.Respon
 	}
 	w.WriteHeader(res.StatusCode)
 
-	var flush func() error
+	// A controller rather than its Flush method value: that would be an allocation per
+	// request; this stays on the stack.
+	var flusher *http.ResponseController
 	if res.ContentLength == -1 || strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
-		flush = http.NewResponseController(w).Flush
+		flusher = http.NewResponseController(w)
 	}
 	bufp := b.pools.bufs.Get(res.ContentLength)
 	defer b.pools.bufs.Put(bufp)
@@ -194,8 +196,8 @@ func (b *Backend) relay(w http.ResponseWriter, r *http.Request, res *http.Respon
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return cutError(r, fmt.Errorf("%w: writing to the client: %w", errAborted, werr))
 			}
-			if flush != nil {
-				if ferr := flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
+			if flusher != nil {
+				if ferr := flusher.Flush(); ferr != nil && !errors.Is(ferr, http.ErrNotSupported) {
 					return cutError(r, fmt.Errorf("%w: flushing to the client: %w", errAborted, ferr))
 				}
 			}

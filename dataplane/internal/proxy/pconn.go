@@ -118,7 +118,7 @@ func (pc *pconn) roundTrip(req *http.Request, upgrade string) (*http.Response, e
 			return pc.fail(ctx, stop, err)
 		}
 	}
-	res, err := readResponse(pc.br, req)
+	r, err := readResponse(pc.br, req)
 	if err != nil {
 		if bodyDone != nil {
 			// A body that could not be read (the client left, or it crossed the route's
@@ -138,6 +138,7 @@ func (pc *pconn) roundTrip(req *http.Request, upgrade string) (*http.Response, e
 		return pc.fail(ctx, stop, err)
 	}
 	pc.rd.perRead = true
+	res := &r.Response
 
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		stop()
@@ -153,11 +154,12 @@ func (pc *pconn) roundTrip(req *http.Request, upgrade string) (*http.Response, e
 		res.Body = &upgradedConn{pc: pc}
 		return res, nil
 	}
-	// Its own allocation: the caller may still Close it after the connection went back to the
-	// pool and carries another exchange.
-	body := &responseBody{pc: pc, rc: res.Body, stop: stop, bodyDone: bodyDone, keepAlive: !res.Close}
-	res.Body = body
-	if body.rc == http.NoBody {
+	// The body is part of the response's allocation, not the connection's: the caller may
+	// still Close it after the connection went back to the pool and carries another exchange
+	// (done makes that a no-op).
+	body := &r.body
+	body.pc, body.stop, body.bodyDone, body.keepAlive = pc, stop, bodyDone, !res.Close
+	if body.f.framing == framingNone {
 		body.finish(true)
 	}
 	return res, nil
@@ -248,19 +250,6 @@ func (c *chunkedWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// readResponse reads the final response header, skipping interim 1xx answers other than 101.
-func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
-	for {
-		res, err := http.ReadResponse(br, req)
-		if err != nil {
-			return nil, err
-		}
-		if res.StatusCode >= 200 || res.StatusCode == http.StatusSwitchingProtocols || res.StatusCode < 100 {
-			return res, nil
-		}
-	}
-}
-
 // nothingReadError is an exchange that got no byte of response. On a reused connection that
 // usually means the backend had closed it while idle: the request may be sent again on a new
 // connection when that is safe (transport.RoundTrip).
@@ -278,8 +267,8 @@ func (e *nothingReadError) Unwrap() error { return e.err }
 // the pool (when both sides allow keep-alive and the request body was sent whole); closed
 // before, it closes the connection, since what is left of the response is unknown.
 type responseBody struct {
+	f         framedBody
 	pc        *pconn
-	rc        io.ReadCloser
 	stop      func() bool
 	bodyDone  chan error // nil: the request had no body
 	keepAlive bool
@@ -290,7 +279,7 @@ func (b *responseBody) Read(p []byte) (int, error) {
 	if b.done {
 		return 0, io.EOF
 	}
-	n, err := b.rc.Read(p)
+	n, err := b.f.Read(p)
 	switch {
 	case err == io.EOF:
 		b.finish(true)
