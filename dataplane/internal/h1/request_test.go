@@ -10,12 +10,12 @@ import (
 )
 
 func parse(raw string) (*http.Request, error) {
-	h, _, err := readHead(bufio.NewReaderSize(strings.NewReader(raw), 64), nil, 1024)
+	h, err := readHead(bufio.NewReaderSize(strings.NewReader(raw), 64), &headBuf{}, 1024)
 	if err != nil {
 		return nil, err
 	}
-	r, herr := parseRequest(h)
-	if herr != nil {
+	r := new(http.Request)
+	if herr := parseRequest(h, r); herr != nil {
 		return nil, herr
 	}
 	return r, nil
