@@ -64,7 +64,7 @@ func TestNothingCarriesOver(t *testing.T) {
 		{103, "X-Two", "", ""},
 		{200, "Content-Length,Date,X-Two", "two", ""},
 		{200, "Content-Length,Date", "X-Req-Four", ""},
-		{200, "", "", ""}, // /many: checked below
+		{200, "", "", ""},                              // /many: checked below
 		{200, "Content-Length,Date", "Connection", ""}, // Connection: close is r.Close
 	} {
 		if i >= len(resps) {
