@@ -253,6 +253,10 @@ func parseTarget(r *http.Request, target string) *headError {
 		r.URL = &url.URL{Path: "*"}
 		return nil
 	default:
+		if u, ok := parseOriginForm(target); ok {
+			r.URL = u
+			return nil
+		}
 		r.URL, err = url.ParseRequestURI(target)
 	}
 	if err != nil {
@@ -263,6 +267,34 @@ func parseTarget(r *http.Request, target string) *headError {
 	}
 	return nil
 }
+
+// parseOriginForm is url.ParseRequestURI for the common origin-form target, "/path?query" with
+// a path of plain characters (parseTarget has refused spaces and control characters already), without ParseRequestURI's unescaping and re-escaping of the path:
+// such a path needs neither, so Path is the target's path and RawPath stays empty. It reports
+// false for anything else (a '%', a character the URL package would escape, a target ending in
+// '?', which sets ForceQuery), which is then left to url.ParseRequestURI. FuzzParseOriginForm
+// checks that both agree.
+func parseOriginForm(target string) (*url.URL, bool) {
+	if len(target) == 0 || target[0] != '/' || target[len(target)-1] == '?' {
+		return nil, false
+	}
+	path, query, _ := strings.Cut(target, "?")
+	for i := 0; i < len(path); i++ {
+		if !plainPathChar[path[i]] {
+			return nil, false
+		}
+	}
+	return &url.URL{Path: path, RawQuery: query}, true
+}
+
+// plainPathChar holds the bytes the URL package leaves as they are in a path (RFC 3986
+// unreserved, and the sub-delimiters it does not escape in paths).
+var plainPathChar = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~/$&+,:;=@", byte(c)) >= 0
+	}
+	return t
+}()
 
 // parseHeader parses header lines "Name: value" into a header with canonical names. Names must
 // be tokens with no space before the colon; values lose surrounding spaces and tabs and must not
