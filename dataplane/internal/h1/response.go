@@ -398,8 +398,8 @@ func bodyAllowed(status int) bool {
 }
 
 func writeChunkHeader(bw *bufio.Writer, n int) {
-	var b [16]byte
-	_, _ = bw.Write(strconv.AppendInt(b[:0], int64(n), 16))
+	// Formatted into the writer's free space: a local array would escape through Write.
+	_, _ = bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(n), 16))
 	_, _ = bw.WriteString("\r\n")
 }
 
