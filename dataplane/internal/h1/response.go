@@ -292,13 +292,14 @@ func (w *response) commit() {
 			delete(h, "Content-Length")
 		}
 	}
+	// The length of a body the handler finished is written straight into the head: only the head
+	// would read it from the map, which no handler sees again.
+	lengthField := false
 	if w.declaredLen < 0 && hasBody {
 		switch {
 		case w.handlerDone:
 			w.declaredLen = int64(len(w.pending))
-			if w.req.Method != http.MethodHead || w.declaredLen > 0 {
-				h["Content-Length"] = []string{strconv.FormatInt(w.declaredLen, 10)}
-			}
+			lengthField = (w.req.Method != http.MethodHead || w.declaredLen > 0) && !declared(h["Trailer"], "Content-Length")
 		case w.req.ProtoMinor == 0:
 			w.closeAfter = true
 		default:
@@ -320,6 +321,11 @@ func (w *response) commit() {
 
 	writeStatusLine(bw, w.status)
 	w.writeFields(bw, true)
+	if lengthField {
+		_, _ = bw.WriteString("Content-Length: ")
+		_, _ = bw.Write(strconv.AppendInt(bw.AvailableBuffer(), w.declaredLen, 10))
+		_, _ = bw.WriteString("\r\n")
+	}
 	if _, ok := h["Date"]; !ok {
 		_, _ = bw.WriteString("Date: ")
 		_, _ = bw.Write(w.c.srv.date.now())
