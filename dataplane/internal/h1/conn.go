@@ -201,7 +201,7 @@ func (c *conn) serveRequest(ctx context.Context, req *http.Request) (keep bool) 
 			_ = c.stopWatch()
 		}
 	}()
-	c.srv.Handler.ServeHTTP(c.writer(w), r)
+	c.srv.Handler.ServeHTTP(c.writer(), r)
 	aborted = false // a panic skips this and closes the connection in serve
 	if err := c.stopWatch(); err != nil {
 		return false
@@ -307,9 +307,13 @@ func (c *conn) reject(req *http.Request, status int, reason string) {
 		return
 	}
 	_ = c.rwc.SetDeadline(time.Now().Add(5 * time.Second))
-	w := &response{c: c, req: req, header: make(http.Header, 4), declaredLen: -1, closeAfter: true}
-	defer c.gen.Add(1) // the writer goes stale
-	c.srv.Reject(c.writer(w), req, status, reason)
+	// The connection's response is free: a refused head comes before serveRequest's, or
+	// instead of it. The connection closes after this one.
+	w := &c.resp
+	w.reset(c, req, nil)
+	w.closeAfter = true
+	defer w.release()
+	c.srv.Reject(c.writer(), req, status, reason)
 	if !w.hijacked {
 		w.finish()
 		_ = c.bw.Flush()

@@ -78,22 +78,26 @@ func (w *response) release() {
 // (Header gives a map of its own), so it cannot write into a later request's response or onto
 // the connection between requests. (A handler that keeps the header map itself is not caught:
 // the map is emptied when its request ends and when the next begins.)
+//
+// A writer reads nothing but its own fields and the atomic generation before it knows it is
+// live, so even a stale one used concurrently with a later request does not race with it.
 type writer struct {
-	w   *response
+	c   *conn // its response is c.resp
 	gen uint64
 }
 
 // errStaleWriter is what a writer used after its handler returned gets.
 var errStaleWriter = errors.New("h1: ResponseWriter used after its handler returned")
 
-func (c *conn) writer(w *response) *writer { return &writer{w: w, gen: c.gen.Load()} }
+// writer returns a writer for the connection's response to the request in progress.
+func (c *conn) writer() *writer { return &writer{c: c, gen: c.gen.Load()} }
 
 // live returns the response, or nil once the writer's request is over.
 func (h *writer) live() *response {
-	if h.w.c.gen.Load() != h.gen {
+	if h.c.gen.Load() != h.gen {
 		return nil
 	}
-	return h.w
+	return &h.c.resp
 }
 
 var _ interface {
@@ -119,7 +123,7 @@ func (h *writer) WriteHeader(code int) {
 		w.WriteHeader(code)
 		return
 	}
-	h.w.c.srv.logf("h1: WriteHeader(%d) after the handler returned", code)
+	h.c.srv.logf("h1: WriteHeader(%d) after the handler returned", code)
 }
 
 func (h *writer) Write(p []byte) (int, error) {
