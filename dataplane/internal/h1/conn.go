@@ -43,7 +43,11 @@ type conn struct {
 	cr         connReader
 	br         *bufio.Reader
 	bw         *bufio.Writer
-	scratch    []byte // request head buffer, reused
+	hb         headBuf  // request head scratch, reused
+	resp       response // the response of the request in progress, reused
+	// gen counts the requests whose response is over; a writer is live only while it is the
+	// same as when the writer was made.
+	gen atomic.Uint64
 
 	state    atomic.Int32
 	hijacked atomic.Bool
@@ -123,13 +127,15 @@ func (c *conn) serve(ctx context.Context) {
 		if err := c.rwc.SetReadDeadline(time.Now().Add(hs)); err != nil {
 			return
 		}
-		h, scratch, err := readHead(c.br, c.scratch, c.srv.maxHeaderBytes())
-		c.scratch = scratch
+		h, err := readHead(c.br, &c.hb, c.srv.maxHeaderBytes())
 		if err != nil {
 			c.answerHeadError(ctx, "", err)
 			return
 		}
-		req, herr := parseRequest(h)
+		// Parsed into a value here; the handler gets serveRequest's one WithContext copy.
+		var req http.Request
+		herr := parseRequest(h, &req)
+		c.hb.release()
 		if herr != nil {
 			c.answerHeadError(ctx, h.method, herr)
 			return
@@ -137,14 +143,15 @@ func (c *conn) serve(ctx context.Context) {
 		if err := c.rwc.SetReadDeadline(time.Time{}); err != nil {
 			return
 		}
-		if !c.serveRequest(ctx, req) {
+		if !c.serveRequest(ctx, &req) {
 			return
 		}
 	}
 }
 
 // serveRequest runs the handler for one request and completes its response. It reports whether
-// the connection can read another request.
+// the connection can read another request. req is the parsed request, which does not escape:
+// the handler gets a copy with the request's context.
 func (c *conn) serveRequest(ctx context.Context, req *http.Request) (keep bool) {
 	req.RemoteAddr = c.remoteAddr
 	req.TLS = c.tlsState
@@ -163,15 +170,18 @@ func (c *conn) serveRequest(ctx context.Context, req *http.Request) (keep bool) 
 	}
 	rctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	req = req.WithContext(rctx)
+	// A variable of its own: assigned to req, the copy that escapes would make req escape too.
+	r := req.WithContext(rctx)
 	var b *body
-	if req.ContentLength != 0 {
-		b = newBody(c, req, continue100)
-		req.Body = b
+	if r.ContentLength != 0 {
+		b = newBody(c, r, continue100)
+		r.Body = b
 	} else {
-		req.Body = http.NoBody
+		r.Body = http.NoBody
 	}
-	w := &response{c: c, req: req, body: b, header: make(http.Header, 8), declaredLen: -1}
+	w := &c.resp
+	w.reset(c, r, b)
+	defer w.release()
 
 	// A request without a body is watched for its client leaving once it runs long.
 	if b == nil {
@@ -191,7 +201,7 @@ func (c *conn) serveRequest(ctx context.Context, req *http.Request) (keep bool) 
 			_ = c.stopWatch()
 		}
 	}()
-	c.srv.Handler.ServeHTTP(w, req)
+	c.srv.Handler.ServeHTTP(c.writer(), r)
 	aborted = false // a panic skips this and closes the connection in serve
 	if err := c.stopWatch(); err != nil {
 		return false
@@ -297,8 +307,13 @@ func (c *conn) reject(req *http.Request, status int, reason string) {
 		return
 	}
 	_ = c.rwc.SetDeadline(time.Now().Add(5 * time.Second))
-	w := &response{c: c, req: req, header: make(http.Header, 4), declaredLen: -1, closeAfter: true}
-	c.srv.Reject(w, req, status, reason)
+	// The connection's response is free: a refused head comes before serveRequest's, or
+	// instead of it. The connection closes after this one.
+	w := &c.resp
+	w.reset(c, req, nil)
+	w.closeAfter = true
+	defer w.release()
+	c.srv.Reject(c.writer(), req, status, reason)
 	if !w.hijacked {
 		w.finish()
 		_ = c.bw.Flush()

@@ -39,27 +39,41 @@ type head struct {
 	lines                 []string // header lines, in order
 }
 
+// headBuf is a connection's scratch space for reading request heads, reused from one request to
+// the next: nothing of it outlives readHead and parseRequest (the head's strings point into raw,
+// a string of its own), so a later request cannot see an earlier one's bytes through it.
+type headBuf struct {
+	buf   []byte   // the head as read
+	ends  []int    // end offset of every line in buf, line end excluded
+	lines []string // header lines of the last head; cleared by release
+}
+
+// release drops the header lines of the last head, so that an idle connection does not keep
+// that head's string alive.
+func (hb *headBuf) release() { clear(hb.lines) }
+
 // readHead reads a request head of at most limit bytes (the request line and header lines,
-// line ends included) into scratch, which it returns grown for the next request. Lines may end
-// in CRLF or a bare LF (RFC 9112 §2.2); a CR anywhere else is refused later, as a control
-// character.
-func readHead(br *bufio.Reader, scratch []byte, limit int) (head, []byte, error) {
-	buf := scratch[:0]
-	var ends []int // end offset of every line in buf, line end excluded
+// line ends included) into hb. Lines may end in CRLF or a bare LF (RFC 9112 §2.2); a CR
+// anywhere else is refused later, as a control character. The head's lines slice is hb's, valid
+// until the next readHead.
+func readHead(br *bufio.Reader, hb *headBuf, limit int) (head, error) {
+	buf := hb.buf[:0]
+	ends := hb.ends[:0]
+	defer func() { hb.buf, hb.ends = buf, ends }()
 	lineStart, leading := 0, 0
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(buf)+len(line) > limit {
 			if len(ends) == 0 {
-				return head{}, buf, errLineTooLong
+				return head{}, errLineTooLong
 			}
-			return head{}, buf, errHeadTooLarge
+			return head{}, errHeadTooLarge
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			if len(buf)+len(line) == 0 {
-				return head{}, buf, err // nothing of a request: the connection ended between requests
+				return head{}, err // nothing of a request: the connection ended between requests
 			}
-			return head{}, buf, fmt.Errorf("read request head: %w", err)
+			return head{}, fmt.Errorf("read request head: %w", err)
 		}
 		buf = append(buf, line...)
 		if err != nil { // ErrBufferFull: the line goes on
@@ -75,7 +89,7 @@ func readHead(br *bufio.Reader, scratch []byte, limit int) (head, []byte, error)
 			// RFC 9112 §2.2: ignore an empty line or two before the request line (a client may
 			// send CRLF after a POST body).
 			if leading++; leading > 2 {
-				return head{}, buf, badRequest("empty lines instead of a request line")
+				return head{}, badRequest("empty lines instead of a request line")
 			}
 			buf, lineStart = buf[:0], 0
 			continue
@@ -90,14 +104,14 @@ func readHead(br *bufio.Reader, scratch []byte, limit int) (head, []byte, error)
 	}
 
 	raw := string(buf)
-	h := head{raw: raw, lines: make([]string, 0, len(ends)-1)}
+	h := head{raw: raw, lines: hb.lines[:0]}
 	start := 0
 	for i, end := range ends {
 		line := raw[start:end]
 		if i == 0 {
 			var ok bool
 			if h.method, h.target, h.proto, ok = splitRequestLine(line); !ok {
-				return head{}, buf, badRequest("malformed request line")
+				return head{}, badRequest("malformed request line")
 			}
 		} else {
 			h.lines = append(h.lines, line)
@@ -108,7 +122,8 @@ func readHead(br *bufio.Reader, scratch []byte, limit int) (head, []byte, error)
 			start++
 		}
 	}
-	return h, buf, nil
+	hb.lines = h.lines
+	return h, nil
 }
 
 // splitRequestLine splits "METHOD SP request-target SP HTTP-version" with exactly one space
@@ -163,29 +178,27 @@ func internMethod(m string) string {
 	return m
 }
 
-// parseRequest turns a head into a request. It refuses what a proxy must not forward or cannot
-// frame unambiguously: see the package documentation.
-func parseRequest(h head) (*http.Request, *headError) {
+// parseRequest fills r, a zero Request, from a head. It refuses what a proxy must not forward or
+// cannot frame unambiguously: see the package documentation. r is the caller's (a value on its
+// stack): the request the handler gets is its one WithContext copy.
+func parseRequest(h head, r *http.Request) *headError {
 	major, minor, herr := parseVersion(h.proto)
 	if herr != nil {
-		return nil, herr
+		return herr
 	}
 	if !validMethod(h.method) {
-		return nil, badRequest("invalid method")
+		return badRequest("invalid method")
 	}
-	r := &http.Request{
-		Method:     internMethod(h.method),
-		Proto:      protos[minor],
-		ProtoMajor: major,
-		ProtoMinor: minor,
-		RequestURI: h.target,
-	}
+	r.Method = internMethod(h.method)
+	r.Proto = protos[minor]
+	r.ProtoMajor, r.ProtoMinor = major, minor
+	r.RequestURI = h.target
 	if err := parseTarget(r, h.target); err != nil {
-		return nil, err
+		return err
 	}
 	hdr, err := parseHeader(h.lines)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.Header = hdr
 
@@ -193,25 +206,25 @@ func parseRequest(h head) (*http.Request, *headError) {
 	// HTTP/1.1 needs exactly one Host header.
 	hosts := hdr["Host"]
 	if len(hosts) > 1 {
-		return nil, badRequest("more than one Host header")
+		return badRequest("more than one Host header")
 	}
 	if major == 1 && minor == 1 && len(hosts) == 0 {
-		return nil, badRequest("missing Host header")
+		return badRequest("missing Host header")
 	}
 	r.Host = r.URL.Host
 	if r.Host == "" && len(hosts) == 1 {
 		r.Host = hosts[0]
 	}
 	if !httpguts.ValidHostHeader(r.Host) {
-		return nil, badRequest("malformed Host header")
+		return badRequest("malformed Host header")
 	}
 	delete(hdr, "Host")
 
 	if err := parseFraming(r); err != nil {
-		return nil, err
+		return err
 	}
 	r.Close = shouldClose(major, minor, hdr)
-	return r, nil
+	return nil
 }
 
 // parseTarget sets r.URL from the request-target: origin-form ("/path?q"), absolute-form
@@ -240,6 +253,10 @@ func parseTarget(r *http.Request, target string) *headError {
 		r.URL = &url.URL{Path: "*"}
 		return nil
 	default:
+		if u, ok := parseOriginForm(target); ok {
+			r.URL = u
+			return nil
+		}
 		r.URL, err = url.ParseRequestURI(target)
 	}
 	if err != nil {
@@ -250,6 +267,34 @@ func parseTarget(r *http.Request, target string) *headError {
 	}
 	return nil
 }
+
+// parseOriginForm is url.ParseRequestURI for the common origin-form target, "/path?query" with
+// a path of plain characters (parseTarget has refused spaces and control characters already), without ParseRequestURI's unescaping and re-escaping of the path:
+// such a path needs neither, so Path is the target's path and RawPath stays empty. It reports
+// false for anything else (a '%', a character the URL package would escape, a target ending in
+// '?', which sets ForceQuery), which is then left to url.ParseRequestURI. FuzzParseOriginForm
+// checks that both agree.
+func parseOriginForm(target string) (*url.URL, bool) {
+	if len(target) == 0 || target[0] != '/' || target[len(target)-1] == '?' {
+		return nil, false
+	}
+	path, query, _ := strings.Cut(target, "?")
+	for i := 0; i < len(path); i++ {
+		if !plainPathChar[path[i]] {
+			return nil, false
+		}
+	}
+	return &url.URL{Path: path, RawQuery: query}, true
+}
+
+// plainPathChar holds the bytes the URL package leaves as they are in a path (RFC 3986
+// unreserved, and the sub-delimiters it does not escape in paths).
+var plainPathChar = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~/$&+,:;=@", byte(c)) >= 0
+	}
+	return t
+}()
 
 // parseHeader parses header lines "Name: value" into a header with canonical names. Names must
 // be tokens with no space before the colon; values lose surrounding spaces and tabs and must not

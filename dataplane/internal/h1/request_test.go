@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -10,12 +11,12 @@ import (
 )
 
 func parse(raw string) (*http.Request, error) {
-	h, _, err := readHead(bufio.NewReaderSize(strings.NewReader(raw), 64), nil, 1024)
+	h, err := readHead(bufio.NewReaderSize(strings.NewReader(raw), 64), &headBuf{}, 1024)
 	if err != nil {
 		return nil, err
 	}
-	r, herr := parseRequest(h)
-	if herr != nil {
+	r := new(http.Request)
+	if herr := parseRequest(h, r); herr != nil {
 		return nil, herr
 	}
 	return r, nil
@@ -172,6 +173,84 @@ func FuzzParseRequest(f *testing.F) {
 					t.Fatalf("value %q of %s has a control character", v, k)
 				}
 			}
+		}
+	})
+}
+
+// originFormCases are targets of the fast path and of its fallbacks.
+var originFormCases = []struct {
+	target string
+	fast   bool // parseOriginForm takes it
+}{
+	{"/", true},
+	{"/a/b/c.html", true},
+	{"/a/b?x=1&y=2", true},
+	{"/a?x=%20y&z=a%2Fb", true},               // a query is kept raw, escapes and all
+	{"/api/v1/items;id=3,4:5@host$x+y", true}, // sub-delimiters are left alone in paths
+	{"//double/slash", true},
+	{"/a?b?c", true},
+	{"/a%20b", false}, // unescaped: Path and RawPath differ
+	{"/a%2Fb", false}, // RawPath keeps the escaped slash
+	{"/a%zz", false},  // invalid escape: an error
+	{"/a?", false},    // ForceQuery
+	{"/a!b", false},   // escaped by the URL package when re-encoded: RawPath is set
+	{"/caf\xc3\xa9", false},
+	{"/a\"b", false},
+	{"a/b", false},
+	{"*", false},
+	{"http://h/p", false},
+}
+
+func TestParseOriginForm(t *testing.T) {
+	for _, tc := range originFormCases {
+		u, ok := parseOriginForm(tc.target)
+		if ok != tc.fast {
+			t.Errorf("%q: fast path %v, want %v", tc.target, ok, tc.fast)
+		}
+		if !ok {
+			continue
+		}
+		want, err := url.ParseRequestURI(tc.target)
+		if err != nil || *u != *want {
+			t.Errorf("%q: got %#v, url.ParseRequestURI %#v, %v", tc.target, u, want, err)
+		}
+	}
+	// The URL package escapes byte by byte: every byte the fast path takes, alone in a path.
+	for c := 0x21; c < 0x100; c++ {
+		target := "/a" + string([]byte{byte(c)}) + "b?q"
+		u, ok := parseOriginForm(target)
+		if !ok {
+			continue
+		}
+		want, err := url.ParseRequestURI(target)
+		if err != nil || *u != *want {
+			t.Errorf("byte %#x: got %#v, url.ParseRequestURI %#v, %v", c, u, want, err)
+		}
+	}
+}
+
+// FuzzParseOriginForm: whatever the fast path takes, url.ParseRequestURI parses to the same URL.
+// Only targets parseTarget lets through (no spaces or control characters) are compared.
+func FuzzParseOriginForm(f *testing.F) {
+	for _, tc := range originFormCases {
+		f.Add(tc.target)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		for i := 0; i < len(target); i++ {
+			if c := target[i]; c <= ' ' || c == 0x7f {
+				return
+			}
+		}
+		u, ok := parseOriginForm(target)
+		if !ok {
+			return
+		}
+		want, err := url.ParseRequestURI(target)
+		if err != nil {
+			t.Fatalf("%q: fast path took what url.ParseRequestURI refuses: %v", target, err)
+		}
+		if *u != *want {
+			t.Fatalf("%q: got %#v, url.ParseRequestURI %#v", target, u, want)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,9 +15,8 @@ import (
 	"golang.org/x/net/http/httpguts"
 )
 
-// response is the http.ResponseWriter of one request. Its head is written when the handler
-// first writes body bytes, flushes or returns, so that a body of unknown length that fits in
-// the pending buffer still gets a Content-Length instead of chunking.
+// response is the state of the response to one request. A connection has one, reused for each
+// of its requests (see reset); handlers reach it through a writer.
 type response struct {
 	c      *conn
 	req    *http.Request
@@ -38,12 +38,147 @@ type response struct {
 // Content-Length if the handler is done, else it is chunked.
 const pendingMax = 2048
 
+// maxKeptHeader is the largest header map a connection keeps for its next response: clearing a
+// map costs in proportion to the size it once grew to.
+const maxKeptHeader = 64
+
+// reset readies the connection's response for a request. The header map and the pending buffer
+// keep their storage, so that a map grown to a backend's headers plus the security preset's
+// does not grow again on every request. Reuse is safe because nothing of a previous request
+// survives it: the map is emptied (here and in release), pending holds nothing (commit copies
+// it into the write buffer), every other field is set anew, and what the server writes itself
+// (Content-Length, framing, trailers, the "Trailer" announcement) it reads from this map at
+// write time, never keeps. A connection is never reused after a hijack or a panic: serve ends.
+func (w *response) reset(c *conn, req *http.Request, b *body) {
+	h := w.header
+	if h == nil {
+		h = make(http.Header, 16)
+	} else {
+		clear(h)
+	}
+	*w = response{c: c, req: req, body: b, header: h, declaredLen: -1, pending: w.pending[:0]}
+}
+
+// release ends a request's use of the response: its writer goes stale, and the map lets go of
+// the request's names and values (an idle connection keeps none of them alive).
+func (w *response) release() {
+	w.c.gen.Add(1)
+	if len(w.header) > maxKeptHeader {
+		w.header = nil
+	} else {
+		clear(w.header)
+	}
+	w.req, w.body = nil, nil
+	w.pending = w.pending[:0]
+}
+
+// writer is the http.ResponseWriter a handler gets: a response for one request, identified by
+// the connection's generation at the time. The http.ResponseWriter contract forbids using it
+// after ServeHTTP returned; a writer kept anyway finds the generation moved on and is refused
+// (Header gives a map of its own), so it cannot write into a later request's response or onto
+// the connection between requests. (A handler that keeps the header map itself is not caught:
+// the map is emptied when its request ends and when the next begins.)
+//
+// A writer reads nothing but its own fields and the atomic generation before it knows it is
+// live, so even a stale one used concurrently with a later request does not race with it.
+type writer struct {
+	c   *conn // its response is c.resp
+	gen uint64
+}
+
+// errStaleWriter is what a writer used after its handler returned gets.
+var errStaleWriter = errors.New("h1: ResponseWriter used after its handler returned")
+
+// writer returns a writer for the connection's response to the request in progress.
+func (c *conn) writer() *writer { return &writer{c: c, gen: c.gen.Load()} }
+
+// live returns the response, or nil once the writer's request is over.
+func (h *writer) live() *response {
+	if h.c.gen.Load() != h.gen {
+		return nil
+	}
+	return &h.c.resp
+}
+
 var _ interface {
 	http.ResponseWriter
 	http.Flusher
 	http.Hijacker
 	io.StringWriter
-} = (*response)(nil)
+	FlushError() error
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+	EnableFullDuplex() error
+} = (*writer)(nil)
+
+func (h *writer) Header() http.Header {
+	if w := h.live(); w != nil {
+		return w.header
+	}
+	return http.Header{}
+}
+
+func (h *writer) WriteHeader(code int) {
+	if w := h.live(); w != nil {
+		w.WriteHeader(code)
+		return
+	}
+	h.c.srv.logf("h1: WriteHeader(%d) after the handler returned", code)
+}
+
+func (h *writer) Write(p []byte) (int, error) {
+	if w := h.live(); w != nil {
+		return w.Write(p)
+	}
+	return 0, errStaleWriter
+}
+
+func (h *writer) WriteString(s string) (int, error) {
+	if w := h.live(); w != nil {
+		return w.WriteString(s)
+	}
+	return 0, errStaleWriter
+}
+
+func (h *writer) FlushError() error {
+	if w := h.live(); w != nil {
+		return w.FlushError()
+	}
+	return errStaleWriter
+}
+
+func (h *writer) Flush() { _ = h.FlushError() }
+
+func (h *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w := h.live(); w != nil {
+		return w.Hijack()
+	}
+	return nil, nil, errStaleWriter
+}
+
+// SetReadDeadline and SetWriteDeadline are what http.ResponseController calls.
+func (h *writer) SetReadDeadline(t time.Time) error {
+	if w := h.live(); w != nil {
+		return w.c.rwc.SetReadDeadline(t)
+	}
+	return errStaleWriter
+}
+
+func (h *writer) SetWriteDeadline(t time.Time) error {
+	if w := h.live(); w != nil {
+		return w.c.rwc.SetWriteDeadline(t)
+	}
+	return errStaleWriter
+}
+
+// EnableFullDuplex is what http.ResponseController calls; this server always lets a handler
+// read the request body while writing the response.
+func (h *writer) EnableFullDuplex() error {
+	if h.live() == nil {
+		return errStaleWriter
+	}
+	return nil
+}
 
 func (w *response) Header() http.Header { return w.header }
 
@@ -161,13 +296,14 @@ func (w *response) commit() {
 			delete(h, "Content-Length")
 		}
 	}
+	// The length of a body the handler finished is written straight into the head: only the head
+	// would read it from the map, which no handler sees again.
+	lengthField := false
 	if w.declaredLen < 0 && hasBody {
 		switch {
 		case w.handlerDone:
 			w.declaredLen = int64(len(w.pending))
-			if w.req.Method != http.MethodHead || w.declaredLen > 0 {
-				h["Content-Length"] = []string{strconv.FormatInt(w.declaredLen, 10)}
-			}
+			lengthField = (w.req.Method != http.MethodHead || w.declaredLen > 0) && !declared(h["Trailer"], "Content-Length")
 		case w.req.ProtoMinor == 0:
 			w.closeAfter = true
 		default:
@@ -189,6 +325,11 @@ func (w *response) commit() {
 
 	writeStatusLine(bw, w.status)
 	w.writeFields(bw, true)
+	if lengthField {
+		_, _ = bw.WriteString("Content-Length: ")
+		_, _ = bw.Write(strconv.AppendInt(bw.AvailableBuffer(), w.declaredLen, 10))
+		_, _ = bw.WriteString("\r\n")
+	}
 	if _, ok := h["Date"]; !ok {
 		_, _ = bw.WriteString("Date: ")
 		_, _ = bw.Write(w.c.srv.date.now())
@@ -267,8 +408,8 @@ func bodyAllowed(status int) bool {
 }
 
 func writeChunkHeader(bw *bufio.Writer, n int) {
-	var b [16]byte
-	_, _ = bw.Write(strconv.AppendInt(b[:0], int64(n), 16))
+	// Formatted into the writer's free space: a local array would escape through Write.
+	_, _ = bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(n), 16))
 	_, _ = bw.WriteString("\r\n")
 }
 
@@ -365,14 +506,6 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.c.hijacked.Store(true)
 	return w.c.rwc, bufio.NewReadWriter(w.c.br, w.c.bw), nil
 }
-
-// SetReadDeadline and SetWriteDeadline are what http.ResponseController calls.
-func (w *response) SetReadDeadline(t time.Time) error  { return w.c.rwc.SetReadDeadline(t) }
-func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
-
-// EnableFullDuplex is what http.ResponseController calls; this server always lets a handler
-// read the request body while writing the response.
-func (w *response) EnableFullDuplex() error { return nil }
 
 // dateCache formats the Date header once a second.
 type dateCache struct {
