@@ -57,7 +57,13 @@ func (s *Store) SaveBatch(ctx context.Context, b *proxyv1.EventBatch) (stored bo
 		return false, fmt.Errorf("save batch %s/%s/%d: %w", b.GetNodeId(), b.GetBootId(), b.GetSequence(), err)
 	}
 
-	err = s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	write := s.writer.doIdle
+	if reqs := b.GetRequests(); len(reqs) > 0 {
+		if now := s.now(); behind(eventNewest(reqs, now), now) {
+			write = s.writer.do // the data plane's queue is growing: catch up at full speed
+		}
+	}
+	err = write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		return s.insertBatch(ctx, tx, b, seq, s.now())
 	})
 	switch {
@@ -121,13 +127,15 @@ func (s *Store) insertBatch(ctx context.Context, tx *sql.Tx, b *proxyv1.EventBat
 
 // Request events are inserted requestLogChunks[0] rows per statement (multi-row INSERTs cost
 // far less per row than one statement per row), the rest in smaller chunks; each size has its
-// statement prepared once (stmtCache). 16 rows are a few hundred µs of work: the writer yields
-// the CPU between chunks (yieldCPU), which bounds how long it keeps a data plane on the same core
-// waiting, unless the events are already late (behind).
+// statement prepared once (stmtCache). A batch is stored on the idle-priority thread (SaveBatch,
+// idlethread), which any other thread preempts at once. Where there is none (no SCHED_IDLE), the
+// writer yields the CPU between chunks (yieldCPU; 16 rows are a few hundred µs of work), which
+// bounds how long it keeps a data plane on the same core waiting. Neither happens once the events
+// are late (behind).
 var requestLogChunks = []int{16, 4, 1}
 
-// catchUpAfter is how old a batch's newest event may be when the writer takes it before it stops
-// yielding. A data plane that keeps up sends a batch as soon as it is full or at the latest a
+// catchUpAfter is how old a batch's newest event may be when the writer takes it before it is
+// stored at normal priority without yielding. A data plane that keeps up sends a batch as soon as it is full or at the latest a
 // second after its first event, so its newest event is a few ms old when it arrives; an older one
 // means batches are waiting for the writer and the data plane's queue is growing (under
 // saturation, yielding, it filled up: 20,000 events, 50 MB of data plane memory). Then storing
@@ -164,11 +172,7 @@ func (s *Store) insertRequests(ctx context.Context, tx *sql.Tx, b *proxyv1.Event
 	events := b.GetRequests()
 	roll := newRollup(now)
 	args := make([]any, 0, requestLogChunks[0]*requestLogColumns)
-	polite := true
-	if len(events) > 0 {
-		t, _ := eventTime(events[len(events)-1], now)
-		polite = !behind(t, now)
-	}
+	polite := len(events) == 0 || !behind(eventNewest(events, now), now)
 	for first := 0; first < len(events); {
 		n := chunkSize(len(events) - first)
 		args = args[:0]
@@ -206,6 +210,12 @@ func (s *Store) insertRequests(ctx context.Context, tx *sql.Tx, b *proxyv1.Event
 		first += n
 	}
 	return roll.flush(ctx, tx, s.stmts)
+}
+
+// eventNewest returns the time of the batch's last (newest) request event.
+func eventNewest(events []*proxyv1.RequestEvent, now time.Time) time.Time {
+	t, _ := eventTime(events[len(events)-1], now)
+	return t
 }
 
 // chunkSize returns the largest prepared chunk size that fits in the remaining events.

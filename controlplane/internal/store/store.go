@@ -26,6 +26,8 @@ import (
 
 	"go.uber.org/zap"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/proxy-manager/proxy-manager/controlplane/internal/idlethread"
 )
 
 // busyTimeoutMS is how long a connection waits for a lock held by another connection or process
@@ -45,6 +47,7 @@ type Store struct {
 	write  *sql.DB // one connection, used only by the writer goroutine
 	read   *sql.DB // read-only pool
 	writer *writer
+	idle   *idlethread.Thread // runs event batches off the data plane's way; nil where unavailable
 	ckpt   *checkpointer // copies the WAL into the file, off the writer's path (checkpoint.go)
 	stmts  *stmtCache    // the writer's hot statements, used by the writer goroutine only
 	now    func() time.Time
@@ -107,12 +110,22 @@ func Open(ctx context.Context, path string, log *zap.Logger) (*Store, error) {
 	}
 	ckptDB.SetMaxOpenConns(1)
 
+	// Event batches are stored on an idle-priority thread (SaveBatch): a data plane on the same
+	// machine then never waits for the control plane's computation.
+	idle, err := idlethread.Start()
+	var runner idleRunner
+	if err != nil {
+		log.Warn("event batches are stored at normal CPU priority", zap.Error(err))
+	} else {
+		runner = idle
+	}
 	s := &Store{
 		log:    log,
 		path:   abs,
 		write:  write,
 		read:   read,
-		writer: newWriter(write),
+		writer: newWriter(write, runner),
+		idle:   idle,
 		stmts:  stmts,
 		now:    time.Now,
 		ckpt:   startCheckpointer(ckptDB, log),
@@ -127,6 +140,9 @@ func Open(ctx context.Context, path string, log *zap.Logger) (*Store, error) {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.writer.close()
+		if s.idle != nil {
+			s.idle.Stop()
+		}
 		var errs []error
 		if err := s.ckpt.close(); err != nil {
 			errs = append(errs, fmt.Errorf("close checkpointer: %w", err))

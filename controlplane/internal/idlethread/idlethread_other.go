@@ -1,0 +1,5 @@
+//go:build !linux
+
+package idlethread
+
+func setIdle() error { return ErrUnsupported }
