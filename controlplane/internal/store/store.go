@@ -48,8 +48,8 @@ type Store struct {
 	read   *sql.DB // read-only pool
 	writer *writer
 	idle   *idlethread.Thread // runs event batches off the data plane's way; nil where unavailable
-	ckpt   *checkpointer // copies the WAL into the file, off the writer's path (checkpoint.go)
-	stmts  *stmtCache    // the writer's hot statements, used by the writer goroutine only
+	ckpt   *checkpointer      // copies the WAL into the file, off the writer's path (checkpoint.go)
+	stmts  *stmtCache         // the writer's hot statements, used by the writer goroutine only
 	now    func() time.Time
 
 	closeOnce sync.Once
