@@ -14,6 +14,8 @@ package idlethread
 import (
 	"errors"
 	"runtime"
+	"sync/atomic"
+	"time"
 )
 
 // ErrUnsupported is returned by Start where the policy cannot be set: not Linux, or a seccomp
@@ -21,11 +23,26 @@ import (
 var ErrUnsupported = errors.New("idlethread: SCHED_IDLE is not available")
 
 // Thread is a goroutine locked to an OS thread at SCHED_IDLE. Its methods are safe for concurrent
-// use; Run calls are executed one at a time, in the order they arrive.
+// use; the functions it is given run one at a time, in the order they were given.
 type Thread struct {
-	work    chan func()
+	work    chan *item
 	stopped chan struct{}
 }
+
+// item is one function given to the thread. state moves from queued to started (by the thread)
+// or to withdrawn (by TryRun's caller), never both.
+type item struct {
+	f     func()
+	state atomic.Int32
+	done  chan struct{}
+	panic any
+}
+
+const (
+	queued int32 = iota
+	started
+	withdrawn
+)
 
 // Start starts the thread. It fails, starting nothing, when the policy cannot be set.
 //
@@ -35,7 +52,7 @@ type Thread struct {
 // container limited to one CPU, or a process pinned to one), so that the rest of the process
 // always has a P of its own. The extra P costs nothing while unused.
 func Start() (*Thread, error) {
-	t := &Thread{work: make(chan func()), stopped: make(chan struct{})}
+	t := &Thread{work: make(chan *item, 16), stopped: make(chan struct{})}
 	ready := make(chan error, 1)
 	go t.loop(ready)
 	if err := <-ready; err != nil {
@@ -58,24 +75,57 @@ func (t *Thread) loop(ready chan<- error) {
 		return
 	}
 	ready <- nil
-	for f := range t.work {
-		f()
+	for it := range t.work {
+		if !it.state.CompareAndSwap(queued, started) {
+			continue // withdrawn: its caller ran it
+		}
+		func() {
+			defer close(it.done)
+			defer func() { it.panic = recover() }()
+			it.f()
+		}()
 	}
 }
 
-// Run runs f on the thread and returns when it has returned. It must not be called after Stop.
-// A panic in f is re-raised in the caller, so that it is not lost with the thread.
+// Run runs f on the thread and returns when it has returned, however long the thread has to
+// wait for a CPU. It must not be called after Stop. A panic in f is re-raised in the caller, so
+// that it is not lost with the thread.
 func (t *Thread) Run(f func()) {
-	var p any
-	done := make(chan struct{})
-	t.work <- func() {
-		defer close(done)
-		defer func() { p = recover() }()
-		f()
+	it := &item{f: f, done: make(chan struct{})}
+	t.work <- it
+	t.wait(it)
+}
+
+// TryRun runs f on the thread if the thread starts it within startWithin, and then returns
+// true when f has returned. Otherwise it returns false and f will never run there: the CPUs are
+// busy, and the caller should run f itself rather than wait for an idle moment that may be
+// seconds away (a SCHED_IDLE thread gets about 0.3% of a busy CPU). Once started, f may still be
+// preempted by anything that wakes up; a caller that needs a bound on that too should give short
+// functions.
+func (t *Thread) TryRun(f func(), startWithin time.Duration) bool {
+	it := &item{f: f, done: make(chan struct{})}
+	select {
+	case t.work <- it:
+	default:
+		return false // withdrawn items the thread has not got to yet: it is starved
 	}
-	<-done
-	if p != nil {
-		panic(p)
+	timer := time.NewTimer(startWithin)
+	defer timer.Stop()
+	select {
+	case <-it.done:
+	case <-timer.C:
+		if it.state.CompareAndSwap(queued, withdrawn) {
+			return false
+		}
+	}
+	t.wait(it)
+	return true
+}
+
+func (t *Thread) wait(it *item) {
+	<-it.done
+	if it.panic != nil {
+		panic(it.panic)
 	}
 }
 

@@ -128,3 +128,39 @@ func TestRunReraisesPanics(t *testing.T) {
 	}()
 	th.Run(func() { panic("boom") })
 }
+
+func TestTryRun(t *testing.T) {
+	th, err := Start()
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	defer th.Stop()
+
+	var tid int
+	if !th.TryRun(func() { tid = unix.Gettid() }, 5*time.Second) {
+		t.Fatal("TryRun on an idle thread was refused")
+	}
+	if p := policy(t, tid); p != schedIdle {
+		t.Fatalf("TryRun ran f at policy %d, want SCHED_IDLE", p)
+	}
+
+	// A thread that cannot start f in time (here: busy with another function) refuses it, and
+	// f never runs, not even once the thread is free again.
+	release := make(chan struct{})
+	busy := make(chan struct{})
+	go th.Run(func() { close(busy); <-release })
+	<-busy
+	ran := make(chan struct{}, 1)
+	if th.TryRun(func() { ran <- struct{}{} }, 10*time.Millisecond) {
+		t.Fatal("TryRun on a busy thread returned true")
+	}
+	close(release)
+	if !th.TryRun(func() {}, 5*time.Second) { // queued after the withdrawn one: it has been skipped
+		t.Fatal("TryRun after the thread was freed was refused")
+	}
+	select {
+	case <-ran:
+		t.Fatal("a withdrawn function ran")
+	default:
+	}
+}

@@ -57,13 +57,7 @@ func (s *Store) SaveBatch(ctx context.Context, b *proxyv1.EventBatch) (stored bo
 		return false, fmt.Errorf("save batch %s/%s/%d: %w", b.GetNodeId(), b.GetBootId(), b.GetSequence(), err)
 	}
 
-	write := s.writer.doIdle
-	if reqs := b.GetRequests(); len(reqs) > 0 {
-		if now := s.now(); behind(eventNewest(reqs, now), now) {
-			write = s.writer.do // the data plane's queue is growing: catch up at full speed
-		}
-	}
-	err = write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.writer.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		return s.insertBatch(ctx, tx, b, seq, s.now())
 	})
 	switch {
@@ -175,41 +169,45 @@ func (s *Store) insertRequests(ctx context.Context, tx *sql.Tx, b *proxyv1.Event
 	polite := len(events) == 0 || !behind(eventNewest(events, now), now)
 	for first := 0; first < len(events); {
 		n := chunkSize(len(events) - first)
-		args = args[:0]
-		for i := first; i < first+n; i++ {
-			ev := events[i]
-			if ev == nil {
-				return fmt.Errorf("request event %d: nil", i)
-			}
-			ref, ok := routes[ev.GetRouteId()]
-			if !ok {
-				ref, err = s.resolveRoute(ctx, tx, selectRoute, ev.GetRouteId(), ev.GetHost(), ev.GetBackend(), now)
-				if err != nil {
-					return fmt.Errorf("request event %d: %w", i, err)
+		err := s.offload(polite, func() error {
+			args = args[:0]
+			for i := first; i < first+n; i++ {
+				ev := events[i]
+				if ev == nil {
+					return fmt.Errorf("request event %d: nil", i)
 				}
-				routes[ev.GetRouteId()] = ref
+				ref, ok := routes[ev.GetRouteId()]
+				if !ok {
+					var err error
+					if ref, err = s.resolveRoute(ctx, tx, selectRoute, ev.GetRouteId(), ev.GetHost(), ev.GetBackend(), now); err != nil {
+						return fmt.Errorf("request event %d: %w", i, err)
+					}
+					routes[ev.GetRouteId()] = ref
+				}
+				t, d := eventTime(ev, now)
+				var err error
+				if args, err = appendRequestLog(args, b.GetNodeId(), ev, ref, t, d); err != nil {
+					return fmt.Errorf("request event %d (%s): %w", i, ev.GetRequestId(), err)
+				}
+				if ref.routeID.Valid {
+					roll.add(ref.routeID.Int64, t, d, ev)
+				}
 			}
-			t, d := eventTime(ev, now)
-			if args, err = appendRequestLog(args, b.GetNodeId(), ev, ref, t, d); err != nil {
-				return fmt.Errorf("request event %d (%s): %w", i, ev.GetRequestId(), err)
+			insert, err := s.stmts.get(ctx, tx, insertRequestLogsSQL(n))
+			if err != nil {
+				return err
 			}
-			if ref.routeID.Valid {
-				roll.add(ref.routeID.Int64, t, d, ev)
+			if _, err := insert.ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("insert request_logs (events %d-%d): %w", first, first+n-1, err)
 			}
-		}
-		insert, err := s.stmts.get(ctx, tx, insertRequestLogsSQL(n))
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		if _, err := insert.ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("insert request_logs (events %d-%d): %w", first, first+n-1, err)
-		}
-		if polite {
-			yieldCPU()
-		}
 		first += n
 	}
-	return roll.flush(ctx, tx, s.stmts)
+	return s.offload(polite, func() error { return roll.flush(ctx, tx, s.stmts) })
 }
 
 // eventNewest returns the time of the batch's last (newest) request event.

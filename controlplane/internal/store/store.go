@@ -47,10 +47,15 @@ type Store struct {
 	write  *sql.DB // one connection, used only by the writer goroutine
 	read   *sql.DB // read-only pool
 	writer *writer
-	idle   *idlethread.Thread // runs event batches off the data plane's way; nil where unavailable
-	ckpt   *checkpointer      // copies the WAL into the file, off the writer's path (checkpoint.go)
-	stmts  *stmtCache         // the writer's hot statements, used by the writer goroutine only
-	now    func() time.Time
+	// idleThread stores fresh event batches off the data plane's way (offload); nil where
+	// SCHED_IDLE is unavailable. idle is the same, as the writer uses it (tests wrap it), and
+	// busyUntil is when the writer may try it again after finding the CPUs busy.
+	idleThread *idlethread.Thread
+	idle       idleRunner
+	busyUntil  time.Time
+	ckpt       *checkpointer // copies the WAL into the file, off the writer's path (checkpoint.go)
+	stmts      *stmtCache    // the writer's hot statements, used by the writer goroutine only
+	now        func() time.Time
 
 	closeOnce sync.Once
 	closeErr  error
@@ -110,25 +115,25 @@ func Open(ctx context.Context, path string, log *zap.Logger) (*Store, error) {
 	}
 	ckptDB.SetMaxOpenConns(1)
 
-	// Event batches are stored on an idle-priority thread (SaveBatch): a data plane on the same
-	// machine then never waits for the control plane's computation.
+	// Fresh event batches are stored on an idle-priority thread (offload.go): a data plane on the
+	// same machine then does not wait for the control plane's computation.
 	idle, err := idlethread.Start()
-	var runner idleRunner
 	if err != nil {
 		log.Warn("event batches are stored at normal CPU priority", zap.Error(err))
-	} else {
-		runner = idle
 	}
 	s := &Store{
-		log:    log,
-		path:   abs,
-		write:  write,
-		read:   read,
-		writer: newWriter(write, runner),
-		idle:   idle,
-		stmts:  stmts,
-		now:    time.Now,
-		ckpt:   startCheckpointer(ckptDB, log),
+		log:        log,
+		path:       abs,
+		write:      write,
+		read:       read,
+		writer:     newWriter(write),
+		idleThread: idle,
+		stmts:      stmts,
+		now:        time.Now,
+		ckpt:       startCheckpointer(ckptDB, log),
+	}
+	if idle != nil {
+		s.idle = idle // not a typed nil in the interface
 	}
 	log.Info("store opened", zap.String("path", abs))
 	return s, nil
@@ -140,8 +145,8 @@ func Open(ctx context.Context, path string, log *zap.Logger) (*Store, error) {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.writer.close()
-		if s.idle != nil {
-			s.idle.Stop()
+		if s.idleThread != nil {
+			s.idleThread.Stop()
 		}
 		var errs []error
 		if err := s.ckpt.close(); err != nil {

@@ -19,7 +19,6 @@ type writeFunc func(ctx context.Context, tx *sql.Tx) error
 type writeRequest struct {
 	ctx  context.Context
 	fn   writeFunc
-	idle bool       // may run on the idle thread (doIdle)
 	done chan error // buffered, so the writer never waits for a caller that gave up
 }
 
@@ -32,7 +31,6 @@ type writeRequest struct {
 // idempotent or harmless to repeat (SaveBatch is).
 type writer struct {
 	db       *sql.DB
-	idle     idleRunner // nil: every write runs on the writer goroutine
 	requests chan *writeRequest
 	stopped  chan struct{}
 
@@ -40,17 +38,9 @@ type writer struct {
 	closed bool
 }
 
-// idleRunner runs a function on a thread the kernel schedules only when nothing else wants the
-// CPU (idlethread.Thread), and returns when it has returned.
-type idleRunner interface {
-	Run(f func())
-}
-
-// newWriter starts the writer; idle may be nil.
-func newWriter(db *sql.DB, idle idleRunner) *writer {
+func newWriter(db *sql.DB) *writer {
 	w := &writer{
 		db:       db,
-		idle:     idle,
 		requests: make(chan *writeRequest, writeQueueSize),
 		stopped:  make(chan struct{}),
 	}
@@ -60,18 +50,7 @@ func newWriter(db *sql.DB, idle idleRunner) *writer {
 
 // do submits fn and waits for its result.
 func (w *writer) do(ctx context.Context, fn writeFunc) error {
-	return w.submit(ctx, &writeRequest{ctx: ctx, fn: fn, done: make(chan error, 1)})
-}
-
-// doIdle is do for background work that may wait for an idle CPU: the writer hands it to the
-// idle thread, when there is one, and waits for it there, so writes stay one at a time and in
-// order. Only work whose delay harms nobody belongs here: every write submitted after it waits
-// for it too.
-func (w *writer) doIdle(ctx context.Context, fn writeFunc) error {
-	return w.submit(ctx, &writeRequest{ctx: ctx, fn: fn, idle: true, done: make(chan error, 1)})
-}
-
-func (w *writer) submit(ctx context.Context, req *writeRequest) error {
+	req := &writeRequest{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	if err := w.enqueue(ctx, req); err != nil {
 		return err
 	}
@@ -105,12 +84,6 @@ func (w *writer) enqueue(ctx context.Context, req *writeRequest) error {
 func (w *writer) run() {
 	defer close(w.stopped)
 	for req := range w.requests {
-		if req.idle && w.idle != nil {
-			var err error
-			w.idle.Run(func() { err = w.exec(req) })
-			req.done <- err
-			continue
-		}
 		req.done <- w.exec(req)
 	}
 }
