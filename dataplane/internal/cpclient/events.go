@@ -21,8 +21,9 @@ import (
 // an ack can come while the sender is marshalling the same batch again (a late ack read on the
 // previous stream while the next one re-sends, or any ack during a re-send), so ack only moves
 // the batch to acked, and the sender recycles it with release between two Sends. gRPC's SendMsg
-// encodes the message before it returns, and keeps only the encoded bytes (for its transparent
-// retries), so after Send nothing reads the batch.
+// encodes the message before it returns; a transparent retry re-sends the encoded bytes, and only
+// tracing (grpc.EnableTracing) or a stats handler, neither of which Dial sets up, would look at
+// the message again. So after Send nothing reads the batch.
 type outbox struct {
 	mu       sync.Mutex
 	pending  []*proxyv1.EventBatch
@@ -129,7 +130,7 @@ func (c *Client) Flush(ctx context.Context) error {
 const tick = 100 * time.Millisecond
 
 // eventStream runs one stream: re-send unacknowledged batches, then batch and send new events.
-// RunEvents runs one after another, never two at once: they are the only sender, which
+// RunEvents runs them one after another, never two at once: they are the only sender, which
 // outbox.release relies on.
 func (c *Client) eventStream(ctx context.Context) error {
 	sctx, cancel := context.WithCancel(ctx)
