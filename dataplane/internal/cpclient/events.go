@@ -10,19 +10,32 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/events"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
 )
 
 // outbox holds the batches sent but not yet acknowledged, oldest first. They are re-sent on every
 // new stream until acknowledged; the control plane recognises a batch it already stored.
+//
+// An acknowledged batch's request events are recycled (events.RecycleRequests), but not by ack:
+// an ack can come while the sender is marshalling the same batch again (a late ack read on the
+// previous stream while the next one re-sends, or any ack during a re-send), so ack only moves
+// the batch to acked, and the sender recycles it with release between two Sends. gRPC's SendMsg
+// encodes the message before it returns; a transparent retry re-sends the encoded bytes, and only
+// tracing (grpc.EnableTracing) or a stats handler, neither of which Dial sets up, would look at
+// the message again. So after Send nothing reads the batch.
 type outbox struct {
 	mu       sync.Mutex
 	pending  []*proxyv1.EventBatch
+	acked    []*proxyv1.EventBatch // acknowledged, their request events not yet recycled
 	seq      uint64
 	flushing atomic.Bool
+	// recycle takes the request events of acknowledged batches: events.RecycleRequests, or a
+	// test's counter.
+	recycle func([]*proxyv1.RequestEvent)
 }
 
-func newOutbox() *outbox { return &outbox{} }
+func newOutbox() *outbox { return &outbox{recycle: events.RecycleRequests} }
 
 func (o *outbox) add(b *proxyv1.EventBatch) {
 	o.mu.Lock()
@@ -44,15 +57,32 @@ func (o *outbox) unseq() {
 	o.seq--
 }
 
+// ack takes the batch seq out of the pending ones, for release to recycle its request events.
+// A second ack of the same batch, or one of a batch never sent, finds nothing: a batch is moved
+// to acked once, so its events are recycled once.
 func (o *outbox) ack(seq uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for i, b := range o.pending {
 		if b.GetSequence() == seq {
 			o.pending = append(o.pending[:i:i], o.pending[i+1:]...)
+			o.acked = append(o.acked, b)
 			return
 		}
 	}
+}
+
+// release recycles the request events of the acknowledged batches. Only the sender calls it,
+// and never during a Send: that is what makes it safe (see outbox).
+func (o *outbox) release() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i, b := range o.acked {
+		o.recycle(b.Requests)
+		b.Requests = nil
+		o.acked[i] = nil
+	}
+	o.acked = o.acked[:0]
 }
 
 func (o *outbox) all() []*proxyv1.EventBatch {
@@ -100,6 +130,8 @@ func (c *Client) Flush(ctx context.Context) error {
 const tick = 100 * time.Millisecond
 
 // eventStream runs one stream: re-send unacknowledged batches, then batch and send new events.
+// RunEvents runs them one after another, never two at once: they are the only sender, which
+// outbox.release relies on.
 func (c *Client) eventStream(ctx context.Context) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel() // also ends the ack reader below
@@ -141,6 +173,7 @@ func (c *Client) eventStream(ctx context.Context) error {
 			return err
 		case <-t.C:
 		}
+		c.events.release() // no Send is under way
 		for c.events.len() < c.opts.Window {
 			n := c.queue.Len()
 			statsDue := c.opts.PoolStats != nil && time.Since(c.lastStats) >= c.opts.StatsEvery

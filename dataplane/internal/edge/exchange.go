@@ -13,14 +13,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/clientip"
+	"github.com/proxy-manager/proxy-manager/dataplane/internal/events"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/headers"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/limits"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/proxy"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/requestid"
 	"github.com/proxy-manager/proxy-manager/dataplane/internal/slowreq"
 	proxyv1 "github.com/proxy-manager/proxy-manager/pkg/gen/proxy/v1"
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // exchange is the state of one request on its way through ServeHTTP, allocated once.
@@ -125,6 +124,7 @@ func (h *Handler) finish(x *exchange) {
 	}
 	ev := h.event(x)
 	h.count(x, ev) // metrics.go
+	// ev is the sink's from here on: events.Queue recycles it once the control plane has it.
 	h.events.Push(ev)
 	if p != nil {
 		panic(p)
@@ -143,19 +143,17 @@ func (h *Handler) event(x *exchange) *proxyv1.RequestEvent {
 	}
 	// The route's logging policy, applied before the event leaves the data plane.
 	host, path, ua := detach(clean(x.r.Host, maxHostLen), h.storedPath(x), clean(logging.UserAgent(x.r.UserAgent()), maxUserAgentLen))
-	ev := &proxyv1.RequestEvent{
-		Time:      timestamppb.New(x.start),
-		RequestId: x.requestID,
-		Host:      host,
-		Method:    clean(x.r.Method, 32),
-		Path:      path,
-		Status:    int32(status),
-		Duration:  durationpb.New(time.Since(x.start)),
-		BytesIn:   x.body.n.Load(),
-		BytesOut:  x.w.bytes,
-		UserAgent: ua,
-		Protocol:  x.r.Proto,
-	}
+	// A recycled event: it comes back empty, and goes back only when nothing holds it any more.
+	ev := events.NewRequestEvent(x.start, time.Since(x.start))
+	ev.RequestId = x.requestID
+	ev.Host = host
+	ev.Method = clean(x.r.Method, 32)
+	ev.Path = path
+	ev.Status = int32(status)
+	ev.BytesIn = x.body.n.Load()
+	ev.BytesOut = x.w.bytes
+	ev.UserAgent = ua
+	ev.Protocol = x.r.Proto
 	if x.route != nil {
 		ev.RouteId = x.route.id
 		ev.Backend = x.route.backendURL

@@ -32,6 +32,9 @@ type Queue struct {
 	security   ring[*proxyv1.SecurityEvent]
 	dropped    uint64 // events dropped since the last TakeDropped
 	taken      uint64 // dropped counts handed out by TakeDropped, for DroppedTotal
+
+	// recycle takes the request events dropped on overflow: recycleRequest, or a test's counter.
+	recycle func(*proxyv1.RequestEvent)
 }
 
 // ring is a bounded FIFO that overwrites its oldest entry when full. Its buffer grows as
@@ -47,19 +50,20 @@ type ring[T any] struct {
 // minRing is the first buffer a ring allocates.
 const minRing = 256
 
-// push adds e and reports whether the oldest entry was dropped for it.
-func (r *ring[T]) push(e T) (dropped bool) {
+// push adds e and reports whether the oldest entry was dropped for it, and which.
+func (r *ring[T]) push(e T) (old T, dropped bool) {
 	if r.n == len(r.buf) && len(r.buf) < r.max {
 		r.grow()
 	}
 	if r.n == len(r.buf) {
+		old = r.buf[r.head]
 		r.buf[r.head] = e // overwrite the oldest; the new one is now the newest
 		r.head = (r.head + 1) % len(r.buf)
-		return true
+		return old, true
 	}
 	r.buf[(r.head+r.n)%len(r.buf)] = e
 	r.n++
-	return false
+	return old, false
 }
 
 // grow doubles the buffer (up to max), oldest entry first.
@@ -108,20 +112,27 @@ func NewQueue(capacity int) *Queue {
 		websockets: ring[*proxyv1.WebSocketEvent]{max: webSocketCapacity(capacity)},
 		circuits:   ring[*proxyv1.CircuitEvent]{max: circuitCapacity},
 		security:   ring[*proxyv1.SecurityEvent]{max: securityCapacity(capacity)},
+		recycle:    recycleRequest,
 	}
 }
 
-// Push adds a request event. When the queue is full the oldest request event is dropped and
-// counted.
+// Push adds a request event and takes it over: the caller must not touch it again. When the
+// queue is full the oldest request event is dropped, counted and recycled (RecycleRequests).
 func (q *Queue) Push(e *proxyv1.RequestEvent) {
 	if e == nil {
 		return
 	}
 	q.mu.Lock()
-	if q.requests.push(e) {
+	old, dropped := q.requests.push(e)
+	if dropped {
 		q.dropped++
 	}
 	q.mu.Unlock()
+	if dropped {
+		// The ring held the only reference (Push took it over, and Take had not handed it
+		// out), and push removed it, so nothing can see it any more: it is recycled once.
+		q.recycle(old)
+	}
 	q.signal()
 }
 
@@ -132,7 +143,7 @@ func (q *Queue) PushWebSocket(e *proxyv1.WebSocketEvent) {
 		return
 	}
 	q.mu.Lock()
-	if q.websockets.push(e) {
+	if _, dropped := q.websockets.push(e); dropped {
 		q.dropped++
 	}
 	q.mu.Unlock()
@@ -150,7 +161,7 @@ func (q *Queue) PushCircuit(e *proxyv1.CircuitEvent) {
 		return
 	}
 	q.mu.Lock()
-	if q.circuits.push(e) {
+	if _, dropped := q.circuits.push(e); dropped {
 		q.dropped++
 	}
 	q.mu.Unlock()
@@ -168,7 +179,7 @@ func (q *Queue) PushSecurity(e *proxyv1.SecurityEvent) {
 		return
 	}
 	q.mu.Lock()
-	if q.security.push(e) {
+	if _, dropped := q.security.push(e); dropped {
 		q.dropped++
 	}
 	q.mu.Unlock()
@@ -196,7 +207,8 @@ func (q *Queue) TakeCircuits(max int) []*proxyv1.CircuitEvent {
 }
 
 // Take removes and returns up to max of the oldest request events, oldest first; nil when
-// there are none or max <= 0.
+// there are none or max <= 0. The caller owns them: it gives them back with RecycleRequests
+// when nothing needs them any more.
 func (q *Queue) Take(max int) []*proxyv1.RequestEvent {
 	q.mu.Lock()
 	out := q.requests.take(max)
