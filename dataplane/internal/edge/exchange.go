@@ -142,12 +142,13 @@ func (h *Handler) event(x *exchange) *proxyv1.RequestEvent {
 		logging, masker = x.route.logging, x.route.masker
 	}
 	// The route's logging policy, applied before the event leaves the data plane.
-	host, path, ua := detach(clean(x.r.Host, maxHostLen), h.storedPath(x), clean(logging.UserAgent(x.r.UserAgent()), maxUserAgentLen))
+	kept := detach([...]string{x.requestID, clean(x.r.Method, 32), clean(x.r.Host, maxHostLen), h.storedPath(x), clean(logging.UserAgent(x.r.UserAgent()), maxUserAgentLen)})
+	id, method, host, path, ua := kept[0], kept[1], kept[2], kept[3], kept[4]
 	// A recycled event: it comes back empty, and goes back only when nothing holds it any more.
 	ev := events.NewRequestEvent(x.start, time.Since(x.start))
-	ev.RequestId = x.requestID
+	ev.RequestId = id
 	ev.Host = host
-	ev.Method = clean(x.r.Method, 32)
+	ev.Method = method
 	ev.Path = path
 	ev.Status = int32(status)
 	ev.BytesIn = x.body.n.Load()
@@ -192,15 +193,24 @@ func (h *Handler) storedPath(x *exchange) string {
 
 // detach copies the request strings an event keeps into one allocation of their own. The HTTP/1.1
 // server parses a request head into one string that they point into, and the event queue would
-// otherwise keep every whole head (cookies and all) alive until the control plane has the event.
-func detach(host, path, ua string) (string, string, string) {
+// otherwise keep every whole head (cookies and all) alive until the control plane has the event:
+// the path, host and user agent, and also a request id the client sent and a method h1 does not
+// intern.
+func detach(strs [5]string) [5]string {
+	n := 0
+	for _, s := range strs {
+		n += len(s)
+	}
 	var b strings.Builder
-	b.Grow(len(host) + len(path) + len(ua))
-	b.WriteString(host)
-	b.WriteString(path)
-	b.WriteString(ua)
-	s := b.String()
-	return s[:len(host)], s[len(host) : len(host)+len(path)], s[len(host)+len(path):]
+	b.Grow(n)
+	for _, s := range strs {
+		b.WriteString(s)
+	}
+	all := b.String()
+	for i, s := range strs {
+		strs[i], all = all[:len(s)], all[len(s):]
+	}
+	return strs
 }
 
 // errAborted explains a request that ended in a panic: normally the http.ErrAbortHandler the
