@@ -284,7 +284,10 @@ func (h *Handler) serve(x *exchange) {
 	//    are in the backend's round trip. A response is streamed as it comes, whatever its
 	//    status; when there is none, the client gets a page: 413, 502, 503, 504 (or nothing,
 	//    having left).
-	ctx, deadline := rte.slow.Start(x.r.Context())
+	//    The data plane's HTTP/1.1 server ends the request's own context at the timeout
+	//    (slowreq.StartFor): no context of the edge's, and no request copy unless the retry
+	//    counter needs one.
+	ctx, deadline := rte.slow.StartFor(x.w.rw, x.r.Context())
 	defer deadline.Release()
 	if rte.slow != nil {
 		x.deadline, x.timed = deadline, true

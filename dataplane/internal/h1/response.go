@@ -109,6 +109,8 @@ var _ interface {
 	SetReadDeadline(time.Time) error
 	SetWriteDeadline(time.Time) error
 	EnableFullDuplex() error
+	CancelAfter(time.Duration, error) bool // cancel.go
+	StopCancel() bool
 } = (*writer)(nil)
 
 func (h *writer) Header() http.Header {
