@@ -9,7 +9,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
+	"net/url"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -118,6 +121,64 @@ func BenchmarkEdgeH1AllPolicies(b *testing.B) {
 	}
 }
 
+// front is a server the edge can be behind, with a client for it.
+type front struct {
+	name  string
+	start func(t *testing.T, h *Handler) (base string, client *http.Client)
+	proto int // the HTTP major version the client gets
+}
+
+// fronts are the data plane's HTTP/1.1 server, whose writer times the slow-request timeout and
+// sets the request's context in place (the edge's fast path), and net/http over HTTP/2 and
+// HTTP/1.1, whose writers do neither (the fallback HTTP/2 and HTTP/3 take).
+var fronts = []front{
+	{"h1", func(t *testing.T, h *Handler) (string, *http.Client) {
+		c := &http.Client{Transport: &http.Transport{}}
+		t.Cleanup(c.CloseIdleConnections)
+		return "http://" + serveH1(t, h), c
+	}, 1},
+	{"net/http HTTP/2", func(t *testing.T, h *Handler) (string, *http.Client) {
+		srv := httptest.NewUnstartedServer(h)
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		return srv.URL, srv.Client()
+	}, 2},
+	{"net/http HTTP/1.1", func(t *testing.T, h *Handler) (string, *http.Client) {
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		return srv.URL, srv.Client()
+	}, 1},
+}
+
+// startEdge serves snap through f; it returns the front's URL, a client and the event log.
+func startEdge(t *testing.T, f front, snap *proxyv1.Snapshot) (string, *http.Client, *eventLog) {
+	t.Helper()
+	pools := proxy.NewPools(proxy.Options{})
+	t.Cleanup(pools.Close)
+	holder, events := &Holder{}, &eventLog{}
+	rt, err := Build(snap, pools, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder.Store(rt)
+	h, err := New(Config{Runtimes: holder, Events: events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, client := f.start(t, h)
+	return base, client, events
+}
+
+// countConns returns a request whose new client connections are added to n.
+func countConns(req *http.Request, n *atomic.Int32) *http.Request {
+	return req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
+		if !ci.Reused {
+			n.Add(1)
+		}
+	}}))
+}
+
 // TestSlowRequestTimeoutByFront: the slow-request timeout answers 504 with the same event
 // whichever server the request came through: the data plane's HTTP/1.1 server, which ends the
 // request's own context (slowreq.Canceler), or net/http over HTTP/2 and HTTP/1.1, whose
@@ -134,46 +195,12 @@ func TestSlowRequestTimeoutByFront(t *testing.T) {
 		io.WriteString(w, "late")
 	}))
 	defer backend.Close()
-	fronts := []struct {
-		name      string
-		start     func(t *testing.T, h *Handler) (base string, client *http.Client)
-		wantProto int
-	}{
-		{"h1", func(t *testing.T, h *Handler) (string, *http.Client) {
-			return "http://" + serveH1(t, h), &http.Client{Transport: &http.Transport{}}
-		}, 1},
-		{"net/http HTTP/2", func(t *testing.T, h *Handler) (string, *http.Client) {
-			srv := httptest.NewUnstartedServer(h)
-			srv.EnableHTTP2 = true
-			srv.StartTLS()
-			t.Cleanup(srv.Close)
-			return srv.URL, srv.Client()
-		}, 2},
-		{"net/http HTTP/1.1", func(t *testing.T, h *Handler) (string, *http.Client) {
-			srv := httptest.NewServer(h)
-			t.Cleanup(srv.Close)
-			return srv.URL, srv.Client()
-		}, 1},
-	}
 	for _, f := range fronts {
 		t.Run(f.name, func(t *testing.T) {
-			pools := proxy.NewPools(proxy.Options{})
-			t.Cleanup(pools.Close)
-			holder, events := &Holder{}, &eventLog{}
-			rt, err := Build(&proxyv1.Snapshot{Version: 1, Routes: []*proxyv1.Route{withPolicy(newRoute("s", backend.URL, "/", "s.test"), &proxyv1.Policy{
+			base, client, events := startEdge(t, f, &proxyv1.Snapshot{Version: 1, Routes: []*proxyv1.Route{withPolicy(newRoute("s", backend.URL, "/", "s.test"), &proxyv1.Policy{
 				SlowRequest: &proxyv1.SlowRequest{Enabled: true, Warning: durationpb.New(100 * time.Millisecond), Critical: durationpb.New(200 * time.Millisecond), Timeout: durationpb.New(400 * time.Millisecond)},
 				Retry:       &proxyv1.Retry{Enabled: true, RetryOn: []string{"502"}},
-			})}}, pools, BuildOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			holder.Store(rt)
-			h, err := New(Config{Runtimes: holder, Events: events})
-			if err != nil {
-				t.Fatal(err)
-			}
-			base, client := f.start(t, h)
-			t.Cleanup(client.CloseIdleConnections)
+			})}})
 			var conns atomic.Int32
 			for i, tc := range []struct {
 				delay       string
@@ -191,25 +218,84 @@ func TestSlowRequestTimeoutByFront(t *testing.T) {
 					t.Fatal(err)
 				}
 				req.Host = "s.test"
-				trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
-					if !ci.Reused {
-						conns.Add(1)
-					}
-				}}
-				res, err := client.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+				res, err := client.Do(countConns(req, &conns))
 				if err != nil {
 					t.Fatal(err)
 				}
 				io.Copy(io.Discard, res.Body)
 				res.Body.Close()
 				ev := events.wait(t, i+1)[i]
-				if res.ProtoMajor != f.wantProto || res.StatusCode != tc.wantStatus || ev.GetSlow() != tc.wantSlow || ev.GetTimeout() != tc.wantTimeout {
+				if res.ProtoMajor != f.proto || res.StatusCode != tc.wantStatus || ev.GetSlow() != tc.wantSlow || ev.GetTimeout() != tc.wantTimeout {
 					t.Errorf("request %d (delay %s): HTTP/%d status %d slow %q timeout %q; want HTTP/%d %d %q %q", i, tc.delay,
-						res.ProtoMajor, res.StatusCode, ev.GetSlow(), ev.GetTimeout(), f.wantProto, tc.wantStatus, tc.wantSlow, tc.wantTimeout)
+						res.ProtoMajor, res.StatusCode, ev.GetSlow(), ev.GetTimeout(), f.proto, tc.wantStatus, tc.wantSlow, tc.wantTimeout)
 				}
 			}
 			if n := conns.Load(); n != 1 {
 				t.Errorf("%d client connections, want 1 (a timeout keeps the connection)", n)
+			}
+		})
+	}
+}
+
+// TestBackendContextByFront: what the edge passes down to the backend's round trip in the
+// request's context (the client resolved through trusted proxies, the retry counter) arrives
+// whichever server the request came through; behind h1 it is set on the request in place
+// (SetRequestContext), and the next request of the connection has none of it.
+func TestBackendContextByFront(t *testing.T) {
+	var mu sync.Mutex
+	seenIDs := map[string]bool{}
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		first := !seenIDs[r.URL.Query().Get("id")]
+		seenIDs[r.URL.Query().Get("id")] = true
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusBadGateway) // retried, where the method allows it
+			return
+		}
+		io.WriteString(w, r.Header.Get("X-Forwarded-For")+" | "+r.Header.Get("X-Real-Ip"))
+	}))
+	defer backend.Close()
+	for _, f := range fronts {
+		t.Run(f.name, func(t *testing.T) {
+			base, client, events := startEdge(t, f, &proxyv1.Snapshot{Version: 1, Edge: &proxyv1.Edge{TrustedProxies: []string{"127.0.0.1"}},
+				Routes: []*proxyv1.Route{withPolicy(newRoute("r", backend.URL, "/", "r.test"), &proxyv1.Policy{
+					Retry:       &proxyv1.Retry{Enabled: true, MaxAttempts: 2, Backoff: "constant", InitialDelay: durationpb.New(time.Millisecond), MaxDelay: durationpb.New(time.Millisecond), RetryOn: []string{"502"}},
+					SlowRequest: &proxyv1.SlowRequest{Enabled: true, Timeout: durationpb.New(5 * time.Second)},
+				})}})
+			var conns atomic.Int32
+			for i, tc := range []struct {
+				method, realIP string
+				wantStatus     int
+				wantBody       string
+				wantRetries    uint32
+			}{
+				{method: "GET", realIP: "2001:db8::7", wantStatus: 200, wantBody: "2001:db8::7, 127.0.0.1 | 2001:db8::7", wantRetries: 1},
+				{method: "GET", wantStatus: 200, wantBody: "127.0.0.1 | 127.0.0.1", wantRetries: 1},
+				{method: "POST", realIP: "2001:db8::8", wantStatus: 502, wantRetries: 0},
+				{method: "GET", realIP: "2001:db8::9", wantStatus: 200, wantBody: "2001:db8::9, 127.0.0.1 | 2001:db8::9", wantRetries: 1},
+			} {
+				req, err := http.NewRequest(tc.method, base+"/?id="+url.QueryEscape(f.name)+strconv.Itoa(i), strings.NewReader("x"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Host = "r.test"
+				if tc.realIP != "" {
+					req.Header.Set("X-Real-Ip", tc.realIP)
+				}
+				res, err := client.Do(countConns(req, &conns))
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				ev := events.wait(t, i+1)[i]
+				if res.StatusCode != tc.wantStatus || string(body) != tc.wantBody || ev.GetRetryCount() != tc.wantRetries {
+					t.Errorf("request %d: status %d body %q retry_count %d; want %d %q %d", i, res.StatusCode, body, ev.GetRetryCount(), tc.wantStatus, tc.wantBody, tc.wantRetries)
+				}
+			}
+			if n := conns.Load(); n != 1 {
+				t.Errorf("%d client connections, want 1", n)
 			}
 		})
 	}

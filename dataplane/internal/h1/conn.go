@@ -58,7 +58,7 @@ type conn struct {
 	watching bool
 	watchEnd chan struct{} // closed when the watching read returned
 	timer    *time.Timer
-	// The handler's CancelAfter (cancel.go), also under mu.
+	// The handler's CancelAfter (context.go), also under mu.
 	rc requestCancel
 }
 

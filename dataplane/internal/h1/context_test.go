@@ -13,6 +13,8 @@ import (
 
 var errTestCause = errors.New("test cause")
 
+type ctxKey struct{}
+
 // canceler is the writer's CancelAfter, as slowreq.Canceler sees it.
 type canceler interface {
 	CancelAfter(d time.Duration, cause error) bool
@@ -30,7 +32,8 @@ func state(ctx context.Context) string {
 // TestCancelAfter: the writer's CancelAfter ends the request's context with its cause, StopCancel
 // disarms it, and an arm never acts on another request of the connection, even when the
 // timer's function runs late (time.Timer.Stop cannot recall a run already started: cancelDue is
-// called directly here to be that run).
+// called directly here to be that run). SetRequestContext gives the server's request a context
+// derived from its own, which the request's end still reaches.
 func TestCancelAfter(t *testing.T) {
 	kept := make(chan *writer, 1) // the writer of /leave, for the next request
 	_, addr := serve(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -68,6 +71,20 @@ func TestCancelAfter(t *testing.T) {
 			w.c.cancelDue()
 			say("%s", state(ctx))
 			say("stop=%v", c.StopCancel())
+		case "/set": // a value in place: the same request, its cancel still reaching it
+			vctx := context.WithValue(ctx, ctxKey{}, "v")
+			say("set=%v", w.SetRequestContext(r, vctx))
+			say("value=%v same=%v", r.Context().Value(ctxKey{}), r.Context() == vctx)
+			say("copy=%v", w.SetRequestContext(r.WithContext(vctx), vctx)) // not the server's request
+			c.CancelAfter(time.Millisecond, errTestCause)
+			<-r.Context().Done()
+			say("%s", state(r.Context()))
+		case "/set-body": // the body, and the trailers it records in r, after a context set in place
+			say("set=%v", w.SetRequestContext(r, context.WithValue(ctx, ctxKey{}, "v")))
+			b, err := io.ReadAll(r.Body)
+			say("body=%s err=%v trailer=%s value=%v", b, err, r.Trailer.Get("X-Sum"), r.Context().Value(ctxKey{}))
+		case "/after-set": // the next request has its own context
+			say("value=%v %s", r.Context().Value(ctxKey{}), state(r.Context()))
 		case "/leave": // armed, and the handler returns without stopping it
 			c.CancelAfter(time.Hour, errTestCause)
 			kept <- w
@@ -101,6 +118,10 @@ func TestCancelAfter(t *testing.T) {
 		{"timer run before due", get("/early"), []string{"running stop=true"}},
 		{"never on the next request", get("/leave") + get("/next"),
 			[]string{"left", "running stale arm=false running running stale stop=false stop=true"}},
+		{"a context set in place", get("/set") + get("/after-set"),
+			[]string{"set=true value=v same=true copy=false " + fired, "value=<nil> running"}},
+		{"a context set in place, then the body read", "POST /set-body HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Sum: 9\r\n\r\n",
+			[]string{"set=true body=abc err=<nil> trailer=9 value=v"}},
 		{"the connection goes on after a firing", get("/fire") + get("/stop"),
 			[]string{"armed=true " + fired + " stop=false", "stop=true running stop=false"}},
 	}
@@ -134,6 +155,10 @@ func TestCancelAfterStaleWriter(t *testing.T) {
 	w := <-kept
 	if w.CancelAfter(time.Nanosecond, errTestCause) || w.StopCancel() {
 		t.Error("a stale writer armed or stopped a cancel")
+	}
+	r := &http.Request{}
+	if w.SetRequestContext(r, context.Background()) || r.Context() != context.Background() {
+		t.Error("a stale writer set a request's context")
 	}
 	w.c.cancelDue() // the timer, running late
 	w.c.mu.Lock()

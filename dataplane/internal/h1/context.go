@@ -2,6 +2,7 @@ package h1
 
 import (
 	"context"
+	"net/http"
 	"time"
 )
 
@@ -106,3 +107,23 @@ func (h *writer) CancelAfter(d time.Duration, cause error) bool {
 
 // StopCancel disarms CancelAfter; it reports whether an arm was stopped before it fired.
 func (h *writer) StopCancel() bool { return h.c.stopCancel(h.gen) }
+
+// SetRequestContext gives r, the request this writer answers, the context ctx in place of its
+// own, without copying r as Request.WithContext would: a handler passing values down with its
+// request (context.WithValue) saves the copy. ctx must be derived from r's context, so that the
+// request's end (its client leaving, CancelAfter, the handler returning) still reaches it. It
+// reports false, changing nothing, when r is not this writer's request or the request is over;
+// the handler then copies as usual.
+//
+// Changing the request in place is safe because nothing else holds it yet: the server reads r
+// only on the handler's goroutine (the response's head), apart from its body, which records a
+// chunked body's trailers in r.Trailer while it is read; so call it before the body is read or
+// r is handed to another goroutine, as a handler would make its copy.
+func (h *writer) SetRequestContext(r *http.Request, ctx context.Context) bool {
+	w := h.live()
+	if w == nil || w.req != r || ctx == nil {
+		return false
+	}
+	*r = *r.WithContext(ctx) // the inlined copy stays on the stack
+	return true
+}
