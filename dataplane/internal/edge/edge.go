@@ -284,17 +284,20 @@ func (h *Handler) serve(x *exchange) {
 	//    are in the backend's round trip. A response is streamed as it comes, whatever its
 	//    status; when there is none, the client gets a page: 413, 502, 503, 504 (or nothing,
 	//    having left).
-	ctx, deadline := rte.slow.Start(x.r.Context())
+	//    The data plane's HTTP/1.1 server ends the request's own context at the timeout
+	//    (slowreq.StartFor), and gives the request the retry counter's context without a copy
+	//    (setContext).
+	ctx, deadline := rte.slow.StartFor(x.w.rw, x.r.Context())
 	defer deadline.Release()
 	if rte.slow != nil {
 		x.deadline, x.timed = deadline, true
 		x.w.hook = x
 	}
-	if rte.retries {
+	if rte.retries && retry.Idempotent(x.r.Method) { // the middleware retries no other
 		ctx = retry.WithCounter(ctx, &x.retries)
 	}
 	if ctx != x.r.Context() {
-		x.r = x.r.WithContext(ctx)
+		x.setContext(ctx)
 	}
 	w, compressed := rte.compress.Wrap(&x.w, x.r)
 	err := rte.backend.Forward(w, x.r)

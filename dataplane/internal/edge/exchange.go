@@ -90,7 +90,7 @@ func (h *Handler) begin(w http.ResponseWriter, r *http.Request) *exchange {
 	x.clientIP, x.clientAddr = x.client.IP, x.client.Addr
 	if x.client.ForwardedFor != "" {
 		// Through trusted proxies: the backend is told the chain (proxy.WithClient).
-		x.r = r.WithContext(proxy.WithClient(r.Context(), &x.client))
+		x.setContext(proxy.WithClient(r.Context(), &x.client))
 		r = x.r
 	}
 	if r.Body != nil && r.Body != http.NoBody {

@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"log"
 	"net"
@@ -32,13 +33,38 @@ var benchHeaders = []struct{ k, v string }{
 // BenchmarkKeepAlive serves keep-alive requests over one TCP loopback connection to a handler
 // that sets twelve response headers and writes 1 KiB. The client side reads responses without
 // allocating, so the figures are the server's (and the handler's twelve []string values).
-func BenchmarkKeepAlive(b *testing.B) {
+func BenchmarkKeepAlive(b *testing.B) { benchKeepAlive(b, nil) }
+
+type benchKey struct{}
+
+// BenchmarkKeepAliveRequestContext is BenchmarkKeepAlive for a handler that does what the edge
+// does with its request's context on a route with a slow-request timeout and retries: a timeout
+// armed and stopped (CancelAfter), and a value set on the request in place (SetRequestContext).
+// The difference is the WithValue context alone.
+func BenchmarkKeepAliveRequestContext(b *testing.B) {
+	n := new(uint32)
+	benchKeepAlive(b, func(w http.ResponseWriter, r *http.Request) {
+		hw := w.(*writer)
+		if !hw.CancelAfter(30*time.Second, errTestCause) || !hw.SetRequestContext(r, context.WithValue(r.Context(), benchKey{}, n)) {
+			b.Error("CancelAfter or SetRequestContext refused")
+		}
+		if !hw.StopCancel() {
+			b.Error("StopCancel found nothing armed")
+		}
+	})
+}
+
+// benchKeepAlive runs BenchmarkKeepAlive's handler, after before when it is not nil.
+func benchKeepAlive(b *testing.B, before func(http.ResponseWriter, *http.Request)) {
 	body := bytes.Repeat([]byte("x"), 1024)
 	vals := make([][]string, len(benchHeaders))
 	for i, h := range benchHeaders {
 		vals[i] = []string{h.v}
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if before != nil {
+			before(w, r)
+		}
 		hdr := w.Header()
 		for i, kv := range benchHeaders {
 			hdr[kv.k] = vals[i]

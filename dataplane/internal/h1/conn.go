@@ -58,6 +58,8 @@ type conn struct {
 	watching bool
 	watchEnd chan struct{} // closed when the watching read returned
 	timer    *time.Timer
+	// The handler's CancelAfter (context.go), also under mu.
+	rc requestCancel
 }
 
 // connReader is what the buffered reader reads from: the connection, after the byte a watch
@@ -94,6 +96,7 @@ func (c *conn) serve(ctx context.Context) {
 		if c.timer != nil {
 			c.timer.Stop()
 		}
+		c.endCancel()
 		if !c.hijacked.Load() {
 			_ = c.rwc.Close()
 			c.srv.bufs.put(c.br, c.bw)
@@ -183,26 +186,30 @@ func (c *conn) serveRequest(ctx context.Context, req *http.Request) (keep bool) 
 	w.reset(c, r, b)
 	defer w.release()
 
+	hw := c.writer()
+	c.mu.Lock()
+	c.beginCancel(cancel, hw.gen)
 	// A request without a body is watched for its client leaving once it runs long.
 	if b == nil {
-		c.mu.Lock()
 		c.cancel = cancel
 		if c.timer == nil {
 			c.timer = time.AfterFunc(watchDelay, c.watch)
 		} else {
 			c.timer.Reset(watchDelay)
 		}
-		c.mu.Unlock()
 	}
+	c.mu.Unlock()
 
 	aborted := true
 	defer func() {
 		if aborted {
+			c.endCancel()
 			_ = c.stopWatch()
 		}
 	}()
-	c.srv.Handler.ServeHTTP(c.writer(), r)
+	c.srv.Handler.ServeHTTP(hw, r)
 	aborted = false // a panic skips this and closes the connection in serve
+	c.endCancel()
 	if err := c.stopWatch(); err != nil {
 		return false
 	}

@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -109,6 +110,9 @@ var _ interface {
 	SetReadDeadline(time.Time) error
 	SetWriteDeadline(time.Time) error
 	EnableFullDuplex() error
+	CancelAfter(time.Duration, error) bool // context.go
+	StopCancel() bool
+	SetRequestContext(*http.Request, context.Context) bool
 } = (*writer)(nil)
 
 func (h *writer) Header() http.Header {

@@ -18,12 +18,13 @@
 //   - 417: an Expect other than "100-continue".
 //
 // Requests are handed to an http.Handler as *http.Request with an http.ResponseWriter that also
-// implements http.Flusher, http.Hijacker and what http.ResponseController uses. Differences from
-// net/http a handler may notice: no Content-Type sniffing (a proxy relays what the backend said,
-// or nothing), header fields written in map order, and a request context cancelled when the
-// client leaves only once the request has run for watchDelay (and only for requests without a
-// body: with one, reading the body reports the client leaving). TLS is the listener's business;
-// HTTP/2 is not spoken here.
+// implements http.Flusher, http.Hijacker, what http.ResponseController uses, and CancelAfter (a
+// request timeout on the request's own context, with no context and timer of the handler's: the
+// edge's slow-request timeout, see slowreq.Canceler). Differences from net/http a handler may
+// notice: no Content-Type sniffing (a proxy relays what the backend said, or nothing), header
+// fields written in map order, and a request context cancelled when the client leaves only once
+// the request has run for watchDelay (and only for requests without a body: with one, reading the
+// body reports the client leaving). TLS is the listener's business; HTTP/2 is not spoken here.
 package h1
 
 import (

@@ -7,8 +7,10 @@
 // answering promptly is not slow, and the timeout never cuts a response that is already
 // flowing. The edge tells the Deadline when the response started (Deadline.Responded).
 //
-// Cost: a route without a timeout costs nothing; with one, each request gets one cancelable
-// context and one timer (as context.WithTimeout would), and no goroutine.
+// Cost: a route without a timeout costs nothing. With one, a request served by the data
+// plane's HTTP/1.1 server costs nothing either: the server ends the request's own context
+// (Canceler, StartFor). Other requests (HTTP/2, HTTP/3) get one cancelable context and one
+// timer (as context.WithTimeout would), and no goroutine.
 package slowreq
 
 import (
@@ -140,11 +142,34 @@ func (p *Policy) Classify(d time.Duration) Level {
 	return LevelNone
 }
 
-// Deadline is the timeout of one request, from Start. Its zero value (no timeout) does
-// nothing.
+// Deadline is the timeout of one request, from Start or StartFor. Its zero value (no timeout)
+// does nothing.
 type Deadline struct {
-	timer  *time.Timer
-	cancel context.CancelCauseFunc
+	// stop disarms the timeout: Start's timer, or StartFor's Canceler. Three words in all:
+	// the edge keeps a Deadline in its exchange, which one word more would move to a larger
+	// size class.
+	stop   stopper
+	cancel context.CancelCauseFunc // Start's context; nil for a Canceler
+}
+
+// stopper is what a Deadline disarms.
+type stopper interface{ StopCancel() bool }
+
+// ownTimer is Start's timer as a stopper: a pointer conversion, which does not allocate.
+type ownTimer time.Timer
+
+func (t *ownTimer) StopCancel() bool { return (*time.Timer)(t).Stop() }
+
+// Canceler is a response writer whose server can end its request's context after a delay by
+// itself, without a context and timer for the request: the data plane's HTTP/1.1 server's
+// writers are. (net/http's and quic-go's, serving HTTP/2 and HTTP/3, are not: their requests get
+// a context of their own.)
+type Canceler interface {
+	// CancelAfter arms the end of the request's context after d, with cause as its
+	// context.Cause, for as long as the request is in progress; false when it is over.
+	CancelAfter(d time.Duration, cause error) bool
+	// StopCancel disarms it; true when it was armed and had not fired.
+	StopCancel() bool
 }
 
 // Start arms the route's timeout for one request: the returned context ends with cause
@@ -157,27 +182,44 @@ func (p *Policy) Start(parent context.Context) (context.Context, Deadline) {
 	}
 	ctx, cancel := context.WithCancelCause(parent)
 	t := time.AfterFunc(p.timeout, func() { cancel(ErrTimeout) })
-	return ctx, Deadline{timer: t, cancel: cancel}
+	return ctx, Deadline{stop: (*ownTimer)(t), cancel: cancel}
+}
+
+// StartFor is Start for the request w answers, parent being that request's context or one
+// derived from it. When w is a Canceler, the timeout ends the request's own context (with
+// cause ErrTimeout, as Start's would) and StartFor returns parent itself, without allocating;
+// else it is Start.
+func (p *Policy) StartFor(w http.ResponseWriter, parent context.Context) (context.Context, Deadline) {
+	if p == nil || p.timeout <= 0 {
+		return parent, Deadline{}
+	}
+	if c, ok := w.(Canceler); ok && c.CancelAfter(p.timeout, ErrTimeout) {
+		return parent, Deadline{stop: c}
+	}
+	return p.Start(parent)
 }
 
 // Responded disarms the timeout once the backend's response headers arrived (or the
 // connection was handed to a WebSocket tunnel): from then on the request runs as long as its
 // response takes. It returns false when the timeout had already fired.
 func (d Deadline) Responded() bool {
-	if d.timer == nil {
+	if d.stop == nil {
 		return true
 	}
-	return d.timer.Stop()
+	return d.stop.StopCancel()
 }
 
-// Release stops the timer and releases the context's resources; the context ends (cause
+// Release stops the timer and releases the context's resources; Start's context ends (cause
 // context.Canceled unless the timeout fired first). Call it once the request is finished.
+// StartFor's context, when it is the request's own, ends with the request instead.
 func (d Deadline) Release() {
-	if d.timer == nil {
+	if d.stop == nil {
 		return
 	}
-	d.timer.Stop()
-	d.cancel(context.Canceled)
+	d.stop.StopCancel()
+	if d.cancel != nil {
+		d.cancel(context.Canceled)
+	}
 }
 
 // TimedOut reports whether ctx (a context from Start, or one derived from it) ended because
