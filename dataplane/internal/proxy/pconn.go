@@ -26,6 +26,11 @@ type pconn struct {
 	// sets fresh deadlines as it goes (the read timeout, each write's), and one set just after
 	// the interrupt would undo it, leaving the exchange blocked until that timeout.
 	interrupt func()
+	// spare is the response of the connection's previous exchange, handed back by the one
+	// caller that owns a response whole (Backend.Forward, see recycleAtClose) for the next
+	// response to be read into. The exchange that takes it sets it to nil: a response is
+	// recycled at most once, and only ever by the connection that read it.
+	spare *response
 }
 
 func newPconn(t *transport, c net.Conn) *pconn {
@@ -118,7 +123,8 @@ func (pc *pconn) roundTrip(req *http.Request, upgrade string) (*http.Response, e
 			return pc.fail(ctx, stop, err)
 		}
 	}
-	r, err := readResponse(pc.br, req)
+	r, err := readResponseInto(pc.br, req, pc.spare)
+	pc.spare = nil // r is this exchange's caller's now, or dropped with the connection
 	if err != nil {
 		if bodyDone != nil {
 			// A body that could not be read (the client left, or it crossed the route's
@@ -158,7 +164,7 @@ func (pc *pconn) roundTrip(req *http.Request, upgrade string) (*http.Response, e
 	// still Close it after the connection went back to the pool and carries another exchange
 	// (done makes that a no-op).
 	body := &r.body
-	body.pc, body.stop, body.bodyDone, body.keepAlive = pc, stop, bodyDone, !res.Close
+	body.pc, body.stop, body.bodyDone, body.keepAlive, body.owner = pc, stop, bodyDone, !res.Close, r
 	if body.f.framing == framingNone {
 		body.finish(true)
 	}
@@ -273,6 +279,11 @@ type responseBody struct {
 	bodyDone  chan error // nil: the request had no body
 	keepAlive bool
 	done      bool
+	owner     *response // the response this is the body of
+	// recycle: the caller is done with the response once it closes the body (recycleAtClose),
+	// so the connection goes back to the pool at Close, with the response as its spare.
+	recycle bool
+	held    bool // recycle, and the body ended cleanly: Close puts the connection back
 }
 
 func (b *responseBody) Read(p []byte) (int, error) {
@@ -290,10 +301,35 @@ func (b *responseBody) Read(p []byte) (int, error) {
 }
 
 func (b *responseBody) Close() error {
-	if !b.done {
+	switch {
+	case !b.done:
 		b.finish(false)
+	case b.held:
+		b.held = false
+		b.pc.spare = b.owner
+		b.pc.t.put(b.pc)
 	}
 	return nil
+}
+
+// recycleAtClose lets the connection that read res read its next response into the same
+// value (its header map included) once res's body is closed, when res is a response of ours
+// whose body has not ended yet. Only Backend.Forward calls it, for the response it gets back:
+// it owns that response whole, and uses neither it nor its body after Close.
+//
+// Why nothing else can see the response change: a response is recycled only when handed back
+// here, so the responses of every other caller (RoundTrip used directly, Upgrade, the attempts
+// the retry middleware discards) are never read into again, however long they are kept. The
+// Wrap middlewares return the response to Forward and keep no reference to it (the
+// Settings.Wrap contract: the retry middleware forgets a failed attempt's response, the
+// breaker only reads the status). The connection goes back to the pool at Close rather than
+// at the body's end, so the next exchange cannot start while relay still reads the trailer.
+// The header values (and the trailer) are not reused: relay hands them to the client's
+// header, which outlives the exchange.
+func recycleAtClose(res *http.Response) {
+	if b, ok := res.Body.(*responseBody); ok && !b.done && b.owner != nil && &b.owner.Response == res {
+		b.recycle = true
+	}
 }
 
 func (b *responseBody) finish(eof bool) {
@@ -308,9 +344,12 @@ func (b *responseBody) finish(eof bool) {
 			reuse = false // the backend answered before taking the whole body
 		}
 	}
-	if reuse {
+	switch {
+	case reuse && b.recycle:
+		b.held = true // Close gives the connection back
+	case reuse:
 		b.pc.t.put(b.pc)
-	} else {
+	default:
 		b.pc.t.closeConn(b.pc)
 	}
 }
