@@ -312,3 +312,43 @@ func TestLargeHeaderMapDropped(t *testing.T) {
 		})
 	}
 }
+
+// TestReadResponseIntoRecycled: reading any seed response into a response that held another
+// (recycled, header map included) gives what a fresh read gives: nothing of the previous one
+// is left in the value, its header or its body's framing.
+func TestReadResponseIntoRecycled(t *testing.T) {
+	read := func(data string, method string, into *response) (*readResult, *response, error) {
+		src := strings.NewReader(data)
+		br := bufio.NewReaderSize(src, 4<<10)
+		r, err := readResponseInto(br, &http.Request{Method: method}, into)
+		if err != nil {
+			return nil, nil, err
+		}
+		res := &r.Response
+		out := &readResult{Status: res.Status, StatusCode: res.StatusCode, Proto: res.Proto,
+			ProtoMajor: res.ProtoMajor, ProtoMinor: res.ProtoMinor, Header: res.Header.Clone(),
+			ContentLength: res.ContentLength, TransferEncoding: res.TransferEncoding, Close: res.Close}
+		b, err := io.ReadAll(&r.body.f)
+		out.Body, out.BodyErr, out.Trailer = string(b), err, res.Trailer
+		out.Consumed = len(data) - src.Len() - br.Buffered()
+		return out, r, nil
+	}
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		for i, prev := range responseSeeds {
+			for j, seed := range responseSeeds {
+				_, used, err := read(prev, method, nil)
+				if err != nil {
+					continue // not a response to recycle
+				}
+				want, _, wantErr := read(seed, method, nil)
+				got, again, gotErr := read(seed, method, used)
+				if (wantErr == nil) != (gotErr == nil) || !reflect.DeepEqual(got, want) {
+					t.Fatalf("%s seed %d read into seed %d's response:\n got  %+v, %v\n want %+v, %v", method, j, i, got, gotErr, want, wantErr)
+				}
+				if gotErr == nil && again != used {
+					t.Fatalf("%s seed %d: not read into the recycled response", method, j)
+				}
+			}
+		}
+	}
+}
