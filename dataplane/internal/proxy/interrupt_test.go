@@ -3,7 +3,9 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -141,5 +143,67 @@ func TestIdleAfterGraceDeadline(t *testing.T) {
 	}
 	if n := accepted.Load(); n != 1 {
 		t.Errorf("%d connections, want 1", n)
+	}
+}
+
+// TestGraceOutlasted: an exchange whose reads outlast the grace (the head, and the body in the
+// middle), over plain TCP and TLS, with and without a read timeout, registers its interrupt and
+// completes: a read that times out at the grace's end goes on where it was.
+func TestGraceOutlasted(t *testing.T) {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(30 * time.Millisecond)
+		io.WriteString(w, "first,")
+		w.(http.Flusher).Flush()
+		time.Sleep(30 * time.Millisecond)
+		io.WriteString(w, "second")
+	})
+	// A grace of 1 ms ends while the head is awaited; one of 45 ms (most likely) in the body.
+	for _, tc := range []struct {
+		desc        string
+		tls         bool
+		readTimeout time.Duration
+		grace       time.Duration
+	}{
+		{desc: "plain, read timeout", readTimeout: time.Hour, grace: time.Millisecond},
+		{desc: "plain, no read timeout", readTimeout: -1, grace: time.Millisecond},
+		{desc: "plain, read timeout, grace ends in the body", readTimeout: time.Hour, grace: 45 * time.Millisecond},
+		{desc: "TLS, read timeout", tls: true, readTimeout: time.Hour, grace: time.Millisecond},
+		{desc: "TLS, no read timeout", tls: true, readTimeout: -1, grace: time.Millisecond},
+		{desc: "TLS, no read timeout, grace ends in the body", tls: true, readTimeout: -1, grace: 45 * time.Millisecond},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			backend := httptest.NewUnstartedServer(handler)
+			if tc.tls {
+				backend.StartTLS()
+			} else {
+				backend.Start()
+			}
+			defer backend.Close()
+			b, err := newPools(t, Options{}).NewBackendWith(backend.URL, Settings{ReadTimeout: tc.readTimeout, WriteTimeout: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr := b.pool.transport
+			tr.interruptGrace = tc.grace
+			if tc.tls {
+				roots := x509.NewCertPool()
+				roots.AddCert(backend.Certificate())
+				tr.tls.RootCAs = roots
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			for i := range 2 {
+				w := httptest.NewRecorder()
+				if err := b.Forward(w, httptest.NewRequestWithContext(ctx, http.MethodGet, "http://example.org/", nil)); err != nil || w.Body.String() != "first,second" {
+					t.Fatalf("Forward %d: %v, %q", i+1, err, w.Body.String())
+				}
+				tr.mu.Lock()
+				registered := len(tr.idle) == 1 && tr.idle[0].intr.stop != nil
+				tr.mu.Unlock()
+				if !registered {
+					t.Fatalf("Forward %d: no idle connection that registered its interrupt", i+1)
+				}
+			}
+		})
 	}
 }
