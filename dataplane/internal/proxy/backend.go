@@ -77,6 +77,8 @@ func (b *Backend) Forward(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return b.count(classify(r, err))
 	}
+	// relay is the response's last user, and closes its body when done with it.
+	recycleAtClose(res)
 	return b.count(b.relay(w, r, res))
 }
 

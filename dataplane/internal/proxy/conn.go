@@ -30,6 +30,11 @@ type trackedConn struct {
 	writeTimeout time.Duration // <= 0: none
 	used         atomic.Bool
 	closed       atomic.Bool
+	// intr is the interrupt of the exchange its pconn carries: a write waits at most until
+	// its grace ends (exchangeInterrupt.deadline). nil until the pconn is made.
+	intr *exchangeInterrupt
+	// graceSet: the write deadline is the end of a grace, to be cleared when no other follows.
+	graceSet bool
 }
 
 // dialer returns the transport's DialContext: a net.Dialer with the connect timeout whose
@@ -54,21 +59,51 @@ func (st *poolStats) dialer(connect, write time.Duration) func(ctx context.Conte
 
 // Write sends p with a deadline of the write timeout from now, so a backend that stops
 // accepting the request fails it. The transport writes from one goroutine per connection.
+// A write that outlasts the exchange interrupt's grace registers the interrupt and goes on.
 func (c *trackedConn) Write(p []byte) (int, error) {
 	if !c.used.Load() {
 		c.used.Store(true)
 		c.stats.fresh.Add(1)
 	}
+	var own time.Time
 	if c.writeTimeout > 0 {
-		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
-			return 0, err
+		own = time.Now().Add(c.writeTimeout)
+	}
+	written := 0
+	for {
+		dl, grace := own, false
+		if c.intr != nil {
+			dl, grace = c.intr.deadline(own)
 		}
+		if c.writeTimeout > 0 || grace || c.graceSet {
+			if err := c.Conn.SetWriteDeadline(dl); err != nil {
+				return written, err
+			}
+			if c.graceSet != grace {
+				c.graceSet = grace
+			}
+		}
+		n, err := c.Conn.Write(p[written:])
+		written += n
+		if err != nil && grace && isTimeout(err) {
+			c.intr.arm()
+			continue
+		}
+		if err != nil && c.writeTimeout > 0 && isTimeout(err) {
+			err = &writeTimeoutError{err: err}
+		}
+		return written, err
 	}
-	n, err := c.Conn.Write(p)
-	if err != nil && c.writeTimeout > 0 && isTimeout(err) {
-		err = &writeTimeoutError{err: err}
+}
+
+// clearGraceDeadline clears a write deadline left by an interrupt's grace, before a tunnel
+// (whose writes may come from several goroutines) uses the connection.
+func (c *trackedConn) clearGraceDeadline() error {
+	if !c.graceSet {
+		return nil
 	}
-	return n, err
+	c.graceSet = false
+	return c.Conn.SetWriteDeadline(time.Time{})
 }
 
 func (c *trackedConn) Close() error {

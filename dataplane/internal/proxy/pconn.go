@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -26,38 +27,89 @@ type pconn struct {
 	// sets fresh deadlines as it goes (the read timeout, each write's), and one set just after
 	// the interrupt would undo it, leaving the exchange blocked until that timeout.
 	interrupt func()
+	// intr registers interrupt with the exchange's context, lazily when tracked is set.
+	intr exchangeInterrupt
+	// tracked is the connection under TLS, or conn itself: its writes honour intr's grace.
+	// nil (a connection the tests made): the interrupt is registered at once.
+	tracked *trackedConn
+	// spare is the response of the connection's previous exchange, handed back by the one
+	// caller that owns a response whole (Backend.Forward, see recycleAtClose) for the next
+	// response to be read into. The exchange that takes it sets it to nil: a response is
+	// recycled at most once, and only ever by the connection that read it.
+	spare *response
 }
 
 func newPconn(t *transport, c net.Conn) *pconn {
 	pc := &pconn{t: t, conn: c}
 	pc.rd.conn = c
 	pc.rd.timeout = t.settings.ReadTimeout
+	pc.rd.intr = &pc.intr
 	pc.br = bufio.NewReaderSize(&pc.rd, 4<<10)
 	pc.bw = bufio.NewWriterSize(c, 4<<10)
 	pc.interrupt = func() { pc.conn.Close() } // never reused: stop() reports it ran
+	pc.intr.fire = pc.interrupt
+	under := c
+	if tc, ok := c.(*tls.Conn); ok {
+		under = tc.NetConn()
+	}
+	if tc, ok := under.(*trackedConn); ok {
+		pc.tracked = tc
+		tc.intr = &pc.intr
+	}
 	return pc
 }
 
 // deadlineReader reads the connection under the read timeout: the response header must come
-// within it as a whole (the deadline is set once, by the exchange), and then each read of the
-// body must progress within it (perRead). Time the proxy spends writing to a slow client does
-// not count; only time blocked here does.
+// within it as a whole (head, set by the exchange), and then each read of the body must
+// progress within it (perRead). Time the proxy spends writing to a slow client does not count;
+// only time blocked here does. A read that outlasts the interrupt's grace registers it
+// (exchangeInterrupt.deadline) and goes on.
 type deadlineReader struct {
 	conn    net.Conn
 	timeout time.Duration // <= 0: none
 	perRead bool
+	head    time.Time // the header's deadline when !perRead; zero: none
+	set     time.Time // the read deadline the connection has
+	intr    *exchangeInterrupt
 	n       int64 // bytes read since the exchange began
 }
 
 func (d *deadlineReader) Read(p []byte) (int, error) {
-	if d.perRead && d.timeout > 0 {
-		if err := d.conn.SetReadDeadline(time.Now().Add(d.timeout)); err != nil {
+	for {
+		own := d.head
+		if d.perRead {
+			own = time.Time{}
+			if d.timeout > 0 {
+				own = time.Now().Add(d.timeout)
+			}
+		}
+		dl, grace := d.intr.deadline(own)
+		if err := d.setDeadline(dl); err != nil {
 			return 0, err
 		}
+		n, err := d.conn.Read(p)
+		d.n += int64(n)
+		if err != nil && grace && isTimeout(err) {
+			d.intr.arm()
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
 	}
-	n, err := d.conn.Read(p)
-	d.n += int64(n)
-	return n, err
+}
+
+// setDeadline sets the connection's read deadline when it changes.
+func (d *deadlineReader) setDeadline(t time.Time) error {
+	if t.Equal(d.set) {
+		return nil
+	}
+	if err := d.conn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	d.set = t
+	return nil
 }
 
 // alive tells whether an idle connection may still carry a request: the backend has not
@@ -65,6 +117,10 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 func (pc *pconn) alive() bool {
 	if pc.br.Buffered() > 0 {
 		return false // bytes nobody asked for: the connection is out of step
+	}
+	// A deadline of the last exchange that has passed would fail the peek.
+	if err := pc.rd.setDeadline(time.Time{}); err != nil {
+		return false
 	}
 	tc, ok := pc.conn.(*trackedConn)
 	if !ok {
@@ -96,12 +152,19 @@ func (pc *pconn) alive() bool {
 func (pc *pconn) roundTrip(req *http.Request, upgrade string) (*http.Response, error) {
 	ctx := req.Context()
 	// The client leaving, or the caller's deadline, interrupts whatever the exchange waits on.
-	stop := context.AfterFunc(ctx, pc.interrupt)
+	// Lazily (interruptGrace) for a request without a body: the body's writer is a goroutine
+	// of its own, which could not register it.
+	withBody := hasBody(req)
+	var grace time.Duration
+	if !withBody && upgrade == "" && pc.tracked != nil {
+		grace = pc.t.interruptGrace
+	}
+	pc.intr.begin(ctx, grace)
 
-	pc.rd.n, pc.rd.perRead = 0, false
+	pc.rd.n, pc.rd.perRead, pc.rd.head = 0, false, time.Time{}
 	writeRequest(pc.bw, req, upgrade)
 	var bodyDone chan error
-	if hasBody(req) {
+	if withBody {
 		bodyDone = make(chan error, 1)
 		go pc.writeBody(req, bodyDone)
 	} else {
@@ -109,16 +172,15 @@ func (pc *pconn) roundTrip(req *http.Request, upgrade string) (*http.Response, e
 			req.Body.Close()
 		}
 		if err := pc.bw.Flush(); err != nil {
-			return pc.fail(ctx, stop, err)
+			return pc.fail(ctx, err)
 		}
 	}
 
 	if pc.rd.timeout > 0 {
-		if err := pc.conn.SetReadDeadline(time.Now().Add(pc.rd.timeout)); err != nil {
-			return pc.fail(ctx, stop, err)
-		}
+		pc.rd.head = time.Now().Add(pc.rd.timeout)
 	}
-	r, err := readResponse(pc.br, req)
+	r, err := readResponseInto(pc.br, req, pc.spare)
+	pc.spare = nil // r is this exchange's caller's now, or dropped with the connection
 	if err != nil {
 		if bodyDone != nil {
 			// A body that could not be read (the client left, or it crossed the route's
@@ -135,21 +197,26 @@ func (pc *pconn) roundTrip(req *http.Request, upgrade string) (*http.Response, e
 		if pc.rd.n == 0 && !(errors.As(err, &ne) && ne.Timeout()) {
 			err = &nothingReadError{err: err, reused: pc.reused}
 		}
-		return pc.fail(ctx, stop, err)
+		return pc.fail(ctx, err)
 	}
 	pc.rd.perRead = true
 	res := &r.Response
 
 	if res.StatusCode == http.StatusSwitchingProtocols {
-		stop()
+		pc.intr.end()
 		if upgrade == "" {
 			pc.t.closeConn(pc)
 			return nil, errors.New("backend switched protocols unasked")
 		}
 		// The tunnel has its own idle limits; the read timeout no longer applies.
 		pc.rd.timeout = 0
-		if err := pc.conn.SetReadDeadline(time.Time{}); err != nil {
-			return pc.fail(ctx, stop, err)
+		if err := pc.rd.setDeadline(time.Time{}); err != nil {
+			return pc.fail(ctx, err)
+		}
+		if pc.tracked != nil {
+			if err := pc.tracked.clearGraceDeadline(); err != nil {
+				return pc.fail(ctx, err)
+			}
 		}
 		res.Body = &upgradedConn{pc: pc}
 		return res, nil
@@ -158,7 +225,7 @@ func (pc *pconn) roundTrip(req *http.Request, upgrade string) (*http.Response, e
 	// still Close it after the connection went back to the pool and carries another exchange
 	// (done makes that a no-op).
 	body := &r.body
-	body.pc, body.stop, body.bodyDone, body.keepAlive = pc, stop, bodyDone, !res.Close
+	body.pc, body.bodyDone, body.keepAlive, body.owner = pc, bodyDone, !res.Close, r
 	if body.f.framing == framingNone {
 		body.finish(true)
 	}
@@ -167,8 +234,8 @@ func (pc *pconn) roundTrip(req *http.Request, upgrade string) (*http.Response, e
 
 // fail ends an exchange that failed: the connection is closed, and the error is the
 // context's when it ended (the client left, the caller's deadline passed).
-func (pc *pconn) fail(ctx context.Context, stop func() bool, err error) (*http.Response, error) {
-	stop()
+func (pc *pconn) fail(ctx context.Context, err error) (*http.Response, error) {
+	pc.intr.end()
 	pc.t.closeConn(pc)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -269,10 +336,14 @@ func (e *nothingReadError) Unwrap() error { return e.err }
 type responseBody struct {
 	f         framedBody
 	pc        *pconn
-	stop      func() bool
 	bodyDone  chan error // nil: the request had no body
 	keepAlive bool
 	done      bool
+	owner     *response // the response this is the body of
+	// recycle: the caller is done with the response once it closes the body (recycleAtClose),
+	// so the connection goes back to the pool at Close, with the response as its spare.
+	recycle bool
+	held    bool // recycle, and the body ended cleanly: Close puts the connection back
 }
 
 func (b *responseBody) Read(p []byte) (int, error) {
@@ -290,15 +361,40 @@ func (b *responseBody) Read(p []byte) (int, error) {
 }
 
 func (b *responseBody) Close() error {
-	if !b.done {
+	switch {
+	case !b.done:
 		b.finish(false)
+	case b.held:
+		b.held = false
+		b.pc.spare = b.owner
+		b.pc.t.put(b.pc)
 	}
 	return nil
 }
 
+// recycleAtClose lets the connection that read res read its next response into the same
+// value (its header map included) once res's body is closed, when res is a response of ours
+// whose body has not ended yet. Only Backend.Forward calls it, for the response it gets back:
+// it owns that response whole, and uses neither it nor its body after Close.
+//
+// Why nothing else can see the response change: a response is recycled only when handed back
+// here, so the responses of every other caller (RoundTrip used directly, Upgrade, the attempts
+// the retry middleware discards) are never read into again, however long they are kept. The
+// Wrap middlewares return the response to Forward and keep no reference to it (the
+// Settings.Wrap contract: the retry middleware forgets a failed attempt's response, the
+// breaker only reads the status). The connection goes back to the pool at Close rather than
+// at the body's end, so the next exchange cannot start while relay still reads the trailer.
+// The header values (and the trailer) are not reused: relay hands them to the client's
+// header, which outlives the exchange.
+func recycleAtClose(res *http.Response) {
+	if b, ok := res.Body.(*responseBody); ok && !b.done && b.owner != nil && &b.owner.Response == res {
+		b.recycle = true
+	}
+}
+
 func (b *responseBody) finish(eof bool) {
 	b.done = true
-	interrupted := !b.stop()
+	interrupted := b.pc.intr.end()
 	reuse := eof && b.keepAlive && !interrupted
 	if reuse && b.bodyDone != nil {
 		select {
@@ -308,9 +404,12 @@ func (b *responseBody) finish(eof bool) {
 			reuse = false // the backend answered before taking the whole body
 		}
 	}
-	if reuse {
+	switch {
+	case reuse && b.recycle:
+		b.held = true // Close gives the connection back
+	case reuse:
 		b.pc.t.put(b.pc)
-	} else {
+	default:
 		b.pc.t.closeConn(b.pc)
 	}
 }

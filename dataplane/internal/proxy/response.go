@@ -51,15 +51,30 @@ type response struct {
 	http.Response
 	body responseBody
 	te   [1]string // backs Response.TransferEncoding
+	// header is the map Header was parsed into when it is small enough to be reused (at most
+	// maxReusedHeader names): a response recycled by its connection (pconn.spare) is read
+	// into again, map included.
+	header http.Header
 }
+
+// maxReusedHeader is the most names a recycled response's header map may have held: a map
+// does not shrink, and one odd response must not pin a large one to its connection.
+const maxReusedHeader = 64
 
 // readResponse reads the final response head from br, skipping interim 1xx answers other than
 // 101, and prepares the body's framing. res.Body is &r.body, whose exchange fields (pc, stop,
 // bodyDone, keepAlive) the caller fills in.
 func readResponse(br *bufio.Reader, req *http.Request) (*response, error) {
+	return readResponseInto(br, req, nil)
+}
+
+// readResponseInto is readResponse into r, a recycled response that nothing else refers to any
+// more (pconn.spare), or a new one when r is nil. Interim responses are read into the same
+// value: nobody sees them.
+func readResponseInto(br *bufio.Reader, req *http.Request, r *response) (*response, error) {
 	for {
-		r, err := readOneResponse(br, req)
-		if err != nil {
+		var err error
+		if r, err = readOneResponse(br, req, r); err != nil {
 			return nil, err
 		}
 		if code := r.StatusCode; code >= 200 || code == http.StatusSwitchingProtocols || code < 100 {
@@ -68,20 +83,32 @@ func readResponse(br *bufio.Reader, req *http.Request) (*response, error) {
 	}
 }
 
-// readOneResponse reads one response head, as http.ReadResponse does.
-func readOneResponse(br *bufio.Reader, req *http.Request) (*response, error) {
+// readOneResponse reads one response head, as http.ReadResponse does, into r (reset first)
+// or a new response when r is nil.
+func readOneResponse(br *bufio.Reader, req *http.Request, r *response) (*response, error) {
 	raw, pending, err := readHead(br, true)
 	if err != nil {
 		return nil, err
 	}
+	var into http.Header
+	if r != nil {
+		into = r.header
+	}
 	nl := bytes.IndexByte(raw, '\n')
 	statusLine := bytes.TrimSuffix(raw[:nl], []byte("\r"))
-	h, line, err := parseHeader(raw[nl+1:], statusLine)
+	h, line, err := parseHeaderInto(raw[nl+1:], statusLine, into)
 	_, _ = br.Discard(pending) // cannot fail: buffered; raw is not used past here
 	if err != nil {
 		return nil, err
 	}
-	r := &response{}
+	if r == nil {
+		r = &response{}
+	} else {
+		*r = response{}
+	}
+	if len(h) <= maxReusedHeader {
+		r.header = h
+	}
 	res := &r.Response
 	res.Request = req
 	proto, status, ok := strings.Cut(line, " ")
@@ -350,6 +377,13 @@ type field struct {
 // into one string, of which they are substrings; common keys are interned. The map is sized
 // for the lines, and the single values are sliced from one array.
 func parseHeader(raw, prefix []byte) (http.Header, string, error) {
+	return parseHeaderInto(raw, prefix, nil)
+}
+
+// parseHeaderInto is parseHeader into the map into, cleared first, or a new one when into is
+// nil. The values never go in into's place: they are new, so that a caller that kept them (the
+// edge's response header, to which relay hands them) keeps them as they were.
+func parseHeaderInto(raw, prefix []byte, into http.Header) (http.Header, string, error) {
 	var stack [32]field
 	fields := stack[:0]
 	size := len(prefix)
@@ -414,7 +448,12 @@ func parseHeader(raw, prefix []byte) (http.Header, string, error) {
 	}
 	s := b.String()
 
-	h := make(http.Header, len(fields))
+	h := into
+	if h == nil {
+		h = make(http.Header, len(fields))
+	} else {
+		clear(h)
+	}
 	strs := make([]string, len(fields))
 	off := len(prefix)
 	for _, f := range fields {

@@ -54,6 +54,11 @@ type Settings struct {
 	// accounting), e.g. with retries and a circuit breaker: breaker(retry(rt)). It is called
 	// once, in NewBackendWith. Errors it returns are classified like transport errors; an error
 	// with a StatusCode() int method (errors.As) is answered with that status.
+	//
+	// The response the wrapped RoundTripper returns is its caller's: the middleware must not
+	// use it, its header or its body after returning it (Forward recycles it for the
+	// connection's next response once relayed). A response it does not return (a failed
+	// attempt it retries) stays its own.
 	Wrap func(http.RoundTripper) http.RoundTripper
 }
 

@@ -27,6 +27,8 @@ type transport struct {
 	// handshakeTimeout bounds the TLS handshake of an https:// backend.
 	handshakeTimeout time.Duration
 	maxIdle          int // idle connections kept, at least 1
+	// interruptGrace is the exchanges' (exchangeInterrupt); tests change it.
+	interruptGrace time.Duration
 
 	mu      sync.Mutex
 	idle    []*pconn    // oldest first; taken from the end (most recently used, warmest)
@@ -53,6 +55,7 @@ func newTransport(o Options, s Settings, st *poolStats, scheme, addr, serverName
 		dial:             st.dialer(s.ConnectTimeout, s.WriteTimeout),
 		handshakeTimeout: o.TLSHandshakeTimeout,
 		maxIdle:          max(s.MaxIdleConnsPerHost, 1),
+		interruptGrace:   interruptGrace,
 	}
 	if s.MaxIdleConns > 0 {
 		t.maxIdle = min(t.maxIdle, s.MaxIdleConns)
